@@ -1,0 +1,193 @@
+"""One frozen configuration object for a training run.
+
+Every hyperparameter lives here with its reference default, its help text and
+its validation. A run's resolved configuration is written to
+`WORKDIR/config.json`; resuming compares the new one against it field by
+field, and only the fields in `RUN_OPTIONS` may differ between the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from svgpl_tf.models.backbones import BACKBONES, SUPPORTED_IMAGE_SIZES
+from svgpl_tf.models.svg import PRIORS
+
+# Datasets the training binary can read.
+DATASETS = ("smmnist",)
+# Sprite sources of SM-MNIST.
+SPRITE_SOURCES = ("procedural", "mnist")
+# Name of the resolved configuration inside a workdir.
+CONFIG_FILE = "config.json"
+
+
+def _field(default, help_text):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyperparameters of SVG-LP / SVG-PL training (defaults: the reference)."""
+
+    # Model.
+    backbone: str = _field("dcgan", f"Frame encoder/decoder: one of {BACKBONES}.")
+    image_size: int = _field(64, f"Frame height and width; supported: {SUPPORTED_IMAGE_SIZES}.")
+    channels: int = _field(1, "Frame channels: 1 (grey) or 3 (RGB).")
+    g_dim: int = _field(128, "Size of the frame embedding.")
+    nf: int = _field(64, "Base channel width of the backbone (64: the published one).")
+    z_dim: int = _field(10, "Size of the latent variable z_t.")
+    rnn_size: int = _field(256, "Width of every LSTM.")
+    predictor_rnn_layers: int = _field(2, "LSTM layers of the frame predictor.")
+    posterior_rnn_layers: int = _field(1, "LSTM layers of the posterior q(z_t | x_1:t).")
+    prior_rnn_layers: int = _field(1, "LSTM layers of the learned prior p(z_t | x_1:t-1).")
+    prior: str = _field("learned", "'learned' (SVG-LP) or 'fixed' N(0, I) prior (SVG-FP).")
+    last_frame_skip: bool = _field(
+        False, "Decoder skips from the previous frame at every step, not the last context frame."
+    )
+    n_past: int = _field(5, "Number of context frames.")
+    n_future: int = _field(10, "Number of predicted frames during training.")
+    # Loss.
+    beta: float = _field(1e-4, "Weight of the KL term.")
+    pixel_weight: float = _field(1.0, "Weight of the pixel MSE term.")
+    # Data.
+    dataset: str = _field("smmnist", f"Training data: one of {DATASETS}.")
+    sprites: str = _field(
+        "procedural",
+        "SM-MNIST sprite source: 'procedural' (drawn digits, no file needed) or 'mnist'.",
+    )
+    mnist_path: str = _field("", "Local mnist.npz for --sprites=mnist (as keras stores it).")
+    offline: bool = _field(False, "Never attempt a download (MNIST); fail with a clear error.")
+    num_sprites: int = _field(2, "Digits per SM-MNIST sequence.")
+    num_test_sequences: int = _field(256, "Size of the fixed test split.")
+    # Optimisation.
+    batch_size: int = _field(100, "Global batch size.")
+    learning_rate: float = _field(2e-3, "Adam learning rate.")
+    beta_1: float = _field(0.9, "Adam beta_1.")
+    seed: int = _field(0, "Seed of weight init, data stream and training noise.")
+    jit_compile: bool = _field(False, "Compile the training step with XLA.")
+    # Run options: may change when a run is resumed.
+    steps: int = _field(1000, "Total number of training steps of the run.")
+    log_every: int = _field(100, "Steps between progress-bar lines and TensorBoard scalars.")
+    checkpoint_every: int = _field(500, "Steps between checkpoints.")
+    sample_every: int = _field(500, "Steps between sample images (0: never).")
+    keep_checkpoints: int = _field(3, "Number of checkpoints kept.")
+
+    @property
+    def seq_len(self) -> int:
+        return self.n_past + self.n_future
+
+    def validate(self) -> Config:
+        """Raises ValueError naming the flag and the fix; returns self."""
+        errors = []
+
+        def check(ok, msg):
+            if not ok:
+                errors.append(msg)
+
+        check(self.backbone in BACKBONES, f"--backbone={self.backbone!r}: choose {BACKBONES}.")
+        check(
+            self.image_size in SUPPORTED_IMAGE_SIZES,
+            f"--image_size={self.image_size}: the backbones are defined for "
+            f"{SUPPORTED_IMAGE_SIZES} only; resize your frames.",
+        )
+        check(self.channels in (1, 3), f"--channels={self.channels}: use 1 or 3.")
+        check(self.prior in PRIORS, f"--prior={self.prior!r}: choose {PRIORS}.")
+        check(self.n_past >= 1, f"--n_past={self.n_past}: at least one context frame is needed.")
+        check(self.n_future >= 1, f"--n_future={self.n_future}: must be >= 1.")
+        for name in ("g_dim", "nf", "z_dim", "rnn_size", "batch_size", "steps", "num_sprites"):
+            check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
+        for name in (
+            "predictor_rnn_layers",
+            "posterior_rnn_layers",
+            "prior_rnn_layers",
+            "log_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "num_test_sequences",
+        ):
+            check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
+        check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
+        for name in ("beta", "pixel_weight"):
+            check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")
+        check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: must be > 0.")
+        check(0 <= self.beta_1 < 1, f"--beta_1={self.beta_1}: must be in [0, 1).")
+        check(self.dataset in DATASETS, f"--dataset={self.dataset!r}: choose {DATASETS}.")
+        check(self.sprites in SPRITE_SOURCES, f"--sprites={self.sprites!r}: choose {SPRITE_SOURCES}.")
+        if self.dataset == "smmnist":
+            check(self.channels == 1, f"--channels={self.channels}: SM-MNIST frames are grey (1).")
+        if errors:
+            raise ValueError("Invalid configuration:\n  " + "\n  ".join(errors))
+        return self
+
+    # ------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown configuration fields {unknown}.")
+        return cls(**values)
+
+    def save(self, workdir: str) -> str:
+        """Writes `workdir/config.json` atomically; returns its path."""
+        path = os.path.join(workdir, CONFIG_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, workdir: str) -> Config:
+        path = os.path.join(workdir, CONFIG_FILE)
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); restore or delete it.") from e
+        return cls.from_dict(values)
+
+
+# Fields that may differ between a run and the run it resumes.
+RUN_OPTIONS = frozenset(
+    {
+        "steps",
+        "log_every",
+        "checkpoint_every",
+        "sample_every",
+        "keep_checkpoints",
+        "mnist_path",
+        "offline",
+        "jit_compile",
+    }
+)
+
+
+def conflicts(saved: Config, requested: Config, names: set[str] | None = None) -> list[str]:
+    """Fields of `requested` that disagree with `saved`, outside `RUN_OPTIONS`.
+
+    Args:
+        saved: the configuration stored in the workdir.
+        requested: the configuration asked for now.
+        names: only compare these fields (the flags the user set explicitly);
+            None compares every field.
+
+    Returns:
+        Lines like `--beta: saved 0.0001, requested 0.001`.
+    """
+    out = []
+    for f in dataclasses.fields(Config):
+        if f.name in RUN_OPTIONS or (names is not None and f.name not in names):
+            continue
+        a, b = getattr(saved, f.name), getattr(requested, f.name)
+        if a != b:
+            out.append(f"--{f.name}: saved {a!r}, requested {b!r}")
+    return out

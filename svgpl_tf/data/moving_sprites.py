@@ -1,0 +1,279 @@
+"""Stochastic Moving MNIST (SM-MNIST) style video datasets.
+
+Videos of digit sprites moving in a square frame, following the stochastic
+variant of Moving MNIST from Denton & Fergus (2018), "Stochastic video
+generation with a learned prior" (reference: edenton/svg,
+data/moving_mnist.py with deterministic=False). Each sprite moves with a
+constant integer velocity; when it hits a wall it bounces off with a new
+random velocity, which makes the future genuinely uncertain.
+
+The sprites come from ``svgpl_tf.data.digits`` (procedural digits or MNIST).
+``train_dataset`` is an infinite, seeded stream of batches and
+``test_dataset`` a fixed, finite test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+# Default side length of the square video frames in pixels.
+IMAGE_SIZE = 64
+# Side length of a sprite in pixels (sprites are [32, 32]).
+SPRITE_SIZE = 32
+# Largest absolute per-frame displacement of a sprite along each axis.
+MAX_SPEED = 4
+
+
+def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
+    """Returns ``value`` as int, raising ValueError if it is not >= minimum."""
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _check_seed(name: str, value: int) -> int:
+    """Returns ``value`` as int, raising ValueError if it is not a valid seed."""
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
+    return int(value)
+
+
+def _check_image_size(image_size: int) -> int:
+    """Validates the frame size: sprites must be able to move inside it."""
+    image_size = _check_positive_int("image_size", image_size)
+    if image_size <= SPRITE_SIZE:
+        raise ValueError(
+            f"image_size must be larger than the sprite size {SPRITE_SIZE} so "
+            f"that sprites can move, got {image_size}; use e.g. "
+            f"image_size={IMAGE_SIZE}."
+        )
+    return image_size
+
+
+def _check_sprite_shape(sprites: np.ndarray) -> None:
+    """Raises ValueError unless ``sprites`` is a non-empty [N, 32, 32] array."""
+    shape = np.shape(sprites)
+    if len(shape) != 3 or shape[0] < 1 or shape[1:] != (SPRITE_SIZE, SPRITE_SIZE):
+        raise ValueError(
+            f"sprites must be an array of shape [N, {SPRITE_SIZE}, "
+            f"{SPRITE_SIZE}] with N >= 1, got shape {shape}. Load them with "
+            "svgpl_tf.data.digits.load_sprites()."
+        )
+
+
+def _prepare_sprites(sprites: np.ndarray) -> np.ndarray:
+    """Validates shape and value range; returns a contiguous float32 copy."""
+    _check_sprite_shape(sprites)
+    sprites = np.ascontiguousarray(sprites, dtype=np.float32)
+    lo, hi = float(sprites.min()), float(sprites.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"sprite values must lie in [0, 1], got range [{lo}, {hi}]. Scale "
+            "uint8 images by 1/255 (load_sprites() already does)."
+        )
+    return sprites
+
+
+def _render_into(
+    out: np.ndarray, rng: np.random.Generator, sprites: np.ndarray, num_sprites: int
+) -> None:
+    """Renders one sequence into the zero-initialised ``out``.
+
+    Same random draws, in the same order, as the reference stochastic moving
+    MNIST (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``).
+
+    Args:
+        out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
+        rng: random generator.
+        sprites: [N, 32, 32] float32 in [0, 1].
+        num_sprites: number of sprites in the video.
+    """
+    seq_len, image_size = out.shape[0], out.shape[1]
+    limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
+    canvas = out[..., 0]  # [time, h, w]
+    for _ in range(num_sprites):
+        sprite = sprites[rng.integers(len(sprites))]  # [32, 32]
+        sx = int(rng.integers(limit))
+        sy = int(rng.integers(limit))
+        dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        for t in range(seq_len):
+            if sy < 0:
+                sy = 0
+                dy = int(rng.integers(1, MAX_SPEED + 1))
+                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            elif sy >= limit:
+                sy = limit - 1
+                dy = int(rng.integers(-MAX_SPEED, 0))
+                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            if sx < 0:
+                sx = 0
+                dx = int(rng.integers(1, MAX_SPEED + 1))
+                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            elif sx >= limit:
+                sx = limit - 1
+                dx = int(rng.integers(-MAX_SPEED, 0))
+                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            canvas[t, sy : sy + SPRITE_SIZE, sx : sx + SPRITE_SIZE] += sprite
+            sy += dy
+            sx += dx
+    # Overlapping sprites saturate (sprites are >= 0, so only the top matters).
+    np.minimum(out, 1.0, out=out)
+
+
+def render_sequence(
+    rng: np.random.Generator,
+    sprites: np.ndarray,
+    seq_len: int,
+    num_sprites: int = 2,
+    image_size: int = IMAGE_SIZE,
+) -> np.ndarray:
+    """Renders one stochastic moving-sprites video.
+
+    Each sprite starts at a random position with a random velocity in
+    [-4, 4]^2 px/frame; on hitting a wall it is clamped inside the frame and
+    gets a new random velocity pointing away from that wall (plus a new random
+    velocity along the other axis). Overlaps are clipped to 1.
+
+    Args:
+        rng: numpy random generator; the video is a pure function of its state.
+        sprites: [N, 32, 32] sprites with values in [0, 1].
+        seq_len: number of frames (>= 1).
+        num_sprites: number of sprites in the video (>= 1).
+        image_size: frame side length (> 32).
+
+    Returns:
+        float32 array [seq_len, image_size, image_size, 1] in [0, 1].
+    """
+    seq_len = _check_positive_int("seq_len", seq_len)
+    num_sprites = _check_positive_int("num_sprites", num_sprites)
+    image_size = _check_image_size(image_size)
+    _check_sprite_shape(sprites)
+    sprites = np.asarray(sprites, dtype=np.float32)
+    out = np.zeros((seq_len, image_size, image_size, 1), np.float32)  # [t, h, w, c]
+    _render_into(out, rng, sprites, num_sprites)
+    return out
+
+
+def _video_spec(batch_size: int | None, seq_len: int, image_size: int) -> tf.TensorSpec:
+    """TensorSpec of a batch of videos [batch, time, h, w, 1]."""
+    return tf.TensorSpec(
+        shape=(batch_size, seq_len, image_size, image_size, 1), dtype=tf.float32
+    )
+
+
+def train_dataset(
+    sprites: np.ndarray,
+    *,
+    batch_size: int,
+    seq_len: int,
+    seed: int,
+    start_step: int = 0,
+    num_sprites: int = 2,
+    image_size: int = IMAGE_SIZE,
+) -> tf.data.Dataset:
+    """Infinite stream of random training videos.
+
+    The stream is a pure function of ``(seed, start_step)``: the generator is
+    seeded with ``np.random.SeedSequence([seed, start_step])``, so a run
+    resumed at step ``k`` (``start_step=k``) draws fresh videos instead of
+    replaying the batches seen at step 0. Iterating the dataset again restarts
+    the same stream.
+
+    Args:
+        sprites: [N, 32, 32] sprites with values in [0, 1].
+        batch_size: videos per batch (>= 1).
+        seq_len: frames per video (>= 1).
+        seed: non-negative base seed.
+        start_step: non-negative training step the stream starts at.
+        num_sprites: sprites per video (>= 1).
+        image_size: frame side length (> 32).
+
+    Returns:
+        Dataset of float32 batches [batch_size, seq_len, image_size,
+        image_size, 1] in [0, 1] with fully static shapes.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size)
+    seq_len = _check_positive_int("seq_len", seq_len)
+    seed = _check_seed("seed", seed)
+    start_step = _check_seed("start_step", start_step)
+    num_sprites = _check_positive_int("num_sprites", num_sprites)
+    image_size = _check_image_size(image_size)
+    sprites = _prepare_sprites(sprites)
+
+    def generate() -> Iterator[np.ndarray]:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, start_step]))
+        shape = (batch_size, seq_len, image_size, image_size, 1)
+        while True:
+            batch = np.zeros(shape, np.float32)  # [batch, time, h, w, c]
+            for b in range(batch_size):
+                _render_into(batch[b], rng, sprites, num_sprites)
+            yield batch
+
+    ds = tf.data.Dataset.from_generator(
+        generate, output_signature=_video_spec(batch_size, seq_len, image_size)
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def test_dataset(
+    sprites: np.ndarray,
+    *,
+    num_sequences: int,
+    seq_len: int,
+    batch_size: int,
+    seed: int = 1234,
+    num_sprites: int = 2,
+    image_size: int = IMAGE_SIZE,
+) -> tf.data.Dataset:
+    """Fixed, finite test split.
+
+    Sequence ``i`` is rendered with ``np.random.default_rng([seed, i])``, so the
+    split is identical across runs and does not depend on ``batch_size``.
+
+    Args:
+        sprites: [N, 32, 32] test sprites with values in [0, 1].
+        num_sequences: number of test videos (>= 1).
+        seq_len: frames per video (>= 1).
+        batch_size: videos per batch (>= 1); the last batch holds the
+            remainder (no videos are dropped).
+        seed: non-negative seed of the split.
+        num_sprites: sprites per video (>= 1).
+        image_size: frame side length (> 32).
+
+    Returns:
+        Dataset of float32 batches [<=batch_size, seq_len, image_size,
+        image_size, 1] in [0, 1]; the batch dimension is not static.
+    """
+    num_sequences = _check_positive_int("num_sequences", num_sequences)
+    seq_len = _check_positive_int("seq_len", seq_len)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    seed = _check_seed("seed", seed)
+    num_sprites = _check_positive_int("num_sprites", num_sprites)
+    image_size = _check_image_size(image_size)
+    sprites = _prepare_sprites(sprites)
+
+    def generate() -> Iterator[np.ndarray]:
+        for start in range(0, num_sequences, batch_size):
+            stop = min(start + batch_size, num_sequences)
+            # [batch, time, h, w, c]
+            batch = np.zeros(
+                (stop - start, seq_len, image_size, image_size, 1), np.float32
+            )
+            for b, i in enumerate(range(start, stop)):
+                _render_into(
+                    batch[b], np.random.default_rng([seed, i]), sprites, num_sprites
+                )
+            yield batch
+
+    ds = tf.data.Dataset.from_generator(
+        generate, output_signature=_video_spec(None, seq_len, image_size)
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# Keep pytest from collecting this function when a test module imports it.
+test_dataset.__test__ = False

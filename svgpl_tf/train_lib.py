@@ -1,0 +1,335 @@
+"""Training: builds data, model and callbacks from a `Config`, fits, resumes.
+
+`train(config, workdir)` is the whole training program; the binary
+`svgpl_tf.train` only turns flags into a `Config` and calls it.
+
+A workdir holds:
+
+- `config.json`: the resolved configuration (see `svgpl_tf.config`);
+- `run_info.json`: where the data came from, library versions, parameters;
+- `checkpoints/`: `tf.train.Checkpoint`s of model and optimizer, managed by a
+  `tf.train.CheckpointManager` (the pointer to the latest one is replaced
+  atomically, and old ones are removed only after a new one is written);
+- `tensorboard/`: the loss terms every `log_every` steps and sample images;
+- `samples/step_XXXXXXX.png`: ground truth and sampled futures of test clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from svgpl_tf import visualize
+from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
+from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.losses import PixelMSE
+from svgpl_tf.models.svg import SVGModel
+
+# Sub-folder of the workdir holding the checkpoints.
+CHECKPOINT_DIR = "checkpoints"
+# Seed of the sampled futures written as images, fixed so runs compare.
+SAMPLE_SEED = 0
+# Test clips and samples per clip in the sample images.
+NUM_SAMPLE_CLIPS, NUM_SAMPLES_SHOWN = 4, 3
+
+
+# ----------------------------------------------------------------- workdir
+
+
+def check_workdir(workdir: str) -> None:
+    """Creates `workdir` and checks that it is writable, before any work."""
+    if not workdir:
+        raise ValueError("--workdir is required: the folder for checkpoints and logs.")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise PermissionError(
+            f"Workdir {workdir!r} is not writable ({e.strerror}); choose another --workdir."
+        ) from e
+
+
+def resolve_config(workdir: str, requested: Config, explicit: set[str] | None = None) -> Config:
+    """The configuration to run with, given what the workdir already holds.
+
+    A new workdir takes `requested`. A workdir with a saved configuration
+    keeps it: a field the user set explicitly (`explicit`, or every field if
+    None) that disagrees with it is an error naming the flag; run options
+    (`RUN_OPTIONS`, e.g. `--steps`) set explicitly replace the saved ones.
+    """
+    if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+        return requested
+    saved = Config.load(workdir)
+    bad = conflicts(saved, requested, explicit)
+    if bad:
+        raise ValueError(
+            f"Workdir {workdir} holds a run with a different configuration:\n  "
+            + "\n  ".join(bad)
+            + "\nUse a new --workdir, or drop these flags to resume the saved run."
+        )
+    overrides = {
+        name: getattr(requested, name)
+        for name in RUN_OPTIONS
+        if explicit is None or name in explicit
+    }
+    return Config.from_dict({**saved.to_dict(), **overrides}).validate()
+
+
+# ------------------------------------------------------------------- model
+
+
+def make_reconstruction_terms(config: Config) -> list:
+    """The weighted reconstruction terms of Eq. 1 that the config asks for."""
+    return [PixelMSE(weight=config.pixel_weight)]
+
+
+def build_model(config: Config) -> SVGModel:
+    """A built, compiled `SVGModel` for `config` (weights seeded by config.seed)."""
+    keras.utils.set_random_seed(config.seed)
+    model = SVGModel(
+        backbone=config.backbone,
+        image_size=config.image_size,
+        channels=config.channels,
+        g_dim=config.g_dim,
+        nf=config.nf,
+        z_dim=config.z_dim,
+        rnn_size=config.rnn_size,
+        predictor_layers=config.predictor_rnn_layers,
+        posterior_layers=config.posterior_rnn_layers,
+        prior_layers=config.prior_rnn_layers,
+        prior=config.prior,
+        last_frame_skip=config.last_frame_skip,
+        n_past=config.n_past,
+        beta=config.beta,
+        seed=config.seed,
+        reconstruction_terms=make_reconstruction_terms(config),
+    )
+    model.build()
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    optimizer.build(model.trainable_variables)
+    return model
+
+
+def count_params(layer) -> int:
+    return int(sum(np.prod(v.shape) for v in layer.trainable_weights))
+
+
+def parameter_summary(model: SVGModel) -> str:
+    """A table of trainable parameters per module and in total."""
+    lines = [f"{'module':<18}{'trainable params':>18}"]
+    for name, module in model.modules.items():
+        lines.append(f"{name:<18}{count_params(module):>18,}")
+    lines.append(f"{'total':<18}{count_params(model):>18,}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------- checkpoints
+
+
+def make_checkpoint(model: SVGModel, workdir: str, keep: int = 3):
+    """The run's `tf.train.Checkpoint` and its manager under workdir/checkpoints."""
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, CHECKPOINT_DIR), keep)
+    return ckpt, manager
+
+
+def restore_latest(ckpt, manager) -> int:
+    """Restores the latest checkpoint, if any; returns the restored step."""
+    path = manager.latest_checkpoint
+    if path is None:
+        return 0
+    try:
+        ckpt.restore(path).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise RuntimeError(
+            f"Checkpoint {path} could not be restored into this model ({e}). "
+            "It is corrupt or from another configuration; remove it to fall back "
+            "to an older one, or use a new --workdir."
+        ) from e
+    return int(ckpt.optimizer.iterations.numpy())
+
+
+# --------------------------------------------------------------- callbacks
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops training once the optimizer has taken `total_steps` steps."""
+
+    def __init__(self, total_steps: int):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.total_steps:
+            self.model.stop_training = True
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Saves a checkpoint every `every` steps and at the end of training."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+        super().__init__()
+        self.manager = manager
+        self.every = every
+        self.last_saved = None
+
+    def _save(self):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step != self.last_saved:
+            self.manager.save(checkpoint_number=step)
+            self.last_saved = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
+            self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+
+
+class ScalarSummaries(keras.callbacks.Callback):
+    """Writes the epoch's mean loss terms to TensorBoard at the global step."""
+
+    def __init__(self, writer):
+        super().__init__()
+        self.writer = writer
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        with self.writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+
+
+class SampleImages(keras.callbacks.Callback):
+    """Every `every` steps, samples futures of fixed test clips as images.
+
+    Each clip gives one row of ground truth and `num_samples` rows of
+    samples (context frames followed by predicted frames), written to
+    `workdir/samples/step_XXXXXXX.png` and to TensorBoard.
+    """
+
+    def __init__(self, clips, n_past, every, workdir, writer, num_samples=NUM_SAMPLES_SHOWN):
+        super().__init__()
+        self.clips = clips  # [b, T, h, w, c]
+        self.n_past = n_past
+        self.every = every
+        self.workdir = workdir
+        self.writer = writer
+        self.num_samples = num_samples
+        self._sample = None
+
+    def write(self, step: int) -> str:
+        if self._sample is None:
+            self._sample = tf.function(self.model.sample, reduce_retracing=True)
+        ctx = self.clips[:, : self.n_past]
+        horizon = self.clips.shape[1] - self.n_past
+        samples = self._sample(ctx, horizon, self.num_samples, SAMPLE_SEED).numpy()
+        rows = []
+        for i in range(self.clips.shape[0]):
+            rows.append(self.clips[i])
+            for s in range(self.num_samples):
+                rows.append(np.concatenate([self.clips[i, : self.n_past], samples[i, s]], 0))
+        image = visualize.frames_grid(np.stack(rows))
+        path = os.path.join(self.workdir, "samples", f"step_{step:07d}.png")
+        visualize.write_png(path, image)
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples", image[None])
+        return path
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every == 0:
+            self.write(step)
+
+
+# ------------------------------------------------------------------- train
+
+
+def _write_json(path: str, values: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def train(
+    config: Config, workdir: str, explicit: set[str] | None = None, verbose: int = 1
+) -> SVGModel:
+    """Trains (or resumes) a run up to `config.steps` total steps.
+
+    Args:
+        config: the requested configuration.
+        workdir: folder of checkpoints, logs and samples; resumed if it holds a run.
+        explicit: names of the fields the user set explicitly (see
+            `resolve_config`); None means every field is explicit.
+        verbose: Keras progress-bar verbosity (0 silent, 1 bar, 2 one line/epoch).
+
+    Returns:
+        The trained model.
+    """
+    config.validate()
+    check_workdir(workdir)
+    config = resolve_config(workdir, config, explicit)
+    model = build_model(config)
+    ckpt, manager = make_checkpoint(model, workdir, config.keep_checkpoints)
+    start = restore_latest(ckpt, manager)
+    datasets = make_datasets(config, start_step=start)
+    config.save(workdir)
+
+    summary = parameter_summary(model)
+    print(f"SVG model ({config.backbone}, prior={config.prior}):\n{summary}", flush=True)
+    print(f"Data: {datasets.description}", flush=True)
+    _write_json(
+        os.path.join(workdir, "run_info.json"),
+        {
+            "data": datasets.description,
+            "trainable_params": {n: count_params(m) for n, m in model.modules.items()},
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "command": sys.argv,
+        },
+    )
+    if start >= config.steps:
+        logging.info("Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps)
+        return model
+    if start:
+        print(f"Resuming from {manager.latest_checkpoint} at step {start}.", flush=True)
+
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    callbacks = [
+        StopAtStep(config.steps),
+        ScalarSummaries(writer),
+        PeriodicCheckpoint(manager, config.checkpoint_every),
+    ]
+    if config.sample_every:
+        clips = next(iter(datasets.test.take(1))).numpy()[:NUM_SAMPLE_CLIPS]
+        callbacks.append(SampleImages(clips, config.n_past, config.sample_every, workdir, writer))
+    initial_epoch = start // config.log_every
+    epochs = initial_epoch + math.ceil((config.steps - start) / config.log_every)
+    model.fit(
+        datasets.train,
+        steps_per_epoch=config.log_every,
+        initial_epoch=initial_epoch,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+    if config.sample_every:
+        callbacks[-1].write(int(model.optimizer.iterations.numpy()))
+    writer.close()
+    return model
