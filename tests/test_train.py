@@ -1,0 +1,172 @@
+"""Tests of the configuration, the training library and the training binary."""
+
+import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from svgpl_tf import train_lib
+from svgpl_tf.config import Config, conflicts
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("backbone", "resnet", "--backbone"),
+        ("image_size", 32, "--image_size"),
+        ("n_past", 0, "--n_past"),
+        ("prior", "flow", "--prior"),
+        ("channels", 3, "SM-MNIST frames are grey"),
+        ("sprites", "emoji", "--sprites"),
+    ],
+)
+def test_config_errors_name_the_flag(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(Config(), **{field: value}).validate()
+
+
+def test_config_json_round_trip(tmp_path):
+    config = dataclasses.replace(Config(), beta=0.5, backbone="vgg")
+    config.save(str(tmp_path))
+    assert Config.load(str(tmp_path)) == config
+
+
+def test_conflicts_ignore_run_options_and_unset_flags():
+    saved = Config()
+    requested = dataclasses.replace(saved, steps=10, beta=1.0, z_dim=3)
+    assert conflicts(saved, requested) == [
+        "--z_dim: saved 10, requested 3",
+        "--beta: saved 0.0001, requested 1.0",
+    ]
+    assert conflicts(saved, requested, names={"z_dim", "steps"}) == [
+        "--z_dim: saved 10, requested 3"
+    ]
+
+
+def test_unwritable_workdir_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="not writable"):
+        train_lib.check_workdir(str(blocker / "run"))
+
+
+def test_parameter_summary_lists_every_module(tiny_config):
+    model = train_lib.build_model(tiny_config)
+    summary = train_lib.parameter_summary(model)
+    for name in ("encoder", "decoder", "frame_predictor", "posterior", "prior", "total"):
+        assert name in summary
+    total = sum(train_lib.count_params(m) for m in model.modules.values())
+    assert f"{total:,}" in summary.splitlines()[-1]
+
+
+def _weights(model):
+    return [v.numpy() for v in model.weights]
+
+
+def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    model = train_lib.train(tiny_config, workdir, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert json.load(open(os.path.join(workdir, "config.json")))["steps"] == 4
+    info = json.load(open(os.path.join(workdir, "run_info.json")))
+    assert "procedural" in info["data"]
+    ckpts = tf.train.CheckpointManager(
+        tf.train.Checkpoint(), os.path.join(workdir, "checkpoints"), 3
+    ).checkpoints
+    assert [os.path.basename(p) for p in ckpts] == ["ckpt-2", "ckpt-4"]
+    assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
+        "step_0000002.png",
+        "step_0000004.png",
+    ]
+    image = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, "samples/step_0000004.png")))
+    # 4 test clips x (1 truth + 3 samples) rows of 64 px, 4 frames of 64 px.
+    assert tuple(image.shape) == (16 * 65 + 1, 4 * 65 + 1, 1)
+    assert glob.glob(os.path.join(workdir, "tensorboard", "events.*"))
+
+    # A fresh model restored from the workdir equals the trained one.
+    restored = train_lib.build_model(tiny_config)
+    ckpt, manager = train_lib.make_checkpoint(restored, workdir)
+    assert train_lib.restore_latest(ckpt, manager) == 4
+    for a, b in zip(_weights(model), _weights(restored)):
+        np.testing.assert_array_equal(a, b)
+
+    # Resuming continues from step 4 up to the new total.
+    more = dataclasses.replace(tiny_config, steps=6)
+    model = train_lib.train(more, workdir, explicit={"steps"}, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 6
+    assert os.path.basename(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))) == (
+        "ckpt-6"
+    )
+
+    # A model flag that disagrees with the saved run is an error naming it.
+    with pytest.raises(ValueError, match="--z_dim: saved 4, requested 5"):
+        train_lib.train(dataclasses.replace(more, z_dim=5), workdir, explicit={"z_dim"})
+
+
+def test_corrupt_checkpoint_error_names_the_file(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    bigger = train_lib.build_model(dataclasses.replace(tiny_config, z_dim=5))
+    ckpt, manager = train_lib.make_checkpoint(bigger, workdir)
+    with pytest.raises(RuntimeError, match="ckpt-2"):
+        train_lib.restore_latest(ckpt, manager)
+
+
+def test_same_seed_same_training(tiny_config, tmp_path):
+    config = dataclasses.replace(tiny_config, steps=2, sample_every=0)
+    a = train_lib.train(config, str(tmp_path / "a"), verbose=0)
+    b = train_lib.train(config, str(tmp_path / "b"), verbose=0)
+    for x, y in zip(_weights(a), _weights(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def _run_binary(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    return subprocess.run(
+        [sys.executable, "-m", "svgpl_tf.train", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_binary_trains_from_flagfile(tmp_path):
+    flagfile = tmp_path / "tiny.flags"
+    flagfile.write_text(
+        "--g_dim=16\n--nf=8\n--z_dim=4\n--rnn_size=16\n--n_past=2\n--n_future=2\n"
+        "--batch_size=2\n--num_test_sequences=4\n--log_every=2\n--checkpoint_every=2\n"
+        "--sample_every=0\n"
+    )
+    workdir = str(tmp_path / "run")
+    result = _run_binary(f"--flagfile={flagfile}", f"--workdir={workdir}", "--steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "frame_predictor" in result.stdout and "total" in result.stdout
+    assert "source 'procedural'" in result.stdout
+    assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-2.index"))
+
+    # Resuming with only --workdir keeps the saved configuration.
+    result = _run_binary(f"--workdir={workdir}", "--steps=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming from" in result.stdout
+    assert json.load(open(os.path.join(workdir, "config.json")))["z_dim"] == 4
+
+    result = _run_binary(f"--workdir={workdir}", "--z_dim=8")
+    assert result.returncode != 0
+    assert "--z_dim: saved 4, requested 8" in result.stderr
+
+
+def test_binary_rejects_bad_flags_before_work(tmp_path):
+    result = _run_binary(f"--workdir={tmp_path / 'run'}", "--backbone=resnet")
+    assert result.returncode != 0
+    assert "--backbone='resnet'" in result.stderr
+    assert not os.path.exists(tmp_path / "run")
