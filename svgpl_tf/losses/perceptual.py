@@ -163,6 +163,9 @@ class VGGPerceptualLoss(ReconstructionTerm):
         )
         return config
 
+    def metric_names(self) -> list[str]:
+        return [self.name] + [f"{self.name}/{layer}" for layer in self.layers]
+
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:
         """VGG16 feature maps of preprocessed images [n, h, w, 3], one per layer."""
         out, _ = self.feature_extractor.stateless_call(
