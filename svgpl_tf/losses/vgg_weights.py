@@ -83,8 +83,7 @@ VGG16_CONV_LAYERS: tuple[str, ...] = (
 # The ImageNet notop file of keras.applications.VGG16 (same URL and md5 as Keras).
 IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-    + IMAGENET_NOTOP_FILENAME
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILENAME
 )
 IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
 
@@ -119,8 +118,7 @@ def validate_layer_names(layer_names: Sequence[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in VGG16_CONV_LAYERS]
     if unknown:
         raise ValueError(
-            f"Unknown VGG16 layer name(s) {unknown}; valid names are "
-            f"{list(VGG16_CONV_LAYERS)}."
+            f"Unknown VGG16 layer name(s) {unknown}; valid names are {list(VGG16_CONV_LAYERS)}."
         )
     if len(set(names)) != len(names):
         raise ValueError(f"Repeated VGG16 layer names in {list(names)}.")
@@ -170,9 +168,7 @@ def imagenet_cache_path() -> str:
     Same rule as ``keras.utils.get_file``: ``$KERAS_HOME`` when set, else
     ``~/.keras``, then the ``models`` subdirectory.
     """
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(keras_home, "models", IMAGENET_NOTOP_FILENAME)
 
 
@@ -222,11 +218,7 @@ def imagenet_weights_path() -> str:
 
 
 def _conv_layers(model: keras.Model) -> dict[str, keras.layers.Conv2D]:
-    return {
-        layer.name: layer
-        for layer in model.layers
-        if isinstance(layer, keras.layers.Conv2D)
-    }
+    return {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
 
 
 def _load_hed(convs: dict[str, keras.layers.Conv2D], path: str) -> set[str]:
@@ -237,8 +229,7 @@ def _load_hed(convs: dict[str, keras.layers.Conv2D], path: str) -> set[str]:
             group_path = _hed_h5_path(name)
             if group_path not in f:
                 raise ValueError(
-                    f"HED weights file {path} has no group {group_path} for "
-                    f"VGG16 layer {name}."
+                    f"HED weights file {path} has no group {group_path} for VGG16 layer {name}."
                 )
             group = f[group_path]
             stored_name = group.attrs.get("name")
@@ -282,9 +273,7 @@ def _load_keras_file(
 ) -> set[str]:
     """Loads a Keras VGG16 weights file into a full notop VGG16 and copies
     the needed layers; returns names filled."""
-    full = keras.applications.VGG16(
-        include_top=False, weights=None, input_shape=input_shape
-    )
+    full = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     try:
         full.load_weights(path, skip_mismatch=False)
     except (ValueError, KeyError, OSError) as err:
@@ -365,9 +354,7 @@ def build_vgg16_features(
 
     # Clone the layers of a Keras VGG16 up to the deepest requested layer on a
     # fresh input, so that the deeper layers are not even referenced.
-    template = keras.applications.VGG16(
-        include_top=False, weights=None, input_shape=input_shape
-    )
+    template = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     deepest = max(names, key=VGG16_CONV_LAYERS.index)
     inputs = keras.Input(shape=input_shape, name="vgg16_input")
     x = inputs  # [n, h, w, 3]
