@@ -178,11 +178,8 @@ def make_checkpoint(model: SVGModel, workdir: str, keep: int = 3):
     return ckpt, manager
 
 
-def restore_latest(ckpt, manager) -> int:
-    """Restores the latest checkpoint, if any; returns the restored step."""
-    path = manager.latest_checkpoint
-    if path is None:
-        return 0
+def restore_checkpoint(ckpt, path: str) -> None:
+    """Restores `path` into `ckpt`, checking that every object was matched."""
     try:
         ckpt.restore(path).assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as e:
@@ -191,7 +188,49 @@ def restore_latest(ckpt, manager) -> int:
             "It is corrupt or from another configuration; remove it to fall back "
             "to an older one, or use a new --workdir."
         ) from e
+
+
+def restore_latest(ckpt, manager) -> int:
+    """Restores the latest checkpoint, if any; returns the restored step."""
+    if manager.latest_checkpoint is None:
+        return 0
+    restore_checkpoint(ckpt, manager.latest_checkpoint)
     return int(ckpt.optimizer.iterations.numpy())
+
+
+def restore_model(workdir: str, step: int | None = None) -> tuple[SVGModel, Config, int]:
+    """Rebuilds a trained model from a training workdir.
+
+    Args:
+        workdir: a training workdir (holds config.json and checkpoints/).
+        step: the checkpoint step to load; None loads the latest.
+
+    Returns:
+        `(model, config, step)`: the model with restored weights, the run's
+        saved configuration and the step of the checkpoint loaded.
+
+    Raises:
+        FileNotFoundError: no configuration, no checkpoint, or no checkpoint of
+            that step in the workdir (the message lists the ones there are).
+    """
+    if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+        raise FileNotFoundError(f"{workdir} holds no {CONFIG_FILE}: is it a training workdir?")
+    config = Config.load(workdir)
+    model = build_model(config)
+    ckpt, manager = make_checkpoint(model, workdir, config.keep_checkpoints)
+    if not manager.checkpoints:
+        raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR} holds no checkpoint.")
+    if step is None:
+        path = manager.latest_checkpoint
+    else:
+        by_step = {int(p.rsplit("-", 1)[1]): p for p in manager.checkpoints}
+        if step not in by_step:
+            raise FileNotFoundError(
+                f"No checkpoint of step {step} in {workdir}; there are steps {sorted(by_step)}."
+            )
+        path = by_step[step]
+    restore_checkpoint(ckpt, path)
+    return model, config, int(model.optimizer.iterations.numpy())
 
 
 # --------------------------------------------------------------- callbacks

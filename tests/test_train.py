@@ -170,3 +170,17 @@ def test_binary_rejects_bad_flags_before_work(tmp_path):
     assert result.returncode != 0
     assert "--backbone='resnet'" in result.stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_restore_model_latest_and_given_step(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    trained = train_lib.train(dataclasses.replace(tiny_config, sample_every=0), workdir, verbose=0)
+    model, config, step = train_lib.restore_model(workdir)
+    assert step == 4 and config == dataclasses.replace(tiny_config, sample_every=0)
+    for a, b in zip(_weights(trained), _weights(model)):
+        np.testing.assert_array_equal(a, b)
+    assert train_lib.restore_model(workdir, step=2)[2] == 2
+    with pytest.raises(FileNotFoundError, match=r"steps \[2, 4\]"):
+        train_lib.restore_model(workdir, step=3)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        train_lib.restore_model(str(tmp_path))
