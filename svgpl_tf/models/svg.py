@@ -305,29 +305,34 @@ class SVGModel(keras.Model):
 
     # ------------------------------------------------------------ generation
 
-    def sample(self, context, horizon: int, num_samples: int = 1, seed=0):
+    def sample(self, context, horizon, num_samples=1, seed=0):
         """Samples `num_samples` futures of `horizon` frames per sequence.
 
         Samples are folded into the batch, so every step is one call over
         batch x samples. Noise comes from stateless ops keyed by `seed`
-        (see `sample_keys`): the same seed gives the same frames.
+        (see `sample_keys`): the same seed gives the same frames, whatever
+        else is in the batch. The future steps run in a `tf.while_loop`, so
+        `horizon` and `num_samples` may be Python ints or scalar tensors
+        (for example the inputs of an exported signature).
 
         Args:
-            context: frames `[batch, n_ctx, h, w, c]` in [0, 1], n_ctx >= 1.
-            horizon: number of future frames to predict (a Python int).
-            num_samples: samples per sequence.
+            context: frames `[batch, n_ctx, h, w, c]` in [0, 1]; n_ctx >= 1
+                must be known statically.
+            horizon: number of future frames to predict, >= 1.
+            num_samples: samples per sequence, >= 1.
             seed: an int, or int tensor `[batch]` with one seed per sequence.
 
         Returns:
-            Frames `[batch, num_samples, horizon, h, w, c]`.
+            float32 frames `[batch, num_samples, horizon, h, w, c]`.
         """
-        if horizon < 1 or num_samples < 1:
-            raise ValueError(
-                f"horizon and num_samples must be >= 1, got {horizon} and {num_samples}."
-            )
+        for name, value in (("horizon", horizon), ("num_samples", num_samples)):
+            if isinstance(value, int) and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}.")
         context = tf.convert_to_tensor(context, tf.float32)
-        if context.shape.rank != 5:
-            raise ValueError(f"context must be [batch, time, h, w, c], got {context.shape}.")
+        if context.shape.rank != 5 or context.shape[1] is None:
+            raise ValueError(
+                f"context must be [batch, time, h, w, c] with a known time, got {context.shape}."
+            )
         batch = tf.shape(context)[0]
         n_ctx = context.shape[1]
         keys = sample_keys(seed, batch)  # [b, 2]
@@ -338,7 +343,9 @@ class SVGModel(keras.Model):
         h_ctx, skips_ctx = self.encode_frames(context, training=False)  # [b, n, g]
         h_ctx = rep(h_ctx)  # [b*s, n, g]
         skips = [rep(s[:, -1]) for s in skips_ctx]  # last context frame's skips
-        pred_state = prior_state = None
+        rows = tf.shape(h_ctx)[0]  # b*s
+        pred_state = self.frame_predictor.zero_state(rows)
+        prior_state = self.prior.zero_state(rows) if self.prior is not None else ()
         if n_ctx > 1:
             # Warm up on the context, z_t from the posterior (t = 2..n_ctx).
             mu, logvar, _ = self.posterior(h_ctx[:, 1:], training=False)
@@ -346,29 +353,35 @@ class SVGModel(keras.Model):
                 [_keyed_normal(keys, t, num_samples, self.z_dim) for t in range(1, n_ctx)],
                 axis=1,
             )  # [b*s, n-1, z]
-            z = mu + tf.exp(0.5 * logvar) * eps
+            z = mu + tf.exp(0.5 * logvar) * tf.cast(eps, mu.dtype)
             if self.prior is not None:
-                _, _, prior_state = self.prior(h_ctx[:, :-1], training=False)
-            _, pred_state = self.frame_predictor(tf.concat([h_ctx[:, :-1], z], -1))
-        h = h_ctx[:, -1]  # [b*s, g]
-        frames = []
-        for t in range(horizon):
+                _, _, prior_state = self.prior(h_ctx[:, :-1], prior_state)
+            _, pred_state = self.frame_predictor(tf.concat([h_ctx[:, :-1], z], -1), pred_state)
+
+        def step(t, h, skips, pred_state, prior_state, frames):
             if self.prior is not None:
                 mu_p, logvar_p, prior_state = self.prior.step(h, prior_state)
             else:
-                mu_p = logvar_p = tf.zeros([tf.shape(h)[0], self.z_dim])
+                mu_p = logvar_p = tf.zeros([rows, self.z_dim], h.dtype)
             eps = _keyed_normal(keys, n_ctx + t, num_samples, self.z_dim)
-            z = mu_p + tf.exp(0.5 * logvar_p) * eps  # [b*s, z]
+            z = mu_p + tf.exp(0.5 * logvar_p) * tf.cast(eps, mu_p.dtype)  # [b*s, z]
             g, pred_state = self.frame_predictor.step(tf.concat([h, z], -1), pred_state)
             x_hat = self.decoder(g, skips, training=False)  # [b*s, h, w, c]
-            frames.append(x_hat)
-            if t + 1 < horizon:
-                h, new_skips = self.encoder(x_hat, training=False)
-                if self.last_frame_skip:
-                    skips = new_skips
-        out = tf.stack(frames, axis=1)  # [b*s, horizon, h, w, c]
+            frames = frames.write(t, tf.cast(x_hat, tf.float32))
+
+            def encode():  # the next step's input; skipped after the last step
+                h_next, skips_next = self.encoder(x_hat, training=False)
+                return h_next, (list(skips_next) if self.last_frame_skip else skips)
+
+            h, skips = tf.cond(t + 1 < horizon, encode, lambda: (h, skips))
+            return t + 1, h, skips, pred_state, prior_state, frames
+
+        frames = tf.TensorArray(tf.float32, size=horizon)
+        loop_vars = (tf.constant(0), h_ctx[:, -1], skips, pred_state, prior_state, frames)
+        *_, frames = tf.while_loop(lambda t, *_: t < horizon, step, loop_vars)
+        out = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])  # [b*s, horizon, h, w, c]
         shape = tf.concat([[batch, num_samples, horizon], tf.shape(out)[2:]], 0)
-        return tf.reshape(tf.cast(out, tf.float32), shape)
+        return tf.reshape(out, shape)
 
     # ----------------------------------------------------------------- config
 
