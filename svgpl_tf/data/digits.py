@@ -15,6 +15,7 @@ All sources return float32 arrays of shape [N, 32, 32] with values in [0, 1].
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -44,9 +45,7 @@ def _n_points(length: float) -> int:
     return max(2, int(np.ceil(length / _STEP)) + 1)
 
 
-def _arc(
-    cx: float, cy: float, rx: float, ry: float, deg0: float, deg1: float
-) -> np.ndarray:
+def _arc(cx: float, cy: float, rx: float, ry: float, deg0: float, deg1: float) -> np.ndarray:
     """Elliptic arc from angle ``deg0`` to ``deg1`` (y down: 90 is the bottom).
 
     Returns:
@@ -66,7 +65,7 @@ def _line(*points: tuple[float, float]) -> np.ndarray:
     """
     pts = np.asarray(points, dtype=np.float64)
     out = [pts[:1]]
-    for p0, p1 in zip(pts[:-1], pts[1:], strict=True):
+    for p0, p1 in itertools.pairwise(pts):
         n = _n_points(float(np.linalg.norm(p1 - p0)))
         t = np.linspace(0.0, 1.0, n)[1:, None]
         out.append(p0 + t * (p1 - p0))
@@ -280,9 +279,7 @@ def _templates() -> dict[str, np.ndarray]:
     return _TEMPLATES
 
 
-def _rasterise(
-    seg_a: np.ndarray, seg_b: np.ndarray, radius: np.ndarray, size: int
-) -> np.ndarray:
+def _rasterise(seg_a: np.ndarray, seg_b: np.ndarray, radius: np.ndarray, size: int) -> np.ndarray:
     """Anti-aliased rendering of thick polylines.
 
     Args:
@@ -326,7 +323,7 @@ def procedural_digits(num: int, seed: int) -> np.ndarray:
     variant of its digit's stroke template and a random distortion: smooth
     non-linear warp, per-point jitter, per-stroke offset, aspect ratio, shear,
     rotation (about +-15 degrees), size and stroke thickness. The digit is
-    centred and about 20-25 px tall, like MNIST digits resized to 32x32.
+    centred and about 21-27 px tall, like MNIST digits resized to 32x32.
 
     Args:
         num: number of sprites (>= 0).
@@ -336,7 +333,7 @@ def procedural_digits(num: int, seed: int) -> np.ndarray:
     Returns:
         float32 array [num, 32, 32] with values in [0, 1].
     """
-    if int(num) != num or num < 0:
+    if isinstance(num, bool) or not isinstance(num, int | np.integer) or num < 0:
         raise ValueError(f"num must be a non-negative integer, got {num!r}.")
     num = int(num)
     tpl = _templates()
@@ -344,9 +341,7 @@ def procedural_digits(num: int, seed: int) -> np.ndarray:
     size = SPRITE_SIZE
 
     labels = np.arange(num) % 10  # [n]
-    variant = tpl["variant_start"][labels] + rng.integers(
-        0, tpl["variant_count"][labels]
-    )
+    variant = tpl["variant_start"][labels] + rng.integers(0, tpl["variant_count"][labels])
     points = tpl["points"][variant]  # [n, P, 2]
     stroke = tpl["stroke"][variant]  # [n, P]
     n_pts = points.shape[1]
@@ -357,7 +352,8 @@ def procedural_digits(num: int, seed: int) -> np.ndarray:
     coef = rng.normal(0.0, 0.07, size=(num, 3, 2))
     points = points + np.einsum("npk,nkd->npd", quad, coef)
     # Per-stroke offsets (pen lifts are not perfectly aligned).
-    stroke_off = rng.normal(0.0, 0.05, size=(num, 3, 2))
+    num_strokes = int(tpl["stroke"].max()) + 1
+    stroke_off = rng.normal(0.0, 0.05, size=(num, num_strokes, 2))
     points = points + np.take_along_axis(stroke_off, stroke[..., None], axis=1)
     # Per-point jitter.
     points = points + rng.normal(0.0, 0.012, size=(num, n_pts, 2))
@@ -455,8 +451,7 @@ def _to_sprites(images: np.ndarray, source: str) -> np.ndarray:
         images = images[..., 0]
     if images.ndim != 3 or images.shape[0] == 0:
         raise ValueError(
-            f"MNIST images from {source} must have shape [N, H, W] with N > 0, "
-            f"got {images.shape}."
+            f"MNIST images from {source} must have shape [N, H, W] with N > 0, got {images.shape}."
         )
     x = images.astype(np.float32)
     if x.max(initial=0.0) > 1.0:  # uint8 pixels in [0, 255]
@@ -562,6 +557,4 @@ def load_sprites(
         return procedural_digits(num_procedural, derived)
     if source == "mnist":
         return load_mnist_digits(split, path=mnist_path, allow_download=allow_download)
-    raise ValueError(
-        f"Unknown sprite source {source!r}; valid sources are {SPRITE_SOURCES}."
-    )
+    raise ValueError(f"Unknown sprite source {source!r}; valid sources are {SPRITE_SOURCES}.")

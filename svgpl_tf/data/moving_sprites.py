@@ -14,7 +14,11 @@ The sprites come from ``svgpl_tf.data.digits`` (procedural digits or MNIST).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import atexit
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -27,16 +31,95 @@ SPRITE_SIZE = 32
 MAX_SPEED = 4
 
 
+# ---------------------------------------------------------------------------
+# Clean interpreter exit
+# ---------------------------------------------------------------------------
+# ``Dataset.from_generator`` runs the Python generator on tf.data's prefetch
+# thread. If the process exits while that thread is inside (or about to call
+# into) the generator, the thread blocks forever on the GIL during interpreter
+# finalisation and the iterator's destructor waits for it: the process hangs
+# at exit (tensorflow/tensorflow#22632). To avoid this, every batch source
+# below is wrapped in ``_StoppableBatches``; an ``atexit`` hook, which runs
+# before finalisation, makes them end their streams and waits until
+# tf.data has stopped calling into them.
+
+_EXIT_STOP = threading.Event()
+_ACTIVITY_LOCK = threading.Lock()
+_LIVE_SOURCES: weakref.WeakSet[_StoppableBatches] = weakref.WeakSet()
+# Seconds without any call into a batch source after which tf.data is
+# considered idle at exit, and the longest the exit hook waits.
+_EXIT_QUIET_S = 0.1
+_EXIT_TIMEOUT_S = 10.0
+
+
+class _StoppableBatches:
+    """Iterator over ``make_batch(0), make_batch(1), ...`` that ends at exit.
+
+    ``make_batch`` returns None to end the stream.
+    """
+
+    def __init__(self, make_batch: Callable[[int], np.ndarray | None]) -> None:
+        self._make_batch = make_batch
+        self._index = 0
+        self.running = False
+        self.finished = False
+        self.last_active = time.monotonic()
+        with _ACTIVITY_LOCK:
+            _LIVE_SOURCES.add(self)
+
+    def __iter__(self) -> _StoppableBatches:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        with _ACTIVITY_LOCK:
+            if self.finished or _EXIT_STOP.is_set():
+                self.finished = True
+                self.last_active = time.monotonic()
+                raise StopIteration
+            self.running = True
+        try:
+            batch = self._make_batch(self._index)
+        finally:
+            with _ACTIVITY_LOCK:
+                self.running = False
+                self.last_active = time.monotonic()
+        if batch is None:
+            self.finished = True
+            raise StopIteration
+        self._index += 1
+        return batch
+
+
+def _stop_batch_sources() -> None:
+    """Ends all live batch streams and waits until tf.data stops using them."""
+    _EXIT_STOP.set()
+    deadline = time.monotonic() + _EXIT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        with _ACTIVITY_LOCK:
+            # A finished source is still followed by tf.data's finalize call,
+            # so wait for a quiet period after the last call in every case.
+            busy = any(
+                src.running or now - src.last_active < _EXIT_QUIET_S for src in list(_LIVE_SOURCES)
+            )
+        if not busy:
+            return
+        time.sleep(0.01)  # releases the GIL so the prefetch thread can finish
+
+
+atexit.register(_stop_batch_sources)
+
+
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     """Returns ``value`` as int, raising ValueError if it is not >= minimum."""
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return int(value)
 
 
 def _check_seed(name: str, value: int) -> int:
     """Returns ``value`` as int, raising ValueError if it is not a valid seed."""
-    if isinstance(value, bool) or int(value) != value or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
     return int(value)
 
@@ -160,9 +243,7 @@ def render_sequence(
 
 def _video_spec(batch_size: int | None, seq_len: int, image_size: int) -> tf.TensorSpec:
     """TensorSpec of a batch of videos [batch, time, h, w, 1]."""
-    return tf.TensorSpec(
-        shape=(batch_size, seq_len, image_size, image_size, 1), dtype=tf.float32
-    )
+    return tf.TensorSpec(shape=(batch_size, seq_len, image_size, image_size, 1), dtype=tf.float32)
 
 
 def train_dataset(
@@ -204,14 +285,20 @@ def train_dataset(
     image_size = _check_image_size(image_size)
     sprites = _prepare_sprites(sprites)
 
+    shape = (batch_size, seq_len, image_size, image_size, 1)
+
     def generate() -> Iterator[np.ndarray]:
+        # A fresh generator per iteration of the dataset: each pass replays
+        # the same stream.
         rng = np.random.default_rng(np.random.SeedSequence([seed, start_step]))
-        shape = (batch_size, seq_len, image_size, image_size, 1)
-        while True:
+
+        def make_batch(_: int) -> np.ndarray:
             batch = np.zeros(shape, np.float32)  # [batch, time, h, w, c]
             for b in range(batch_size):
                 _render_into(batch[b], rng, sprites, num_sprites)
-            yield batch
+            return batch
+
+        return _StoppableBatches(make_batch)
 
     ds = tf.data.Dataset.from_generator(
         generate, output_signature=_video_spec(batch_size, seq_len, image_size)
@@ -256,18 +343,18 @@ def test_dataset(
     image_size = _check_image_size(image_size)
     sprites = _prepare_sprites(sprites)
 
+    def make_batch(index: int) -> np.ndarray | None:
+        start = index * batch_size
+        if start >= num_sequences:
+            return None
+        stop = min(start + batch_size, num_sequences)
+        batch = np.zeros((stop - start, seq_len, image_size, image_size, 1), np.float32)
+        for b, i in enumerate(range(start, stop)):  # [batch, time, h, w, c]
+            _render_into(batch[b], np.random.default_rng([seed, i]), sprites, num_sprites)
+        return batch
+
     def generate() -> Iterator[np.ndarray]:
-        for start in range(0, num_sequences, batch_size):
-            stop = min(start + batch_size, num_sequences)
-            # [batch, time, h, w, c]
-            batch = np.zeros(
-                (stop - start, seq_len, image_size, image_size, 1), np.float32
-            )
-            for b, i in enumerate(range(start, stop)):
-                _render_into(
-                    batch[b], np.random.default_rng([seed, i]), sprites, num_sprites
-                )
-            yield batch
+        return _StoppableBatches(make_batch)
 
     ds = tf.data.Dataset.from_generator(
         generate, output_signature=_video_spec(None, seq_len, image_size)
