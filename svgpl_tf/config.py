@@ -16,8 +16,10 @@ from typing import Any
 from svgpl_tf.models.backbones import BACKBONES, SUPPORTED_IMAGE_SIZES
 from svgpl_tf.models.svg import PRIORS
 
-# Datasets the training binary can read.
-DATASETS = ("smmnist",)
+# Datasets the training binary can read; also "tfds:NAME" for any TFDS video set.
+DATASETS = ("smmnist", "bair", "bair_softmotion")
+# Frames per clip of the BAIR datasets.
+BAIR_FRAMES = 30
 # Sprite sources of SM-MNIST.
 SPRITE_SOURCES = ("procedural", "mnist")
 # Named sources of the perceptual VGG16 weights (or a file path).
@@ -73,7 +75,14 @@ class Config:
         "'imagenet' (Keras download), 'random', or a path to a VGG16 weights file.",
     )
     # Data.
-    dataset: str = _field("smmnist", f"Training data: one of {DATASETS}.")
+    dataset: str = _field(
+        "smmnist", f"Training data: one of {DATASETS}, or tfds:NAME for a TFDS video dataset."
+    )
+    video_key: str = _field("image_main", "Video feature of a TFDS / softmotion dataset.")
+    tfds_data_dir: str = _field("", "TFDS data folder (empty: ~/tensorflow_datasets).")
+    tfds_download: bool = _field(False, "Let TFDS download and prepare missing data.")
+    data_dir: str = _field("", "Folder of the original BAIR TFRecords (train/ and test/).")
+    shuffle_buffer: int = _field(256, "Clips in the shuffle buffer of file datasets.")
     sprites: str = _field(
         "procedural",
         "SM-MNIST sprite source: 'procedural' (drawn digits, no file needed) or 'mnist'.",
@@ -81,7 +90,13 @@ class Config:
     mnist_path: str = _field("", "Local mnist.npz for --sprites=mnist (as keras stores it).")
     offline: bool = _field(False, "Never attempt a download (MNIST); fail with a clear error.")
     num_sprites: int = _field(2, "Digits per SM-MNIST sequence.")
-    num_test_sequences: int = _field(256, "Size of the fixed test split.")
+    num_test_sequences: int = _field(
+        256, "Size of the fixed test split (and the evaluation's default)."
+    )
+    eval_num_samples: int = _field(100, "Samples per test sequence in evaluation (best-of-N).")
+    eval_n_future: int = _field(
+        0, "Frames predicted in evaluation (0: n_future); may exceed the training horizon."
+    )
     # Optimisation.
     batch_size: int = _field(100, "Global batch size.")
     learning_rate: float = _field(2e-3, "Adam learning rate.")
@@ -98,6 +113,15 @@ class Config:
     @property
     def seq_len(self) -> int:
         return self.n_past + self.n_future
+
+    @property
+    def eval_horizon(self) -> int:
+        """Frames predicted in evaluation."""
+        return self.eval_n_future or self.n_future
+
+    @property
+    def eval_seq_len(self) -> int:
+        return self.n_past + self.eval_horizon
 
     @property
     def perceptual_layer_list(self) -> tuple[str, ...]:
@@ -152,7 +176,22 @@ class Config:
             check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")
         check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: must be > 0.")
         check(0 <= self.beta_1 < 1, f"--beta_1={self.beta_1}: must be in [0, 1).")
-        check(self.dataset in DATASETS, f"--dataset={self.dataset!r}: choose {DATASETS}.")
+        check(
+            self.dataset in DATASETS or self.dataset.startswith("tfds:"),
+            f"--dataset={self.dataset!r}: choose {DATASETS} or tfds:NAME.",
+        )
+        if self.dataset in ("bair", "bair_softmotion"):
+            check(self.channels == 3, f"--channels={self.channels}: BAIR frames are RGB (3).")
+            check(
+                self.seq_len <= BAIR_FRAMES and self.eval_seq_len <= BAIR_FRAMES,
+                f"--n_past + --n_future (and --eval_n_future) exceed the {BAIR_FRAMES} "
+                "frames of a BAIR clip.",
+            )
+        if self.dataset == "bair_softmotion":
+            check(self.data_dir != "", "--data_dir is required for --dataset=bair_softmotion.")
+        check(self.eval_num_samples >= 1, f"--eval_num_samples={self.eval_num_samples}: >= 1.")
+        check(self.eval_n_future >= 0, f"--eval_n_future={self.eval_n_future}: must be >= 0.")
+        check(self.shuffle_buffer >= 1, f"--shuffle_buffer={self.shuffle_buffer}: >= 1.")
         check(
             self.sprites in SPRITE_SOURCES, f"--sprites={self.sprites!r}: choose {SPRITE_SOURCES}."
         )
@@ -245,6 +284,11 @@ RUN_OPTIONS = frozenset(
         "mnist_path",
         "offline",
         "jit_compile",
+        "tfds_data_dir",
+        "tfds_download",
+        "data_dir",
+        "eval_num_samples",
+        "eval_n_future",
     }
 )
 

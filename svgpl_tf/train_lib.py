@@ -28,8 +28,8 @@ from absl import logging
 
 from svgpl_tf import visualize
 from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
-from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.data import digits
+from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.losses import PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.svg import SVGModel
@@ -99,6 +99,8 @@ def preflight(config: Config) -> None:
         digits.load_mnist_digits(
             "test", path=config.mnist_path or None, allow_download=not config.offline
         )
+    if config.dataset != "smmnist":
+        make_datasets(config)  # locates the files; reads nothing yet
 
 
 # ------------------------------------------------------------------- model

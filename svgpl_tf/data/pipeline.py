@@ -7,7 +7,7 @@ import dataclasses
 import tensorflow as tf
 
 from svgpl_tf.config import Config
-from svgpl_tf.data import digits, moving_sprites
+from svgpl_tf.data import digits, moving_sprites, video
 
 # Seed of the fixed SM-MNIST test split, shared by every run.
 TEST_SEED = 1234
@@ -26,37 +26,84 @@ def make_datasets(config: Config, start_step: int = 0) -> Datasets:
     """Returns the train stream (positioned for `start_step`) and the test split.
 
     Args:
-        config: a validated configuration.
+        config: a validated configuration. Training windows are
+            `config.seq_len` frames; test windows `config.eval_seq_len`.
         start_step: the step training starts from; seeds the train stream so
             that a resumed run does not replay the batches it already saw.
     """
-    if config.dataset != "smmnist":
-        raise ValueError(f"Unknown dataset {config.dataset!r}.")
+    if config.dataset == "smmnist":
+        return _smmnist(config, start_step)
+    return _video_files(config, start_step)
+
+
+def _smmnist(config: Config, start_step: int) -> Datasets:
     kwargs = dict(mnist_path=config.mnist_path or None, allow_download=not config.offline)
     train_sprites = digits.load_sprites(config.sprites, "train", **kwargs)
     test_sprites = digits.load_sprites(config.sprites, "test", **kwargs)
+    common = dict(num_sprites=config.num_sprites, image_size=config.image_size)
     train = moving_sprites.train_dataset(
         train_sprites,
         batch_size=config.batch_size,
         seq_len=config.seq_len,
         seed=config.seed,
         start_step=start_step,
-        num_sprites=config.num_sprites,
-        image_size=config.image_size,
+        **common,
     )
     test = moving_sprites.test_dataset(
         test_sprites,
         num_sequences=config.num_test_sequences,
-        seq_len=config.seq_len,
+        seq_len=config.eval_seq_len,
         batch_size=config.batch_size,
         seed=TEST_SEED,
-        num_sprites=config.num_sprites,
-        image_size=config.image_size,
+        **common,
     )
     description = (
         f"smmnist: {config.num_sprites} sprites from source '{config.sprites}' "
         f"({len(train_sprites)} train / {len(test_sprites)} test sprites"
         + (f", file {config.mnist_path}" if config.sprites == "mnist" and config.mnist_path else "")
         + f"), {config.num_test_sequences} fixed test sequences (seed {TEST_SEED})"
+    )
+    return Datasets(train=train, test=test, description=description)
+
+
+def _clips(config: Config, split: str) -> tuple[tf.data.Dataset, str]:
+    """uint8 clips `[frames, h, w, c]` of one split, and a description."""
+    if config.dataset == "bair_softmotion":
+        clips = video.load_softmotion_videos(config.data_dir, split, config.video_key)
+        source = f"bair_softmotion TFRecords in {config.data_dir}"
+    else:
+        name = video.BAIR_TFDS_NAME if config.dataset == "bair" else config.dataset[5:]
+        clips = video.load_tfds_videos(
+            name,
+            split,
+            config.video_key,
+            data_dir=config.tfds_data_dir or None,
+            download=config.tfds_download,
+        )
+        source = f"tfds {name} ({config.tfds_data_dir or 'default data dir'})"
+    source = f"{source}, feature {config.video_key}"
+    return video.check_frame_shape(clips, config.image_size, config.channels, source), source
+
+
+def _video_files(config: Config, start_step: int) -> Datasets:
+    train_clips, source = _clips(config, "train")
+    test_clips, _ = _clips(config, "test")
+    seed = config.seed * 1_000_003 + start_step  # a resumed run gets a fresh stream
+    train = video.train_pipeline(
+        train_clips,
+        length=config.seq_len,
+        batch_size=config.batch_size,
+        seed=seed,
+        shuffle_buffer=config.shuffle_buffer,
+    )
+    test = video.test_pipeline(
+        test_clips,
+        length=config.eval_seq_len,
+        batch_size=config.batch_size,
+        num_sequences=config.num_test_sequences,
+    )
+    description = (
+        f"{source}: train windows of {config.seq_len} frames at seeded random starts, "
+        f"test: first {config.num_test_sequences} clips, frames 0-{config.eval_seq_len - 1}"
     )
     return Datasets(train=train, test=test, description=description)
