@@ -22,6 +22,8 @@ DATASETS = ("smmnist", "bair", "bair_softmotion")
 BAIR_FRAMES = 30
 # Sprite sources of SM-MNIST.
 SPRITE_SOURCES = ("procedural", "mnist")
+# Precision policies of training, evaluation and export.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Named sources of the perceptual VGG16 weights (or a file path).
 VGG_WEIGHT_SOURCES = ("hed", "imagenet", "random")
 # Name of the resolved configuration inside a workdir.
@@ -103,6 +105,10 @@ class Config:
     beta_1: float = _field(0.9, "Adam beta_1.")
     seed: int = _field(0, "Seed of weight init, data stream and training noise.")
     jit_compile: bool = _field(False, "Compile the training step with XLA.")
+    precision: str = _field(
+        "float32",
+        f"Numeric precision: one of {PRECISIONS} (mixed: compute in 16 bits, variables in 32).",
+    )
     # Run options: may change when a run is resumed.
     steps: int = _field(1000, "Total number of training steps of the run.")
     log_every: int = _field(100, "Steps between progress-bar lines and TensorBoard scalars.")
@@ -171,6 +177,7 @@ class Config:
             "num_test_sequences",
         ):
             check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
+        check(self.precision in PRECISIONS, f"--precision={self.precision!r}: choose {PRECISIONS}.")
         check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
         for name in ("beta", "pixel_weight", "perceptual_weight"):
             check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")
@@ -284,6 +291,7 @@ RUN_OPTIONS = frozenset(
         "mnist_path",
         "offline",
         "jit_compile",
+        "precision",
         "tfds_data_dir",
         "tfds_download",
         "data_dir",

@@ -130,7 +130,14 @@ def make_reconstruction_terms(config: Config) -> list:
 
 
 def build_model(config: Config) -> SVGModel:
-    """A built, compiled `SVGModel` for `config` (weights seeded by config.seed)."""
+    """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
+
+    Sets Keras's global dtype policy to `config.precision` first: with a mixed
+    policy the layers compute in bfloat16 or float16 and keep float32
+    variables; losses and sampled frames are float32 either way, and Keras
+    wraps the optimizer in a loss-scale optimizer for float16.
+    """
+    keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
     model = SVGModel(
         backbone=config.backbone,
