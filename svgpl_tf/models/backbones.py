@@ -24,11 +24,16 @@ DEFAULT_NF = 64
 
 
 def _conv_bn_lrelu(filters, kernel, strides, name):
-    """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones."""
+    """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones.
+
+    BatchNorm is `synchronized`: under a tf.distribute strategy its batch
+    statistics are those of the global batch, so training does not depend on
+    the number of replicas (outside a strategy this changes nothing).
+    """
     return keras.Sequential(
         [
             layers.Conv2D(filters, kernel, strides, padding="same", name="conv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.LeakyReLU(0.2),
         ],
         name=name,
@@ -40,7 +45,7 @@ def _upconv_bn_lrelu(filters, kernel, strides, padding, name):
     return keras.Sequential(
         [
             layers.Conv2DTranspose(filters, kernel, strides, padding=padding, name="deconv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.LeakyReLU(0.2),
         ],
         name=name,
@@ -52,7 +57,7 @@ def _embedding_head(g_dim, name):
     return keras.Sequential(
         [
             layers.Conv2D(g_dim, 4, 1, padding="valid", name="conv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn"),
+            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.Activation("tanh"),
         ],
         name=name,

@@ -101,7 +101,8 @@ class SVGModel(keras.Model):
         n_past: number of context frames (sets which frame the skips come
             from during training).
         beta: weight of the KL term.
-        seed: seed of the training step's reparameterisation noise.
+        seed: seed of the training step's reparameterisation noise (see
+            `_training_noise`).
         reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
 
     Example:
@@ -167,7 +168,6 @@ class SVGModel(keras.Model):
             if prior == "learned"
             else None
         )
-        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
 
         names = ["loss"] + [n for t in terms for n in t.metric_names()] + ["kl"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -227,6 +227,25 @@ class SVGModel(keras.Model):
             return zeros, zeros, None
         return self.prior(h_prev, state)
 
+    def _training_noise(self, batch, steps):
+        """Reparameterisation noise `[batch, steps, z_dim]` of a training step.
+
+        Example i of the global batch at optimizer step k gets the noise of
+        the stateless key `fold_in((seed, i), k)`. So the noise depends only on
+        the seed, the step and the example's place in the global batch: it is
+        the same on one replica or several (each replica knows its offset),
+        and a resumed run draws what an uninterrupted run would have drawn.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        step = tf.cast(optimizer.iterations, tf.int64) if optimizer is not None else 0
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        first = tf.cast(replica, tf.int64) * tf.cast(batch, tf.int64)
+        index = first + tf.range(tf.cast(batch, tf.int64))
+        keys = tf.stack([tf.fill([batch], tf.constant(self.seed, tf.int64)), index], axis=1)
+        eps = _keyed_normal(keys, step, steps, self.z_dim)  # [batch * steps, z]
+        return tf.reshape(eps, [batch, steps, self.z_dim])
+
     def _skip_sources(self, num_steps):
         """Index of the frame whose skips decode predicted step j (frame j + 1)."""
         steps = tf.range(num_steps)
@@ -251,7 +270,7 @@ class SVGModel(keras.Model):
         h_prev, h_target = h[:, :-1], h[:, 1:]  # [b, T-1, g]
         mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
         mu_p, logvar_p, _ = self._prior_sequence(h_prev)
-        eps = keras.random.normal(tf.shape(mu_q), seed=self.seed_generator)
+        eps = self._training_noise(tf.shape(mu_q)[0], tf.shape(mu_q)[1])  # [b, T-1, z]
         z = mu_q + tf.exp(0.5 * logvar_q) * tf.cast(eps, mu_q.dtype)  # reparameterised
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
         idx = self._skip_sources(tf.shape(h_prev)[1])
@@ -293,8 +312,11 @@ class SVGModel(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             values = self.compute_loss_terms(x, training=True)
-            loss = values["loss"]
-            scaled = self.optimizer.scale_loss(loss)
+            # Each replica's loss is a mean over its share of the global batch and
+            # gradients are summed over replicas: divide by their number so the
+            # update is that of the global-batch mean, whatever the replica count.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(values["loss"] / replicas)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._update_trackers(values)
