@@ -105,6 +105,10 @@ class Config:
     beta_1: float = _field(0.9, "Adam beta_1.")
     seed: int = _field(0, "Seed of weight init, data stream and training noise.")
     jit_compile: bool = _field(False, "Compile the training step with XLA.")
+    strategy: str = _field(
+        "default", "Distribution: 'default', 'mirrored', 'multi_worker' (TF_CONFIG) or 'tpu'."
+    )
+    devices: str = _field("", "Comma-separated devices for --strategy=mirrored (empty: all GPUs).")
     precision: str = _field(
         "float32",
         f"Numeric precision: one of {PRECISIONS} (mixed: compute in 16 bits, variables in 32).",
@@ -177,6 +181,10 @@ class Config:
             "num_test_sequences",
         ):
             check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
+        check(
+            self.strategy in ("default", "mirrored", "multi_worker", "tpu"),
+            f"--strategy={self.strategy!r}: choose default, mirrored, multi_worker or tpu.",
+        )
         check(self.precision in PRECISIONS, f"--precision={self.precision!r}: choose {PRECISIONS}.")
         check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
         for name in ("beta", "pixel_weight", "perceptual_weight"):
@@ -292,6 +300,8 @@ RUN_OPTIONS = frozenset(
         "offline",
         "jit_compile",
         "precision",
+        "strategy",
+        "devices",
         "tfds_data_dir",
         "tfds_download",
         "data_dir",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 
 import keras
@@ -26,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from svgpl_tf import visualize
+from svgpl_tf import distribute, visualize
 from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data import digits
 from svgpl_tf.data.pipeline import make_datasets
@@ -348,10 +349,57 @@ def _write_json(path: str, values: dict) -> None:
     os.replace(tmp, path)
 
 
+def check_disk_space(workdir: str, model: SVGModel, keep: int) -> None:
+    """Fails before training when the disk cannot hold the checkpoints.
+
+    A checkpoint holds every variable plus Adam's two slots per trainable one
+    (float32); `keep` of them plus the one being written must fit.
+    """
+    per_checkpoint = 4 * (
+        sum(int(np.prod(v.shape)) for v in model.weights) + 2 * count_params(model)
+    )
+    need = per_checkpoint * (keep + 1)
+    free = shutil.disk_usage(workdir).free
+    if free < need:
+        raise OSError(
+            f"{workdir} has {free / 2**20:.0f} MiB free but {keep + 1} checkpoints of this "
+            f"model need about {need / 2**20:.0f} MiB; free space or lower --keep_checkpoints."
+        )
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training when a loss term is NaN or infinite, before any save.
+
+    It must come before `PeriodicCheckpoint` in the callback list, so that the
+    weights of a non-finite step are never written: the last good checkpoint
+    stays the latest one.
+    """
+
+    def __init__(self, checkpoint_dir: str):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+
+    def on_train_batch_end(self, batch, logs=None):
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+        if bad:
+            step = int(self.model.optimizer.iterations.numpy())
+            terms = ", ".join(f"{k}={v:.6g}" for k, v in sorted(values.items()))
+            last = tf.train.latest_checkpoint(self.checkpoint_dir)
+            raise FloatingPointError(
+                f"Training stopped at step {step}: non-finite {', '.join(bad)} "
+                f"(epoch means: {terms}). The last good checkpoint is {last} and is "
+                "intact; lower --learning_rate or check the data, then run again to resume."
+            )
+
+
 def train(
     config: Config, workdir: str, explicit: set[str] | None = None, verbose: int = 1
 ) -> SVGModel:
     """Trains (or resumes) a run up to `config.steps` total steps.
+
+    Under a multi-worker strategy every worker runs this function; only the
+    chief writes the workdir (see `svgpl_tf.distribute`).
 
     Args:
         config: the requested configuration.
@@ -362,70 +410,90 @@ def train(
 
     Returns:
         The trained model.
+
+    Raises:
+        FloatingPointError: a loss term became NaN or infinite.
     """
     config.validate()
     check_workdir(workdir)
     config = resolve_config(workdir, config, explicit)
-    model = build_model(config)
-    ckpt, manager = make_checkpoint(model, workdir, config.keep_checkpoints)
-    start = restore_latest(ckpt, manager)
+    strategy = distribute.make_strategy(config.strategy, config.devices)
+    out_dir = distribute.write_dir(workdir, strategy)
+    chief = out_dir == workdir
+    with strategy.scope():
+        model = build_model(config)
+    check_disk_space(workdir, model, config.keep_checkpoints)
+    ckpt, manager = make_checkpoint(model, out_dir, config.keep_checkpoints)
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    start = 0
+    if latest:
+        restore_checkpoint(ckpt, latest)
+        start = int(model.optimizer.iterations.numpy())
     datasets = make_datasets(config, start_step=start)
-    config.save(workdir)
+    if chief:
+        config.save(workdir)
+        _report(config, model, datasets, workdir)
+    if start >= config.steps:
+        logging.info(
+            "Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps
+        )
+        return model
+    if start and chief:
+        print(f"Resuming from {latest} at step {start}.", flush=True)
 
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief else None
+    callbacks = [StopAtStep(config.steps), StopOnNonFinite(manager.directory)]
+    if chief:
+        callbacks.append(ScalarSummaries(writer))
+    callbacks.append(PeriodicCheckpoint(manager, config.checkpoint_every))
+    sampler = None
+    if config.sample_every and chief:
+        clips = next(iter(datasets.test.unbatch().batch(NUM_SAMPLE_CLIPS))).numpy()
+        sampler = SampleImages(clips, config.n_past, config.sample_every, workdir, writer)
+        callbacks.append(sampler)
+    initial_epoch = start // config.log_every
+    epochs = initial_epoch + math.ceil((config.steps - start) / config.log_every)
+    try:
+        model.fit(
+            distribute.distribute_options(datasets.train),
+            steps_per_epoch=config.log_every,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=verbose if chief else 0,
+            shuffle=False,
+        )
+        if sampler is not None:
+            sampler.write(int(model.optimizer.iterations.numpy()))
+    finally:
+        if writer is not None:
+            writer.close()
+        distribute.remove_temporary(workdir, strategy)
+    return model
+
+
+def _report(config: Config, model: SVGModel, datasets, workdir: str) -> None:
+    """Prints the parameter table, data source and loss terms; writes run_info.json."""
     summary = parameter_summary(model)
     print(f"SVG model ({config.backbone}, prior={config.prior}):\n{summary}", flush=True)
     print(f"Data: {datasets.description}", flush=True)
     for term in model.reconstruction_terms:
         detail = getattr(term, "weights_description", "")
         print(f"Loss term {term.name}: weight {term.weight:g} {detail}".rstrip(), flush=True)
+    vgg = [
+        t.weights_description
+        for t in model.reconstruction_terms
+        if isinstance(t, VGGPerceptualLoss)
+    ]
     _write_json(
         os.path.join(workdir, "run_info.json"),
         {
             "data": datasets.description,
             "trainable_params": {n: count_params(m) for n, m in model.modules.items()},
             "loss_terms": {t.name: t.get_config() for t in model.reconstruction_terms},
-            "vgg_weights": next(
-                (
-                    t.weights_description
-                    for t in model.reconstruction_terms
-                    if isinstance(t, VGGPerceptualLoss)
-                ),
-                None,
-            ),
+            "vgg_weights": vgg[0] if vgg else None,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "command": sys.argv,
         },
     )
-    if start >= config.steps:
-        logging.info(
-            "Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps
-        )
-        return model
-    if start:
-        print(f"Resuming from {manager.latest_checkpoint} at step {start}.", flush=True)
-
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-    callbacks = [
-        StopAtStep(config.steps),
-        ScalarSummaries(writer),
-        PeriodicCheckpoint(manager, config.checkpoint_every),
-    ]
-    if config.sample_every:
-        clips = next(iter(datasets.test.unbatch().batch(NUM_SAMPLE_CLIPS))).numpy()
-        callbacks.append(SampleImages(clips, config.n_past, config.sample_every, workdir, writer))
-    initial_epoch = start // config.log_every
-    epochs = initial_epoch + math.ceil((config.steps - start) / config.log_every)
-    model.fit(
-        datasets.train,
-        steps_per_epoch=config.log_every,
-        initial_epoch=initial_epoch,
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
-    if config.sample_every:
-        callbacks[-1].write(int(model.optimizer.iterations.numpy()))
-    writer.close()
-    return model

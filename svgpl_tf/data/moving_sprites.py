@@ -258,11 +258,11 @@ def train_dataset(
 ) -> tf.data.Dataset:
     """Infinite stream of random training videos.
 
-    The stream is a pure function of ``(seed, start_step)``: the generator is
-    seeded with ``np.random.SeedSequence([seed, start_step])``, so a run
-    resumed at step ``k`` (``start_step=k``) draws fresh videos instead of
-    replaying the batches seen at step 0. Iterating the dataset again restarts
-    the same stream.
+    Batch ``i`` of the run is a pure function of ``(seed, i)``: it is rendered
+    with ``np.random.default_rng([seed, i])``, and the stream starts at batch
+    ``start_step``. So a run resumed at step ``k`` (``start_step=k``) sees
+    exactly the batches an uninterrupted run would have seen from step ``k``
+    on. Iterating the dataset again restarts the same stream.
 
     Args:
         sprites: [N, 32, 32] sprites with values in [0, 1].
@@ -288,11 +288,9 @@ def train_dataset(
     shape = (batch_size, seq_len, image_size, image_size, 1)
 
     def generate() -> Iterator[np.ndarray]:
-        # A fresh generator per iteration of the dataset: each pass replays
-        # the same stream.
-        rng = np.random.default_rng(np.random.SeedSequence([seed, start_step]))
-
-        def make_batch(_: int) -> np.ndarray:
+        # Each pass over the dataset replays the same stream.
+        def make_batch(index: int) -> np.ndarray:
+            rng = np.random.default_rng([seed, start_step + index])
             batch = np.zeros(shape, np.float32)  # [batch, time, h, w, c]
             for b in range(batch_size):
                 _render_into(batch[b], rng, sprites, num_sprites)

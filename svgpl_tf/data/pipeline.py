@@ -28,8 +28,10 @@ def make_datasets(config: Config, start_step: int = 0) -> Datasets:
     Args:
         config: a validated configuration. Training windows are
             `config.seq_len` frames; test windows `config.eval_seq_len`.
-        start_step: the step training starts from; seeds the train stream so
-            that a resumed run does not replay the batches it already saw.
+        start_step: the step training starts from. SM-MNIST continues the
+            exact stream of an uninterrupted run; file datasets re-seed their
+            shuffle and window starts from it, so a resumed run sees fresh
+            (not the same) clips.
     """
     if config.dataset == "smmnist":
         return _smmnist(config, start_step)

@@ -306,7 +306,12 @@ class SVGModel(keras.Model):
     def _update_trackers(self, values):
         for name, tracker in self._trackers.items():
             tracker.update_state(values[name])
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        results = {name: tracker.result() for name, tracker in self._trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker step outputs with a mean over axis 0,
+            # which fails on scalars: hand it vectors of one element instead.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
