@@ -1,0 +1,128 @@
+"""Fault tolerance: killed runs resume exactly, NaN stops cleanly, checkpoints stay readable."""
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from svgpl_tf import train_lib
+from svgpl_tf.data import pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = [
+    "--g_dim=16", "--nf=8", "--z_dim=4", "--rnn_size=16", "--n_past=2", "--n_future=2",
+    "--batch_size=2", "--num_test_sequences=4", "--log_every=5", "--sample_every=0",
+    "--checkpoint_every=5",
+]  # fmt: skip
+
+
+def _weights(workdir):
+    model, _, step = train_lib.restore_model(workdir)
+    return step, [v.numpy() for v in model.weights]
+
+
+def _train_process(workdir, steps):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    return subprocess.Popen(
+        [sys.executable, "-m", "svgpl_tf.train", *TINY_FLAGS, f"--workdir={workdir}",
+         f"--steps={steps}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    steps = 60
+    killed, whole = str(tmp_path / "killed"), str(tmp_path / "whole")
+    proc = _train_process(killed, steps)
+    index = os.path.join(killed, "checkpoints", "ckpt-10.index")
+    deadline = time.time() + 240
+    while not os.path.exists(index) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    step_at_kill = _weights(killed)[0]
+    assert 10 <= step_at_kill < steps
+
+    resumed = _train_process(killed, steps)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-3000:]
+    assert f"at step {step_at_kill}" in out
+
+    reference = _train_process(whole, steps)
+    _, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err[-3000:]
+    (step_a, a), (step_b, b) = _weights(killed), _weights(whole)
+    assert step_a == step_b == steps
+    # Same data position, noise and optimizer state: the same weights.
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
+    real = pipeline.make_datasets
+
+    def poisoned(config, start_step=0):
+        data = real(config, start_step)
+        nan_from_step_3 = data.train.enumerate().map(
+            lambda i, x: tf.where(i + start_step >= 2, x * np.nan, x)
+        )
+        return dataclasses.replace(data, train=nan_from_step_3)
+
+    monkeypatch.setattr(train_lib, "make_datasets", poisoned)
+    workdir = str(tmp_path / "run")
+    config = dataclasses.replace(tiny_config, steps=6, checkpoint_every=2, log_every=1)
+    with pytest.raises(FloatingPointError, match=r"step 3: non-finite kl, loss, mse") as err:
+        train_lib.train(config, workdir, verbose=0)
+    assert "ckpt-2" in str(err.value)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    assert os.path.basename(tf.train.latest_checkpoint(ckpt_dir)) == "ckpt-2"
+    step, weights = _weights(workdir)
+    assert step == 2 and all(np.isfinite(w).all() for w in weights)
+
+
+def test_interrupted_save_leaves_latest_readable(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    # A save killed half-way: data files of step 4 exist, the pointer was not moved.
+    for name in os.listdir(ckpt_dir):
+        if name.startswith("ckpt-2."):
+            with open(os.path.join(ckpt_dir, name.replace("ckpt-2", "ckpt-4")), "wb") as f:
+                f.write(b"partial")
+    assert _weights(workdir)[0] == 2
+    # Resuming continues from step 2 and replaces the partial files.
+    model = train_lib.train(
+        dataclasses.replace(tiny_config, steps=4, sample_every=0), workdir, verbose=0
+    )
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert _weights(workdir)[0] == 4
+
+
+def test_corrupt_latest_checkpoint_error_names_the_file(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    data = [
+        n for n in os.listdir(os.path.join(workdir, "checkpoints")) if n.startswith("ckpt-2.data")
+    ]
+    with open(os.path.join(workdir, "checkpoints", data[0]), "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(RuntimeError, match="ckpt-2"):
+        train_lib.restore_model(workdir)
+    with pytest.raises(RuntimeError, match="ckpt-2"):
+        train_lib.train(dataclasses.replace(tiny_config, steps=4), workdir, verbose=0)
+
+
+def test_full_disk_is_reported_before_training(tiny_config, tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(train_lib.shutil, "disk_usage", lambda path: usage._replace(free=1024))
+    with pytest.raises(OSError, match="MiB free but 4 checkpoints"):
+        train_lib.train(tiny_config, str(tmp_path / "run"), verbose=0)
+    assert not os.path.exists(tmp_path / "run" / "checkpoints" / "checkpoint")
