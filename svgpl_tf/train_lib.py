@@ -16,6 +16,7 @@ A workdir holds:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -130,13 +131,18 @@ def make_reconstruction_terms(config: Config) -> list:
     return terms
 
 
-def build_model(config: Config) -> SVGModel:
+def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
 
     Sets Keras's global dtype policy to `config.precision` first: with a mixed
     policy the layers compute in bfloat16 or float16 and keep float32
     variables; losses and sampled frames are float32 either way, and Keras
     wraps the optimizer in a loss-scale optimizer for float16.
+
+    Args:
+        config: the configuration.
+        with_losses: build the configured reconstruction terms; False gives
+            pixel MSE only, for sampling (no VGG16 built or loaded).
     """
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -156,7 +162,7 @@ def build_model(config: Config) -> SVGModel:
         n_past=config.n_past,
         beta=config.beta,
         seed=config.seed,
-        reconstruction_terms=make_reconstruction_terms(config),
+        reconstruction_terms=make_reconstruction_terms(config) if with_losses else None,
     )
     model.build()
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1)
@@ -191,7 +197,10 @@ def make_checkpoint(model: SVGModel, workdir: str, keep: int = 3):
 def restore_checkpoint(ckpt, path: str) -> None:
     """Restores `path` into `ckpt`, checking that every object was matched."""
     try:
-        ckpt.restore(path).assert_existing_objects_matched()
+        # Every object of the model and every value of the file must match:
+        # a checkpoint of another configuration (e.g. with a learned prior
+        # restored into a fixed-prior model) is an error, not a partial load.
+        ckpt.restore(path).assert_consumed()
     except Exception as e:  # a truncated file raises IndexError, a mismatch ValueError, ...
         raise RuntimeError(
             f"Checkpoint {path} could not be restored into this model ({e}). "
@@ -208,12 +217,21 @@ def restore_latest(ckpt, manager) -> int:
     return int(ckpt.optimizer.iterations.numpy())
 
 
-def restore_model(workdir: str, step: int | None = None) -> tuple[SVGModel, Config, int]:
+def restore_model(
+    workdir: str,
+    step: int | None = None,
+    with_losses: bool = False,
+    precision: str | None = None,
+) -> tuple[SVGModel, Config, int]:
     """Rebuilds a trained model from a training workdir.
 
     Args:
         workdir: a training workdir (holds config.json and checkpoints/).
         step: the checkpoint step to load; None loads the latest.
+        with_losses: also build the run's reconstruction terms (the VGG16 of
+            SVG-PL); not needed for sampling, evaluation or export.
+        precision: build the model with this precision policy instead of the
+            run's (the returned config is the run's, unchanged).
 
     Returns:
         `(model, config, step)`: the model with restored weights, the run's
@@ -226,7 +244,8 @@ def restore_model(workdir: str, step: int | None = None) -> tuple[SVGModel, Conf
     if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
         raise FileNotFoundError(f"{workdir} holds no {CONFIG_FILE}: is it a training workdir?")
     config = Config.load(workdir)
-    model = build_model(config)
+    built = dataclasses.replace(config, precision=precision) if precision else config
+    model = build_model(built.validate(), with_losses=with_losses)
     ckpt, manager = make_checkpoint(model, workdir, config.keep_checkpoints)
     if not manager.checkpoints:
         raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR} holds no checkpoint.")

@@ -24,10 +24,12 @@ def reference_sequence(
 ) -> np.ndarray:
     """Straightforward transcription of edenton/svg data/moving_mnist.py.
 
-    (``__getitem__`` with deterministic=False; ``np.random.randint`` -> ``rng.integers``.)
+    (``__getitem__`` with deterministic=False; ``np.random.randint`` -> ``rng.integers``),
+    each sprite drawing from its own generator seeded by one draw of ``rng``.
     """
     x = np.zeros((seq_len, size, size, 1), dtype=np.float32)
-    for _ in range(num_sprites):
+    for sprite_seed in rng.integers(2**63, size=num_sprites):
+        rng = np.random.default_rng(sprite_seed)
         digit = sprites[rng.integers(len(sprites))]
         sx = rng.integers(size - 32)
         sy = rng.integers(size - 32)
@@ -233,6 +235,13 @@ def test_render_sequence_matches_reference(sprites):
             want = reference_sequence(np.random.default_rng(seed), sprites, 30, 2, size)
             assert got.shape == (30, size, size, 1) and got.dtype == np.float32
             np.testing.assert_array_equal(got, want)
+
+
+def test_longer_clip_extends_the_shorter_one(sprites):
+    for seed in range(10):
+        short = ms.render_sequence(np.random.default_rng(seed), sprites, 10, 2)
+        long = ms.render_sequence(np.random.default_rng(seed), sprites, 25, 2)
+        np.testing.assert_array_equal(long[:10], short)
 
 
 def test_render_sequence_range_and_determinism(sprites):

@@ -184,3 +184,12 @@ def test_restore_model_latest_and_given_step(tiny_config, tmp_path):
         train_lib.restore_model(workdir, step=3)
     with pytest.raises(FileNotFoundError, match="config.json"):
         train_lib.restore_model(str(tmp_path))
+
+
+def test_checkpoint_of_another_prior_is_rejected(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    fixed = train_lib.build_model(dataclasses.replace(tiny_config, prior="fixed"))
+    ckpt, manager = train_lib.make_checkpoint(fixed, workdir)
+    with pytest.raises(RuntimeError, match="ckpt-2"):
+        train_lib.restore_latest(ckpt, manager)

@@ -165,8 +165,11 @@ def _render_into(
 ) -> None:
     """Renders one sequence into the zero-initialised ``out``.
 
-    Same random draws, in the same order, as the reference stochastic moving
-    MNIST (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``).
+    Each sprite moves by the draws of the reference stochastic moving MNIST
+    (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``), taken from its
+    own generator seeded by one draw of ``rng``. So a longer clip of the same
+    seed extends the shorter one frame for frame: an evaluation with a longer
+    horizon scores the same clips.
 
     Args:
         out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
@@ -177,7 +180,9 @@ def _render_into(
     seq_len, image_size = out.shape[0], out.shape[1]
     limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
     canvas = out[..., 0]  # [time, h, w]
-    for _ in range(num_sprites):
+    sprite_seeds = rng.integers(2**63, size=num_sprites)
+    for sprite_seed in sprite_seeds:
+        rng = np.random.default_rng(sprite_seed)  # this sprite's own stream
         sprite = sprites[rng.integers(len(sprites))]  # [32, 32]
         sx = int(rng.integers(limit))
         sy = int(rng.integers(limit))

@@ -1,0 +1,52 @@
+"""Compares evaluated runs: one plot of their per-step curves and a table. Usage:
+
+    python -m svgpl_tf.compare evals/svglp evals/svgpl --labels SVG-LP SVG-PL --output=compare.png
+
+Each argument is an --output_dir of `python -m svgpl_tf.evaluate`. `--labels`
+takes one label per run (space- or comma-separated); it defaults to the
+folder names. The plot defaults to `compare.png` in the current folder.
+
+The arguments are parsed with argparse rather than absl flags because
+`--labels` takes several values in a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from svgpl_tf import evaluate_lib, plots
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m svgpl_tf.compare", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("runs", nargs="+", help="Output folders of svgpl_tf.evaluate.")
+    parser.add_argument("--labels", nargs="+", default=None, help="One label per run.")
+    parser.add_argument("--output", default="compare.png", help="The plot to write (PNG).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.labels is None:
+        labels = [os.path.basename(os.path.normpath(r)) for r in args.runs]
+    else:
+        labels = [part for label in args.labels for part in label.split(",") if part]
+    if len(labels) != len(args.runs):
+        parser.error(f"--labels gives {len(labels)} labels for {len(args.runs)} runs.")
+    try:
+        reports = [evaluate_lib.load_report(r) for r in args.runs]
+    except (FileNotFoundError, ValueError) as e:
+        parser.error(str(e))
+    print(evaluate_lib.comparison_table(reports, labels))
+    plots.plot_comparison(reports, labels, args.output)
+    print(f"Wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The evaluation's figures: metric curves (matplotlib) and sample videos (Pillow).
+
+Curves are drawn on matplotlib `Figure` objects with the Agg canvas, never
+through pyplot, so no global backend or figure state is touched. Every file is
+written to a temporary name and renamed, so a reader never sees half a file.
+
+- `plot_per_step`: SSIM or PSNR per future frame, best / mean / worst of N and
+  the copy-last baseline, each with its 95% confidence band (the papers'
+  Figures 1 and 5).
+- `plot_per_sequence`: best SSIM of each test sequence (Figure 6).
+- `plot_comparison`: several runs' curves overlaid (`svgpl_tf.compare`).
+- `write_video_grid` / `write_video_gif`: test sequences with ground truth and
+  samples; context frames have a green border, predicted frames a red one,
+  and ground-truth future frames a grey one (Figures 2 and 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from PIL import Image, ImageDraw, ImageFont
+
+# Line style and legend text of each kind of curve.
+STYLES = {
+    "best": dict(color="tab:blue", linestyle="-", label="best of N (by mean SSIM)"),
+    "mean": dict(color="tab:orange", linestyle="--", label="mean of N"),
+    "worst": dict(color="tab:red", linestyle=":", label="worst of N (by mean SSIM)"),
+    "copy_last": dict(color="0.4", linestyle="-.", label="copy last context frame"),
+}
+# Axis labels of the metrics.
+METRIC_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE"}
+# Border colours (RGB) of context, predicted and ground-truth future frames.
+CONTEXT_COLOR, PREDICTED_COLOR, TRUTH_COLOR = (0, 170, 0), (210, 30, 30), (150, 150, 150)
+# Border width around each frame, and the gap between frames, in pixels.
+BORDER, GAP = 2, 2
+# Width of the label column and height of a title line, in pixels.
+LABEL_WIDTH, TITLE_HEIGHT = 84, 14
+# Point size of the labels in the sample images.
+FONT_SIZE = 10
+# Milliseconds per frame of the GIF.
+GIF_FRAME_MS = 300
+
+
+def _save_figure(fig: Figure, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    FigureCanvasAgg(fig)
+    tmp = path + ".tmp"
+    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def _band(ax, x, stats: dict[str, Any], style: dict[str, Any], label: str | None = None):
+    ax.plot(x, stats["mean"], **{**style, "label": label or style["label"]})
+    ax.fill_between(x, stats["ci_low"], stats["ci_high"], color=style["color"], alpha=0.15)
+
+
+def _mark_training_horizon(ax, protocol: dict[str, Any]) -> None:
+    """A dashed vertical line at the last frame seen in training, if within the plot."""
+    last = protocol["train_n_past"] + protocol["train_n_future"]
+    frames = protocol["future_frames"]
+    if frames[0] <= last < frames[-1]:
+        ax.axvline(last, color="0.6", linestyle="--", linewidth=1)
+        ax.annotate(
+            "training horizon",
+            (last, 0.02),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            color="0.4",
+            ha="right",
+        )
+
+
+def plot_per_step(report: dict[str, Any], metric: str, path: str) -> None:
+    """One metric per future frame: best / mean / worst of N and copy-last, with 95% CIs.
+
+    Args:
+        report: an evaluation report (`evaluate_lib.evaluate`'s metrics.json).
+        metric: `"ssim"`, `"psnr"` or `"mse"`.
+        path: the PNG to write.
+
+    Example:
+        >>> plot_per_step(json.load(open("OUT/metrics.json")), "ssim", "ssim.png")  # doctest: +SKIP
+    """
+    p = report["protocol"]
+    x = p["future_frames"]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for kind, style in STYLES.items():
+        _band(ax, x, report["per_step"][metric][kind], style)
+    _mark_training_horizon(ax, p)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"frame (after {p['n_past']} context frames)")
+    ax.set_ylabel(METRIC_LABELS[metric] + (f" ({p['ssim_mode']})" if metric == "ssim" else ""))
+    ax.set_title(
+        f"{METRIC_LABELS[metric]} per step, step {report['checkpoint_step']}: "
+        f"{p['num_sequences']} sequences x {p['num_samples']} samples",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save_figure(fig, path)
+
+
+def plot_per_sequence(report: dict[str, Any], path: str) -> None:
+    """SSIM of each test sequence (mean over its predicted frames): best of N, mean, copy-last.
+
+    Example:
+        >>> plot_per_sequence(json.load(open("OUT/metrics.json")), "seq.png")  # doctest: +SKIP
+    """
+    p, seq = report["protocol"], report["per_sequence"]
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    x = seq["index"]
+    ax.plot(x, seq["best_ssim"], "o", markersize=3, **_marker(STYLES["best"]))
+    ax.plot(x, seq["mean_ssim"], "_", markersize=5, **_marker(STYLES["mean"]))
+    ax.plot(x, seq["copy_last_ssim"], "x", markersize=3, **_marker(STYLES["copy_last"]))
+    ax.axhline(np.mean(seq["best_ssim"]), color=STYLES["best"]["color"], linewidth=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("test sequence")
+    ax.set_ylabel(f"SSIM ({p['ssim_mode']}), mean over frames")
+    ax.set_title(
+        f"SSIM per test sequence, {p['num_samples']} samples, frames "
+        f"{p['future_frames'][0]}-{p['future_frames'][-1]}",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save_figure(fig, path)
+
+
+def _marker(style: dict[str, Any]) -> dict[str, Any]:
+    return dict(color=style["color"], label=style["label"], linestyle="none")
+
+
+def plot_comparison(
+    reports: list[dict[str, Any]],
+    labels: list[str],
+    path: str,
+    metrics: tuple[str, ...] = ("ssim", "psnr"),
+) -> None:
+    """Overlays several runs' best-of-N (solid) and mean-of-N (dashed) curves.
+
+    The copy-last baseline is drawn once in grey when every run has the same
+    one, else once per run in the run's colour.
+
+    Args:
+        reports: evaluation reports (metrics.json contents).
+        labels: one legend label per report.
+        path: the PNG to write.
+        metrics: one panel per metric.
+
+    Example:
+        >>> plot_comparison([lp, pl], ["SVG-LP", "SVG-PL"], "compare.png")  # doctest: +SKIP
+    """
+    fig = Figure(figsize=(5.5 * len(metrics), 4))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    colors = [f"C{i % 10}" for i in range(len(reports))]
+    for ax, metric in zip(axes, metrics):
+        baselines = [r["per_step"][metric]["copy_last"]["mean"] for r in reports]
+        same_baseline = all(
+            len(b) == len(baselines[0]) and np.allclose(b, baselines[0]) for b in baselines
+        )
+        for report, label, color in zip(reports, labels, colors):
+            x = report["protocol"]["future_frames"]
+            stats = report["per_step"][metric]
+            _band(ax, x, stats["best"], dict(color=color, linestyle="-"), f"{label} best of N")
+            ax.plot(x, stats["mean"]["mean"], color=color, linestyle="--", linewidth=1)
+            if not same_baseline:
+                ax.plot(
+                    x,
+                    stats["copy_last"]["mean"],
+                    color=color,
+                    linestyle="-.",
+                    linewidth=1,
+                    label=f"{label} copy last",
+                )
+        if same_baseline:
+            x = reports[0]["protocol"]["future_frames"]
+            _band(ax, x, reports[0]["per_step"][metric]["copy_last"], STYLES["copy_last"])
+        longest = max(reports, key=lambda r: len(r["protocol"]["future_frames"]))
+        _mark_training_horizon(ax, longest["protocol"])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("frame")
+        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.set_title(f"{METRIC_LABELS[metric]}: best of N (solid), mean of N (dashed)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save_figure(fig, path)
+
+
+# ------------------------------------------------------------ sample videos
+
+
+@dataclasses.dataclass
+class VideoRows:
+    """One test sequence as figure rows.
+
+    Args:
+        title: a line above the rows, e.g. `"test sequence 3"`.
+        labels: one label per row, e.g. `["truth", "best\\nSSIM 0.81"]`; the
+            GIF shows the first line only.
+        clips: frames `[rows, time, h, w, c]` in [0, 1]; row 0 is the ground
+            truth, every other row the context followed by a sampled future.
+
+    Example:
+        >>> rows = VideoRows("test sequence 0", ["truth", "best"], np.zeros([2, 5, 64, 64, 1]))
+    """
+
+    title: str
+    labels: list[str]
+    clips: np.ndarray
+
+
+def _rgb(frame: np.ndarray) -> np.ndarray:
+    """`[h, w, c]` in [0, 1] -> uint8 `[h, w, 3]`."""
+    frame = np.clip(np.asarray(frame, np.float32), 0.0, 1.0)
+    if frame.shape[-1] == 1:
+        frame = np.repeat(frame, 3, axis=-1)
+    return np.round(frame * 255.0).astype(np.uint8)
+
+
+def _tile(frame: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """A frame with a coloured border: `[h + 2B, w + 2B, 3]` uint8."""
+    h, w = frame.shape[:2]
+    out = np.empty([h + 2 * BORDER, w + 2 * BORDER, 3], np.uint8)
+    out[:] = color
+    out[BORDER : BORDER + h, BORDER : BORDER + w] = _rgb(frame)
+    return out
+
+
+def _frame_color(row: int, t: int, n_past: int) -> tuple[int, int, int]:
+    if t < n_past:
+        return CONTEXT_COLOR
+    return TRUTH_COLOR if row == 0 else PREDICTED_COLOR
+
+
+@functools.cache
+def _font() -> ImageFont.FreeTypeFont:
+    """DejaVu Sans as shipped with matplotlib, so labels look the same everywhere."""
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), FONT_SIZE)
+
+
+def video_grid(sequences: list[VideoRows], n_past: int) -> np.ndarray:
+    """All frames of all rows of the sequences as one labelled image.
+
+    Each sequence is a title line, then one row per clip with its label on the
+    left and its frames left to right.
+
+    Returns:
+        uint8 RGB image `[height, width, 3]`.
+
+    Example:
+        >>> rows = VideoRows("test sequence 0", ["truth", "best"], np.zeros([2, 5, 64, 64, 1]))
+        >>> video_grid([rows], n_past=2).shape[-1]
+        3
+    """
+    _, time, h, w, _ = sequences[0].clips.shape
+    th, tw = h + 2 * BORDER, w + 2 * BORDER
+    num_rows = sum(len(s.labels) for s in sequences)
+    height = len(sequences) * TITLE_HEIGHT + num_rows * (th + GAP) + GAP
+    width = LABEL_WIDTH + time * (tw + GAP) + GAP
+    canvas = np.full([height, width, 3], 255, np.uint8)
+    texts = []
+    y = 0
+    for seq in sequences:
+        texts.append(((GAP, y + 1), seq.title))
+        y += TITLE_HEIGHT
+        for r, (label, clip) in enumerate(zip(seq.labels, seq.clips)):
+            texts.append(((GAP, y + th // 2 - 6 * (label.count("\n") + 1)), label))
+            for t in range(time):
+                x = LABEL_WIDTH + GAP + t * (tw + GAP)
+                canvas[y : y + th, x : x + tw] = _tile(clip[t], _frame_color(r, t, n_past))
+            y += th + GAP
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    for xy, text in texts:
+        draw.text(xy, text, fill=(0, 0, 0), font=_font())
+    return np.asarray(image)
+
+
+def video_frames(sequences: list[VideoRows], n_past: int) -> list[np.ndarray]:
+    """One image per time step: sequences as rows, their clips side by side.
+
+    Returns:
+        `time` uint8 RGB images `[height, width, 3]`.
+    """
+    _, time, h, w, _ = sequences[0].clips.shape
+    th, tw = h + 2 * BORDER, w + 2 * BORDER
+    cols = max(len(s.labels) for s in sequences)
+    height = 2 * TITLE_HEIGHT + len(sequences) * (TITLE_HEIGHT + th) + GAP
+    width = cols * (tw + GAP) + GAP
+    out = []
+    for t in range(time):
+        canvas = np.full([height, width, 3], 255, np.uint8)
+        texts = [((GAP, 1), f"frame {t + 1}/{time}: " + ("context" if t < n_past else "predicted"))]
+        y = 3 * TITLE_HEIGHT  # frame caption, column labels, first sequence title
+        for seq in sequences:
+            texts.append(((GAP, y - TITLE_HEIGHT + 1), seq.title))
+            for c, (label, clip) in enumerate(zip(seq.labels, seq.clips)):
+                x = GAP + c * (tw + GAP)
+                canvas[y : y + th, x : x + tw] = _tile(clip[t], _frame_color(c, t, n_past))
+                if seq is sequences[0]:
+                    texts.append(((x, TITLE_HEIGHT + 1), label.split("\n")[0]))
+            y += th + TITLE_HEIGHT
+        image = Image.fromarray(canvas)
+        draw = ImageDraw.Draw(image)
+        for xy, text in texts:
+            draw.text(xy, text, fill=(0, 0, 0), font=_font())
+        out.append(np.asarray(image))
+    return out
+
+
+def write_video_grid(path: str, sequences: list[VideoRows], n_past: int) -> None:
+    """Writes `video_grid` as a PNG, atomically."""
+    _save_image(Image.fromarray(video_grid(sequences, n_past)), path, "PNG")
+
+
+def write_video_gif(path: str, sequences: list[VideoRows], n_past: int) -> None:
+    """Writes `video_frames` as an animated GIF that loops forever, atomically."""
+    frames = [
+        Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+        for f in video_frames(sequences, n_past)
+    ]
+    _save_image(
+        frames[0],
+        path,
+        "GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=GIF_FRAME_MS,
+        loop=0,
+    )
+
+
+def _save_image(image: Image.Image, path: str, fmt: str, **kwargs) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    image.save(tmp, format=fmt, **kwargs)
+    os.replace(tmp, path)

@@ -1,0 +1,223 @@
+"""End-to-end tests of the evaluation job, its report, its figures and its binaries."""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svgpl_tf import evaluate_lib, train_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
+EVAL = dict(num_samples=4, num_sequences=3, batch_size=2, num_shown=2, verbose=False)
+# The trained workdir and the first report, shared by the tests of this file.
+_SHARED = {}
+
+
+@pytest.fixture
+def workdir(tiny_config, tmp_path_factory):
+    """A tiny run trained for 4 steps (once per test session)."""
+    if "workdir" not in _SHARED:
+        path = str(tmp_path_factory.mktemp("evaluate") / "run")
+        train_lib.train(dataclasses.replace(tiny_config, sample_every=0), path, verbose=0)
+        _SHARED["workdir"] = path
+    return _SHARED["workdir"]
+
+
+@pytest.fixture
+def report(workdir, tmp_path_factory):
+    """`(report, output_dir)` of the tiny run at the training horizon (once)."""
+    if "report" not in _SHARED:
+        out = str(tmp_path_factory.mktemp("evaluate") / "out")
+        _SHARED["report"] = (evaluate_lib.evaluate(workdir, out, **EVAL), out)
+    return _SHARED["report"]
+
+
+def _strict_json(path):
+    def reject(name):
+        raise ValueError(f"{name} in {path}")
+
+    with open(path) as f:
+        return json.loads(f.read(), parse_constant=reject)
+
+
+def test_report_is_strict_json_with_per_step_arrays(report, tiny_config):
+    _, out = report
+    data = _strict_json(os.path.join(out, "metrics.json"))
+    assert data["checkpoint_step"] == 4
+    assert data["config"]["z_dim"] == tiny_config.z_dim
+    p = data["protocol"]
+    assert (p["n_past"], p["n_future"], p["num_sequences"], p["num_samples"]) == (2, 2, 3, 4)
+    assert p["future_frames"] == [3, 4]
+    assert "highest (lowest) SSIM averaged over the predicted steps" in p["selection"]
+    assert p["ssim_mode"] == evaluate_lib.DEFAULT_SSIM_MODE
+    for name in ("ssim", "psnr", "mse"):
+        for kind in ("best", "mean", "worst", "copy_last"):
+            stats = data["per_step"][name][kind]
+            for key in ("mean", "ci_low", "ci_high"):
+                assert len(stats[key]) == tiny_config.n_future
+            assert np.all(np.array(stats["ci_low"]) <= np.array(stats["ci_high"]))
+    assert data["per_sequence"]["index"] == [0, 1, 2]
+    assert len(data["per_sequence"]["best_ssim"]) == 3
+    assert data["timing"]["sequence_samples_per_second"] > 0
+
+
+def test_best_mean_worst_and_baseline(report):
+    data, out = report
+    avg = data["average"]["ssim"]
+    assert avg["best"]["mean"] >= avg["mean"]["mean"] >= avg["worst"]["mean"]
+    seq = data["per_sequence"]
+    assert np.all(np.array(seq["best_ssim"]) >= np.array(seq["mean_ssim"]) - 1e-7)
+    assert np.all(np.array(seq["mean_ssim"]) >= np.array(seq["worst_ssim"]) - 1e-7)
+    assert 0 < avg["copy_last"]["mean"] <= 1
+    # The report agrees with the per-sample arrays it was computed from.
+    m = evaluate_lib.SampleMetrics.load(os.path.join(out, "per_sample.npz"))
+    assert m.ssim.shape == (3, 4, 2) and m.copy_last_psnr.shape == (3, 2)
+    best = m.ssim.mean(-1).argmax(-1)
+    np.testing.assert_allclose(
+        data["per_step"]["psnr"]["best"]["mean"], m.psnr[np.arange(3), best].mean(0), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        data["per_step"]["ssim"]["copy_last"]["mean"], m.copy_last_ssim.mean(0), rtol=1e-6
+    )
+
+
+def test_figures_are_valid_images(report):
+    data, out = report
+    for name in ("ssim_per_step.png", "psnr_per_step.png", "ssim_per_sequence.png", "samples.png"):
+        with Image.open(os.path.join(out, name)) as image:
+            image.verify()
+            assert image.format == "PNG"
+    with Image.open(os.path.join(out, "samples.gif")) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 4  # 2 context + 2 predicted frames
+    # 2 sequences x (truth, best, 3 random samples) rows of 64 px frames.
+    with Image.open(os.path.join(out, "samples.png")) as grid:
+        assert grid.height > 2 * 5 * 64
+    assert set(data["files"].values()) <= set(os.listdir(out))
+
+
+def test_longer_horizon_batch_size_and_seed(report, workdir, tmp_path):
+    first, _ = report
+    longer = evaluate_lib.evaluate(workdir, str(tmp_path / "long"), **{**EVAL, "n_future": 4})
+    assert len(longer["per_step"]["ssim"]["best"]["mean"]) == 4
+    assert longer["protocol"]["train_n_future"] == 2
+    with Image.open(tmp_path / "long" / "samples.gif") as gif:
+        assert gif.n_frames == 6
+
+    # Same seed, another batch size: the same samples, so the same numbers.
+    again = evaluate_lib.evaluate(workdir, str(tmp_path / "again"), **{**EVAL, "batch_size": 3})
+    for name in ("ssim", "psnr"):
+        np.testing.assert_allclose(
+            again["per_step"][name]["best"]["mean"], first["per_step"][name]["best"]["mean"], 1e-5
+        )
+    m1 = evaluate_lib.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
+    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "again" / "per_sample.npz"))
+    np.testing.assert_allclose(m1.mse, m2.mse, rtol=1e-5)
+    # Per-sequence keys: seed * 2**32 + sequence index.
+    assert len(set(evaluate_lib.sequence_seeds(0, range(3))) | {2**32}) == 4
+
+
+def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
+    out = str(tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        evaluate_lib.evaluate(str(tmp_path / "missing"), out, **EVAL)
+    with pytest.raises(FileNotFoundError, match="holds no config.json"):
+        evaluate_lib.evaluate(str(tmp_path), out, **EVAL)
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint of step 3 .* steps \[2, 4\]"):
+        evaluate_lib.evaluate(workdir, out, step=3, **EVAL)
+    with pytest.raises(ValueError, match="--num_samples=0: must be >= 1"):
+        evaluate_lib.evaluate(workdir, out, **{**EVAL, "num_samples": 0})
+    with pytest.raises(ValueError, match="--ssim_mode='box'"):
+        evaluate_lib.evaluate(workdir, out, ssim_mode="box", **EVAL)
+
+    # A checkpoint that does not fit the saved configuration names the checkpoint.
+    other = str(tmp_path / "other")
+    shutil.copytree(workdir, other)
+    config_path = os.path.join(other, "config.json")
+    with open(config_path) as f:
+        values = json.load(f)
+    with open(config_path, "w") as f:
+        json.dump({**values, "z_dim": values["z_dim"] + 1}, f)
+    with pytest.raises(RuntimeError, match="ckpt-4 could not be restored"):
+        evaluate_lib.evaluate(other, out, **EVAL)
+    assert not os.path.exists(os.path.join(out, "metrics.json"))
+
+
+def _run(module, *args):
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+
+def test_binaries(report, workdir, tmp_path):
+    _, first_out = report
+    out = str(tmp_path / "bin")
+    done = _run(
+        "svgpl_tf.evaluate",
+        f"--workdir={workdir}",
+        f"--output_dir={out}",
+        "--num_samples=3",
+        "--num_sequences=2",
+        "--n_future=3",
+        "--ssim_mode=gaussian",
+        "--num_shown=1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "highest (lowest) SSIM averaged over the predicted steps" in done.stdout
+    assert "sequences 2/2" in done.stdout
+    assert _strict_json(os.path.join(out, "metrics.json"))["protocol"]["ssim_mode"] == "gaussian"
+
+    bad = _run("svgpl_tf.evaluate", f"--workdir={workdir}", f"--output_dir={out}", "--batch_size=0")
+    assert bad.returncode != 0 and "--batch_size=0: must be >= 1" in bad.stderr
+    missing = _run("svgpl_tf.evaluate", f"--workdir={tmp_path / 'nope'}", f"--output_dir={out}")
+    assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+    plot = str(tmp_path / "compare.png")
+    compared = _run(
+        "svgpl_tf.compare", first_out, out, "--labels", "SVG-LP", "SVG-PL", f"--output={plot}"
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "SVG-LP" in compared.stdout and "SVG-PL" in compared.stdout
+    assert "WARNING: the runs differ in ssim_mode, n_future" in compared.stdout
+    with Image.open(plot) as image:
+        image.verify()
+    wrong = _run("svgpl_tf.compare", first_out, out, "--labels", "only-one")
+    assert wrong.returncode != 0 and "1 labels for 2 runs" in wrong.stderr
+
+
+def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
+    single, single_out = report
+    shards = []
+    for index in range(2):
+        out = str(tmp_path / f"shard{index}")
+        part = evaluate_lib.evaluate(workdir, out, shard_index=index, num_shards=2, **EVAL)
+        assert part["sequences"] == [[0, 1], [1, 3]][index]
+        assert not os.path.exists(os.path.join(out, "metrics.json"))
+        shards.append(out)
+    merged = evaluate_lib.merge(shards, str(tmp_path / "merged"), verbose=False)
+    for key in ("per_step", "average", "per_sequence", "checkpoint_step", "config"):
+        assert json.dumps(merged[key], sort_keys=True) == json.dumps(single[key], sort_keys=True)
+    assert merged["protocol"]["num_shards"] == 2
+    a = evaluate_lib.SampleMetrics.load(os.path.join(single_out, "per_sample.npz"))
+    b = evaluate_lib.SampleMetrics.load(str(tmp_path / "merged" / "per_sample.npz"))
+    for field in ("index", "ssim", "psnr", "mse", "copy_last_ssim"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    for name in ("samples.png", "ssim_per_step.png"):
+        assert os.path.exists(tmp_path / "merged" / name)
+
+    with pytest.raises(ValueError, match=r"cover sequences 0..0, not 0..2"):
+        evaluate_lib.merge(shards[:1], str(tmp_path / "partial"), verbose=False)
+    with pytest.raises(ValueError, match="--shard_index=2"):
+        evaluate_lib.evaluate(workdir, str(tmp_path / "x"), shard_index=2, num_shards=2, **EVAL)
+
+
+def test_protocol_defaults_come_from_the_training_config(workdir, tmp_path):
+    options = evaluate_lib.EvalOptions().resolve(train_lib.restore_model(workdir)[1])
+    assert (options.num_samples, options.num_sequences, options.n_future) == (100, 4, 2)
