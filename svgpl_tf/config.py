@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any
 
+from svgpl_tf import files
 from svgpl_tf.models.backbones import BACKBONES, SUPPORTED_IMAGE_SIZES
 from svgpl_tf.models.svg import PRIORS
 
@@ -270,11 +271,7 @@ class Config:
     def save(self, workdir: str) -> str:
         """Writes `workdir/config.json` atomically; returns its path."""
         path = os.path.join(workdir, CONFIG_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
+        files.write_json(path, self.to_dict())
         return path
 
     @classmethod

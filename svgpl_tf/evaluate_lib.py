@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import metrics, plots
+from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.models.svg import SVGModel
@@ -164,19 +164,7 @@ class EvalOptions:
 
 def check_output_dir(output_dir: str) -> None:
     """Creates `output_dir` and checks that it is writable, before any work."""
-    if not output_dir:
-        raise ValueError("--output_dir is required: the folder for metrics, plots and videos.")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        probe = os.path.join(output_dir, ".write_test")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise PermissionError(
-            f"Output folder {output_dir!r} is not writable ({e.strerror}); "
-            "choose another --output_dir."
-        ) from e
+    files.ensure_writable_dir(output_dir, "--output_dir", "metrics, plots and videos")
 
 
 def load_run(
@@ -473,15 +461,6 @@ def summarize(m: SampleMetrics) -> dict[str, Any]:
 # ----------------------------------------------------------------- report
 
 
-def _write_json(path: str, values: dict) -> None:
-    """Strict JSON (NaN or Infinity is an error), written atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(values, f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _shown_rows(shown: list[ShownSequence], m: SampleMetrics, options: EvalOptions, n_past: int):
     """Figure rows of the shown sequences: ground truth, best and random samples."""
     position = {int(i): k for k, i in enumerate(m.index)}
@@ -587,7 +566,7 @@ def evaluate_run(
         clips=np.array([s.clip for s in shown], np.float32),
         samples=np.array([s.samples for s in shown], np.float32),
     )
-    _write_json(os.path.join(output_dir, SHARD_FILE), shard)
+    files.write_json(os.path.join(output_dir, SHARD_FILE), shard)
     if options.num_shards > 1:
         if options.verbose:
             print(f"Wrote shard {options.shard_index} to {output_dir}; combine with --merge.")
@@ -707,7 +686,7 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
         plots.write_video_grid(os.path.join(output_dir, GRID_FILE), rows, protocol["n_past"])
         plots.write_video_gif(os.path.join(output_dir, GIF_FILE), rows, protocol["n_past"])
         files.update(grid=GRID_FILE, gif=GIF_FILE)
-    _write_json(os.path.join(output_dir, METRICS_FILE), report)
+    files.write_json(os.path.join(output_dir, METRICS_FILE), report)
     if verbose:
         print(_summary_text(report), flush=True)
         print(f"Wrote {os.path.join(output_dir, METRICS_FILE)} and {len(files)} more files.")

@@ -17,7 +17,6 @@ A workdir holds:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -28,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from svgpl_tf import distribute, visualize
+from svgpl_tf import distribute, files, visualize
 from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data import digits
 from svgpl_tf.data.pipeline import make_datasets
@@ -49,18 +48,7 @@ NUM_SAMPLE_CLIPS, NUM_SAMPLES_SHOWN = 4, 3
 
 def check_workdir(workdir: str) -> None:
     """Creates `workdir` and checks that it is writable, before any work."""
-    if not workdir:
-        raise ValueError("--workdir is required: the folder for checkpoints and logs.")
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise PermissionError(
-            f"Workdir {workdir!r} is not writable ({e.strerror}); choose another --workdir."
-        ) from e
+    files.ensure_writable_dir(workdir, "--workdir", "checkpoints and logs")
 
 
 def resolve_config(workdir: str, requested: Config, explicit: set[str] | None = None) -> Config:
@@ -360,14 +348,6 @@ class SampleImages(keras.callbacks.Callback):
 # ------------------------------------------------------------------- train
 
 
-def _write_json(path: str, values: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def check_disk_space(workdir: str, model: SVGModel, keep: int) -> None:
     """Fails before training when the disk cannot hold the checkpoints.
 
@@ -504,7 +484,7 @@ def _report(config: Config, model: SVGModel, datasets, workdir: str) -> None:
         for t in model.reconstruction_terms
         if isinstance(t, VGGPerceptualLoss)
     ]
-    _write_json(
+    files.write_json(
         os.path.join(workdir, "run_info.json"),
         {
             "data": datasets.description,
