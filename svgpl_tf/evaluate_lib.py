@@ -648,7 +648,7 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
     shown.sort(key=lambda seq: seq.index)
     protocol = first["protocol"]
     seconds = sum(shard["seconds"] for shard in shards)
-    files = {
+    outputs = {
         "per_sample": PER_SAMPLE_FILE,
         "ssim_plot": SSIM_PLOT,
         "psnr_plot": PSNR_PLOT,
@@ -673,7 +673,7 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
             * protocol["num_samples"]
             / max(seconds, 1e-9),
         },
-        "files": files,
+        "files": outputs,
     }
     if os.path.abspath(output_dir) not in {os.path.abspath(d) for d in shard_dirs}:
         sample_metrics.save(os.path.join(output_dir, PER_SAMPLE_FILE))
@@ -685,11 +685,11 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
         rows = _shown_rows(shown, sample_metrics, options, protocol["n_past"])
         plots.write_video_grid(os.path.join(output_dir, GRID_FILE), rows, protocol["n_past"])
         plots.write_video_gif(os.path.join(output_dir, GIF_FILE), rows, protocol["n_past"])
-        files.update(grid=GRID_FILE, gif=GIF_FILE)
+        outputs.update(grid=GRID_FILE, gif=GIF_FILE)
     files.write_json(os.path.join(output_dir, METRICS_FILE), report)
     if verbose:
         print(_summary_text(report), flush=True)
-        print(f"Wrote {os.path.join(output_dir, METRICS_FILE)} and {len(files)} more files.")
+        print(f"Wrote {os.path.join(output_dir, METRICS_FILE)} and {len(outputs)} more files.")
     return report
 
 
