@@ -1,0 +1,64 @@
+"""Exports a trained SVG model for TensorFlow Serving. Usage:
+
+    python -m export.export_savedmodel --workdir=workdirs/quickstart --export_base=/tmp/serving
+
+writes `/tmp/serving/svg/<next version>/`, reloads it and checks it against
+the model (see `export/export_lib.py` and `export/README.md`).
+"""
+
+from absl import app, flags
+
+from export import export_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
+_EXPORT_BASE = flags.DEFINE_string(
+    "export_base", None, "TF Serving base path; the model goes in <export_base>/<model_name>/."
+)
+_MODEL_NAME = flags.DEFINE_string(
+    "model_name", export_lib.DEFAULT_MODEL_NAME, "Model name: folder and serving name."
+)
+_VERSION = flags.DEFINE_integer("version", None, "Version folder (default: the next integer).")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export (default: the latest).")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", export_lib.DEFAULT_NUM_SAMPLES, "Samples per sequence of serving_default."
+)
+_HORIZON = flags.DEFINE_integer(
+    "horizon", None, "Predicted frames of serving_default (default: the run's --n_future)."
+)
+_MAX_HORIZON = flags.DEFINE_integer(
+    "max_horizon", export_lib.DEFAULT_MAX_HORIZON, "Largest horizon of the 'sample' signature."
+)
+_MAX_NUM_SAMPLES = flags.DEFINE_integer(
+    "max_num_samples",
+    export_lib.DEFAULT_MAX_NUM_SAMPLES,
+    "Largest num_samples of the 'sample' signature.",
+)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        result = export_lib.export_savedmodel(
+            _WORKDIR.value,
+            _EXPORT_BASE.value,
+            model_name=_MODEL_NAME.value,
+            version=_VERSION.value,
+            step=_STEP.value,
+            num_samples=_NUM_SAMPLES.value,
+            horizon=_HORIZON.value,
+            max_num_samples=_MAX_NUM_SAMPLES.value,
+            max_horizon=_MAX_HORIZON.value,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+        raise app.UsageError(str(e)) from e
+    print(
+        f"Exported step {result.step} to {result.path} (version {result.version}, "
+        f"verified) in {result.seconds:.1f} s.",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdir", "export_base"])
+    app.run(main)

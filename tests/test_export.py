@@ -1,0 +1,596 @@
+"""Tests of the SavedModel export, its signatures and the serving client.
+
+One tiny SVG-PL run (2 steps) is trained and exported once per module; the
+SavedModel is then loaded the way TF Serving does, in a process that cannot
+import `svgpl_tf`, and fed requests built by `export.client`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+from conftest import TINY_MODEL
+from tensorflow_serving.apis import (
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from export import client, export_lib
+from svgpl_tf import train_lib
+from svgpl_tf.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Export settings of the shared export.
+NUM_SAMPLES, HORIZON, MAX_NUM_SAMPLES, MAX_HORIZON = 3, 4, 8, 8
+# Seeds of the test requests, one per sequence.
+SEEDS = (3, 7)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A 2-step tiny SVG-PL run: the perceptual VGG16 exists during training."""
+    config = Config(
+        **TINY_MODEL,
+        n_past=2,
+        n_future=2,
+        batch_size=2,
+        num_test_sequences=4,
+        steps=2,
+        log_every=1,
+        checkpoint_every=2,
+        sample_every=0,
+        perceptual_weight=1e-3,
+        vgg_weights="random",
+    ).validate()
+    path = str(tmp_path_factory.mktemp("export") / "run")
+    train_lib.train(config, path, verbose=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    model, _, _ = train_lib.restore_model(workdir)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(workdir, tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("serving"))
+    return export_lib.export_savedmodel(
+        workdir,
+        base,
+        num_samples=NUM_SAMPLES,
+        horizon=HORIZON,
+        max_num_samples=MAX_NUM_SAMPLES,
+        max_horizon=MAX_HORIZON,
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported.path)
+
+
+def _context(batch=2, frames=2, seed=0):
+    return tf.random.stateless_uniform([batch, frames, 64, 64, 1], seed=[seed, 1]).numpy()
+
+
+def _call(loaded, signature, context, seeds, **counts):
+    inputs = {"context": tf.constant(context), "seed": tf.constant(seeds, tf.int64)}
+    inputs.update({k: tf.constant(v, tf.int32) for k, v in counts.items()})
+    return loaded.signatures[signature](**inputs)["frames"].numpy()
+
+
+# ------------------------------------------------------------------ export
+
+
+def test_export_layout_and_exported_variables(exported, trained):
+    assert exported.version == 1 and exported.step == 2
+    assert exported.path.endswith(os.path.join("svg", "1"))
+    for name in ("saved_model.pb", "variables", export_lib.WARMUP_FILE, export_lib.INFO_FILE):
+        assert os.path.exists(os.path.join(exported.path, name)), name
+    assert os.listdir(os.path.dirname(exported.path)) == ["1"]  # no temporary folder left
+    saved = tf.train.list_variables(os.path.join(exported.path, "variables", "variables"))
+    names = [n for n, _ in saved if n != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    # The model's weights only: no optimizer slots, no perceptual VGG16.
+    assert not [n for n in names if "optimizer" in n or "block" in n or "vgg" in n.lower()]
+    assert sum(int(np.prod(s)) for n, s in saved if n in names) == sum(
+        int(np.prod(w.shape)) for w in trained.weights
+    )
+    info = json.load(open(os.path.join(exported.path, export_lib.INFO_FILE)))
+    assert info["num_samples"] == NUM_SAMPLES and info["horizon"] == HORIZON
+    assert info["verified_max_abs_difference"] <= export_lib.VERIFY_ATOL
+
+
+def test_same_seed_same_frames_as_the_python_model(loaded, trained):
+    context = _context()
+    frames = _call(loaded, "serving_default", context, SEEDS)
+    assert frames.shape == (2, NUM_SAMPLES, HORIZON, 64, 64, 1)
+    assert frames.min() >= 0.0 and frames.max() <= 1.0
+    want = trained.sample(context, HORIZON, NUM_SAMPLES, seed=tf.constant(SEEDS, tf.int64))
+    np.testing.assert_allclose(frames, want.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(frames, _call(loaded, "serving_default", context, SEEDS))
+    # Another seed changes that sequence's futures only.
+    other = _call(loaded, "serving_default", context, (4, SEEDS[1]))
+    assert np.abs(other[0] - frames[0]).max() > 1e-5  # an untrained model varies little
+    np.testing.assert_allclose(other[1], frames[1], atol=1e-6)
+
+
+def test_sample_signature_counts_and_longer_context(loaded, trained):
+    context = _context(frames=4, seed=1)
+    frames = _call(loaded, "sample", context, SEEDS, num_samples=2, horizon=6)
+    assert frames.shape == (2, 2, 6, 64, 64, 1)
+    assert frames.min() >= 0.0 and frames.max() <= 1.0
+    # Frames before the last n_past are ignored.
+    want = trained.sample(context[:, -2:], 6, 2, seed=tf.constant(SEEDS, tf.int64))
+    np.testing.assert_allclose(frames, want.numpy(), atol=1e-5)
+    # serving_default is `sample` with the export's counts.
+    default = _call(loaded, "serving_default", context, SEEDS)
+    counted = _call(loaded, "sample", context, SEEDS, num_samples=NUM_SAMPLES, horizon=HORIZON)
+    np.testing.assert_allclose(default, counted, atol=1e-6)
+
+
+def _bad(context=None, seeds=SEEDS, **counts):
+    return (_context() if context is None else context, seeds, counts)
+
+
+BAD_REQUESTS = {
+    "rank": (_bad(_context()[0]), r"context must be float32 \[batch, time, 64, 64, 1\]"),
+    "frame size": (_bad(np.zeros([2, 2, 32, 32, 1], np.float32)), "must be 64x64 pixels"),
+    "channels": (_bad(np.zeros([2, 2, 64, 64, 3], np.float32)), r"must have 1 channel\(s\)"),
+    "too few frames": (_bad(_context(frames=1)), "at least 2 frames per sequence"),
+    "empty batch": (_bad(_context(batch=0), seeds=()), "no sequence"),
+    "above 1": (_bad(_context() * 255.0), r"values must be in \[0, 1\]"),
+    "negative": (_bad(_context() - 0.5), r"values must be in \[0, 1\]"),
+    "nan": (_bad(np.full([2, 2, 64, 64, 1], np.nan, np.float32)), r"in \[0, 1\].*no NaN"),
+    "seed count": (_bad(seeds=(1, 2, 3)), "one value per context sequence"),
+    "seed rank": (_bad(seeds=[[1, 2]]), r"seed must be int64 \[batch\]"),
+    "zero samples": (_bad(num_samples=0, horizon=2), "num_samples must be >= 1"),
+    "zero horizon": (_bad(num_samples=1, horizon=0), "horizon must be >= 1"),
+    "negative horizon": (_bad(num_samples=1, horizon=-3), "horizon must be >= 1"),
+    "long horizon": (_bad(num_samples=1, horizon=9), "horizon must be <= 8, the maximum"),
+    "many samples": (_bad(num_samples=9, horizon=2), "num_samples must be <= 8, the maximum"),
+    "vector horizon": (_bad(num_samples=1, horizon=[2]), "horizon must be an int32 scalar"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_are_invalid_argument(loaded, case):
+    (context, seeds, counts), message = BAD_REQUESTS[case]
+    signature = "sample" if counts else "serving_default"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        _call(loaded, signature, context, seeds, **counts)
+
+
+def test_warmup_file_holds_prediction_logs(exported, loaded):
+    path = os.path.join(exported.path, export_lib.WARMUP_FILE)
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset(path)
+    ]
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
+        "serving_default",
+        "sample",
+    ]
+    for log in logs:
+        request = log.predict_log.request
+        inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        frames = loaded.signatures[request.model_spec.signature_name](**inputs)["frames"]
+        assert frames.shape == (1, NUM_SAMPLES, HORIZON, 64, 64, 1)
+
+
+# ------------------------------------------------- as TF Serving loads it
+
+# Runs in a fresh interpreter (-I, cwd elsewhere) where `svgpl_tf` and this
+# repository cannot be imported: TF1 graph-mode loading with the `serve` tag
+# and a Session, as tensorflow_model_server does, then `tf.saved_model.load`.
+_SERVER_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("svgpl_tf", "export"):
+                raise ImportError(f"{name} is not importable here")
+
+    sys.meta_path.insert(0, Block())
+    try:
+        import svgpl_tf  # noqa: F401
+        importable = True
+    except ImportError:
+        importable = False
+
+    import numpy as np
+    import tensorflow as tf
+
+    export_dir, cases_path, out_path = sys.argv[1:]
+    cases = np.load(cases_path, allow_pickle=False)
+    names = sorted({key.split("/")[0] for key in cases.files})
+    outputs, errors = {}, {}
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
+        for case in names:
+            signature, _, label = case.partition(":")
+            sig = meta.signature_def[signature]
+            feed = {
+                sig.inputs[key.split("/")[1]].name: cases[key]
+                for key in cases.files
+                if key.split("/")[0] == case
+            }
+            try:
+                outputs["session/" + case] = sess.run(sig.outputs["frames"].name, feed)
+            except tf.errors.OpError as e:
+                errors[case] = [type(e).__name__, e.message]
+    loaded = tf.saved_model.load(export_dir)
+    for case in names:
+        if case not in errors:
+            signature = case.partition(":")[0]
+            inputs = {
+                key.split("/")[1]: tf.constant(cases[key])
+                for key in cases.files
+                if key.split("/")[0] == case
+            }
+            outputs["load/" + case] = loaded.signatures[signature](**inputs)["frames"].numpy()
+    np.savez(out_path, **outputs)
+    json.dump(
+        {"importable": importable, "loaded": sorted(sys.modules), "errors": errors},
+        open(out_path + ".json", "w"),
+    )
+    """
+)
+
+
+def _rest_to_inputs(body: dict, dtypes: dict) -> dict:
+    """What TF Serving makes of a REST body: row instances stacked, columns as is."""
+    text = json.loads(json.dumps(body))  # through JSON text, as on the wire
+    if "instances" in text:
+        rows = text["instances"]
+        return {k: np.asarray([r[k] for r in rows], dtypes[k]) for k in rows[0]}
+    return {k: np.asarray(v, dtypes[k]) for k, v in text["inputs"].items()}
+
+
+def _grpc_to_inputs(request) -> dict:
+    """What TF Serving makes of a PredictRequest: its TensorProtos as arrays."""
+    wire = predict_pb2.PredictRequest.FromString(request.SerializeToString())
+    return {k: tf.make_ndarray(v) for k, v in wire.inputs.items()}
+
+
+def test_loads_like_tf_serving_without_the_package(exported, trained, tmp_path):
+    dtypes = {"context": np.float32, "seed": np.int64, "num_samples": np.int32, "horizon": np.int32}
+    context = _context(seed=5)
+    sample = dict(num_samples=2, horizon=5)
+    requests = {
+        "serving_default:grpc": _grpc_to_inputs(client.predict_request(context, SEEDS)),
+        "sample:grpc": _grpc_to_inputs(
+            client.predict_request(context, SEEDS, signature_name="sample", **sample)
+        ),
+        "serving_default:row": _rest_to_inputs(client.rest_row_body(context, SEEDS), dtypes),
+        "serving_default:columnar": _rest_to_inputs(
+            client.rest_columnar_body(context, SEEDS), dtypes
+        ),
+        "sample:columnar": _rest_to_inputs(
+            client.rest_columnar_body(context, SEEDS, "sample", **sample), dtypes
+        ),
+        "serving_default:bad_size": _grpc_to_inputs(
+            client.predict_request(np.zeros([1, 2, 48, 64, 1]), [0])
+        ),
+        "serving_default:bad_range": _grpc_to_inputs(client.predict_request(context * 2, SEEDS)),
+        "serving_default:few_frames": _grpc_to_inputs(
+            client.predict_request(context[:, :1], SEEDS)
+        ),
+        "sample:bad_horizon": _grpc_to_inputs(
+            client.predict_request(
+                context, SEEDS, signature_name="sample", num_samples=1, horizon=99
+            )
+        ),
+    }
+    requests["serving_default:bad_seed"] = {**requests["serving_default:grpc"], "seed": SEEDS[:1]}
+    arrays = {
+        f"{case}/{k}": np.asarray(v) for case, inputs in requests.items() for k, v in inputs.items()
+    }
+    cases_path = str(tmp_path / "cases.npz")
+    np.savez(cases_path, **arrays)
+    script = tmp_path / "serve.py"
+    script.write_text(_SERVER_SCRIPT)
+    out = str(tmp_path / "out.npz")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    run = subprocess.run(
+        [sys.executable, "-I", str(script), exported.path, cases_path, out],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.load(open(out + ".json"))
+    assert not report["importable"]
+    assert not [m for m in report["loaded"] if m.split(".")[0] in ("svgpl_tf", "export")]
+    results = np.load(out)
+
+    seeds = tf.constant(SEEDS, tf.int64)
+    default = trained.sample(context, HORIZON, NUM_SAMPLES, seed=seeds).numpy()
+    sampled = trained.sample(context, 5, 2, seed=seeds).numpy()
+    for case, want in [
+        ("serving_default:grpc", default),
+        ("serving_default:row", default),
+        ("serving_default:columnar", default),
+        ("sample:grpc", sampled),
+        ("sample:columnar", sampled),
+    ]:
+        for loader in ("session", "load"):
+            np.testing.assert_allclose(results[f"{loader}/{case}"], want, atol=1e-5)
+    expected_errors = {
+        "serving_default:bad_size": "must be 64x64 pixels",
+        "serving_default:bad_range": r"values must be in [0, 1]",
+        "serving_default:few_frames": "at least 2 frames",
+        "serving_default:bad_seed": "one value per context sequence",
+        "sample:bad_horizon": "horizon must be <= 8",
+    }
+    assert sorted(report["errors"]) == sorted(expected_errors)
+    for case, message in expected_errors.items():
+        kind, text = report["errors"][case]
+        assert kind == "InvalidArgumentError" and message in text, (case, text)
+
+
+# ----------------------------------------------------- versions and checks
+
+
+def test_binary_writes_a_new_version(exported, workdir):
+    base = os.path.dirname(os.path.dirname(exported.path))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    args = [f"--workdir={workdir}", f"--export_base={base}", "--num_samples=2", "--horizon=3"]
+    run = subprocess.run(
+        [sys.executable, "-m", "export.export_savedmodel", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "version 2" in run.stdout
+    assert sorted(os.listdir(os.path.join(base, "svg"))) == ["1", "2"]
+    info = json.load(open(os.path.join(base, "svg", "2", export_lib.INFO_FILE)))
+    assert (info["num_samples"], info["horizon"]) == (2, 3)
+
+
+def test_next_version(tmp_path):
+    assert export_lib.next_version(str(tmp_path / "missing")) == 1
+    for name in ("1", "3", ".tmp-export-x", "10a", "notes"):
+        (tmp_path / name).mkdir()
+    assert export_lib.next_version(str(tmp_path)) == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (dict(horizon=9), ValueError, "--horizon=9 is over --max_horizon=8"),
+        (dict(num_samples=0), ValueError, "--num_samples=0"),
+        (dict(max_num_samples=2), ValueError, "--num_samples=3 is over --max_num_samples=2"),
+        (dict(model_name="a/b"), ValueError, "--model_name"),
+        (dict(version=0), ValueError, "--version=0"),
+        (dict(version=1), FileExistsError, "never overwritten"),
+    ],
+)
+def test_bad_settings_fail_before_loading(exported, workdir, monkeypatch, kwargs, error, message):
+    def no_restore(*args, **kw):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(train_lib, "restore_model", no_restore)
+    settings = {**dict(num_samples=3, horizon=4, max_num_samples=8, max_horizon=8), **kwargs}
+    base = os.path.dirname(os.path.dirname(exported.path))
+    with pytest.raises(error, match=message):
+        export_lib.export_savedmodel(workdir, base, **settings)
+
+
+def test_missing_workdir_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="training workdir"):
+        export_lib.export_savedmodel(str(tmp_path / "nothing"), str(tmp_path / "base"))
+
+
+def test_verification_catches_another_model(exported, workdir):
+    other = train_lib.build_model(dataclasses.replace(Config.load(workdir), seed=1))
+    with pytest.raises(RuntimeError, match="does not reproduce the model"):
+        export_lib.verify_export(exported.path, other, NUM_SAMPLES, HORIZON)
+
+
+def test_failed_verification_leaves_no_version(workdir, tmp_path, monkeypatch):
+    def save(module, path, signatures):  # skips the tracing; writes a file
+        os.makedirs(path)
+        open(os.path.join(path, "saved_model.pb"), "w").close()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("frames differ")
+
+    monkeypatch.setattr(tf.saved_model, "save", save)
+    monkeypatch.setattr(export_lib, "verify_export", fail)
+    with pytest.raises(RuntimeError, match="frames differ"):
+        export_lib.export_savedmodel(workdir, str(tmp_path), num_samples=1, horizon=1)
+    assert os.listdir(tmp_path / "svg") == []
+
+
+# ------------------------------------------------------------------ client
+
+
+def test_client_bodies_and_requests():
+    context = _context()
+    row = client.rest_row_body(context, 5)
+    assert [r["seed"] for r in row["instances"]] == [5, 6]
+    np.testing.assert_array_equal(np.asarray(row["instances"][1]["context"]), context[1])
+    request = client.predict_request(context[0], [9], "m", "sample", 2, 3, version=4)
+    assert request.model_spec.version.value == 4
+    assert tf.make_ndarray(request.inputs["context"]).shape == (1, 2, 64, 64, 1)
+    assert int(tf.make_ndarray(request.inputs["horizon"])) == 3
+    with pytest.raises(ValueError, match="row format"):
+        client.rest_row_body(context, 0, "sample")
+    with pytest.raises(ValueError, match="needs both"):
+        client.rest_columnar_body(context, 0, "sample", num_samples=2)
+    with pytest.raises(ValueError, match="fixed in 'serving_default'"):
+        client.predict_request(context, 0, horizon=3)
+    with pytest.raises(ValueError, match="one seed per sequence"):
+        client.rest_columnar_body(context, [1, 2, 3])
+    assert client.rest_url("localhost:8501", "svg") == "http://localhost:8501/v1/models/svg:predict"
+    assert client.rest_url("https://h", "svg", 2).endswith("/v1/models/svg/versions/2:predict")
+
+
+def test_client_parses_answers():
+    frames = np.random.default_rng(0).random([2, 3, 4, 8, 8, 1]).astype(np.float32)
+    row = {"predictions": frames.tolist()}
+    columnar = {"outputs": frames.tolist()}
+    named = {"outputs": {"frames": frames.tolist()}}
+    for answer in (row, columnar, named):
+        np.testing.assert_array_equal(
+            client.frames_from_rest(json.loads(json.dumps(answer))), frames
+        )
+    with pytest.raises(RuntimeError, match="horizon must be"):
+        client.frames_from_rest({"error": "horizon must be >= 1"})
+    response = predict_pb2.PredictResponse()
+    response.outputs["frames"].CopyFrom(tf.make_tensor_proto(frames))
+    np.testing.assert_array_equal(client.frames_from_predict_response(response), frames)
+
+
+def test_client_gif_and_clip_files(tmp_path):
+    context = _context(batch=1, frames=2)
+    frames = np.random.default_rng(1).random([1, 3, 4, 64, 64, 1]).astype(np.float32)
+    path = client.write_gif(str(tmp_path / "out" / "s.gif"), context, frames)
+    clip = client.read_clip(path)
+    assert clip.shape == (1, 2 + 4, 64 + 4, 3 * (64 + 4), 1)
+    np.save(tmp_path / "clip.npy", (context[0, ..., 0] * 255).astype(np.uint8))
+    np.testing.assert_allclose(client.read_clip(str(tmp_path / "clip.npy")), context, atol=1 / 255)
+
+
+# ------------------------------------------- client against a stand-in server
+
+
+class _StandInServer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Serves the loaded SavedModel over REST and gRPC, converting requests
+    and errors the way TF Serving documents it (not TF Serving itself)."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self.dtypes = {"context": np.float32, "seed": np.int64}
+        self.dtypes.update(num_samples=np.int32, horizon=np.int32)
+
+    def run(self, signature, inputs):
+        tensors = {k: tf.constant(v) for k, v in inputs.items()}
+        return self.loaded.signatures[signature](**tensors)["frames"].numpy()
+
+    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        try:
+            frames = self.run(request.model_spec.signature_name, _grpc_to_inputs(request))
+        except tf.errors.InvalidArgumentError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
+        response = predict_pb2.PredictResponse()
+        response.outputs["frames"].CopyFrom(tf.make_tensor_proto(frames))
+        return response
+
+    def rest(self, body: dict) -> tuple[int, dict]:
+        try:
+            frames = self.run(body["signature_name"], _rest_to_inputs(body, self.dtypes))
+        except tf.errors.InvalidArgumentError as e:
+            return 400, {"error": e.message}
+        key = "predictions" if "instances" in body else "outputs"
+        return 200, {key: frames.tolist()}
+
+
+@pytest.fixture(scope="module")
+def stand_in(loaded):
+    server = _StandInServer(loaded)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server method name)
+            assert self.path == "/v1/models/svg:predict", self.path
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            code, answer = server.rest(body)
+            data = json.dumps(answer).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    http_server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(server, grpc_server)
+    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    yield f"127.0.0.1:{http_server.server_port}", f"127.0.0.1:{grpc_port}"
+    http_server.shutdown()
+    grpc_server.stop(None)
+
+
+def test_client_talks_rest_and_grpc(stand_in, trained):
+    rest, grpc_target = stand_in
+    context = _context(seed=9)
+    url = client.rest_url(rest, "svg")
+    seeds = tf.constant(SEEDS, tf.int64)
+    want = trained.sample(context, HORIZON, NUM_SAMPLES, seed=seeds).numpy()
+    for frames in (
+        client.predict_rest(url, client.rest_row_body(context, SEEDS)),
+        client.predict_rest(url, client.rest_columnar_body(context, SEEDS)),
+        client.predict_grpc(grpc_target, client.predict_request(context, SEEDS)),
+    ):
+        np.testing.assert_allclose(frames, want, atol=1e-5)
+    request = client.predict_request(
+        context, SEEDS, signature_name="sample", num_samples=1, horizon=2
+    )
+    assert client.predict_grpc(grpc_target, request).shape == (2, 1, 2, 64, 64, 1)
+    with pytest.raises(RuntimeError, match="(?s)HTTP 400.*must be 64x64 pixels"):
+        client.predict_rest(url, client.rest_row_body(np.zeros([1, 2, 32, 64, 1]), [0]))
+    with pytest.raises(RuntimeError, match="(?s)INVALID_ARGUMENT.*horizon must be <= 8"):
+        request = client.predict_request(context, SEEDS, "svg", "sample", 1, 50)
+        client.predict_grpc(grpc_target, request)
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_binary_writes_a_gif(stand_in, tmp_path, protocol):
+    rest, grpc_target = stand_in
+    clip = (_context(batch=1)[0] * 255).astype(np.uint8)  # [time, h, w, 1]
+    np.save(tmp_path / "clip.npy", clip)
+    output = str(tmp_path / f"{protocol}.gif")
+    argv = [
+        "client",
+        f"--server={rest if protocol == 'rest' else grpc_target}",
+        f"--protocol={protocol}",
+        f"--context={tmp_path / 'clip.npy'}",
+        f"--output={output}",
+        "--request_format=columnar",
+        "--num_samples=2",
+        "--horizon=3",
+    ]
+    try:
+        flags.FLAGS(argv)
+        client.main(argv[:1])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert client.read_clip(output).shape[1] == 2 + 3  # context, then predicted frames
+
+
+def test_models_config_parses():
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    with open(os.path.join(REPO, "export", "models.config")) as f:
+        config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert (model.name, model.base_path) == (export_lib.DEFAULT_MODEL_NAME, "/models/svg")
