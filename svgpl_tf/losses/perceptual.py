@@ -213,8 +213,10 @@ class VGGPerceptualLoss(ReconstructionTerm):
         for layer, w, f_target, f_pred in zip(
             self.layers, self.layer_weights, target_feats, pred_feats
         ):
-            # f_*: [b*t, h_i, w_i, c_i]
-            per_frame = self._per_frame_distance(f_pred - f_target)  # [b*t], Eq. 3
+            # f_*: [b*t, h_i, w_i, c_i], 16-bit under a mixed precision policy:
+            # the distances and their sums are taken in float32.
+            diff = tf.cast(f_pred, tf.float32) - tf.cast(f_target, tf.float32)
+            per_frame = self._per_frame_distance(diff)  # [b*t], Eq. 3
             per_frame = tf.reshape(per_frame, batch_time)  # [b, t]
             value = tf.reduce_mean(tf.reduce_sum(per_frame, axis=1))  # scalar
             per_layer[f"{self.name}/{layer}"] = value

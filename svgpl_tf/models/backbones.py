@@ -8,11 +8,24 @@ decoder takes as skip connections (the U-Net-like links of SVG).
 
 Shapes below are for 64x64 frames; 128x128 frames add one more stride-2 stage
 in neither backbone, so only 64x64 is supported (see `SUPPORTED_IMAGE_SIZES`).
+
+Shared skips. Each decoder stage convolves the concatenation `[d, s]` of the
+previous stage's output `d` and a skip map `s`. A convolution is linear, so
+`conv([d, s]) = conv_d(d) + conv_s(s) + bias`, where `conv_d` and `conv_s` use
+the two halves of the kernel along its input channels. Both decoders expose
+the two halves: `skip_terms(skips)` computes the `conv_s(s)` of the four skip
+maps and `decode(g, terms)` the rest, adding each term to every row that
+shares it. When many decoded frames take the skips of one frame (every step
+after the context in training, every sample and step in sampling), the skip
+half is computed once per source frame instead of once per decoded frame.
+`call(g, skips)` is the plain concatenation path, kept as the reference;
+`decode(g, skip_terms(skips))` computes the same function.
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 # Frame sizes the two backbones are defined for.
@@ -21,6 +34,106 @@ SUPPORTED_IMAGE_SIZES = (64,)
 BACKBONES = ("dcgan", "vgg")
 # Base channel count of both backbones in the published architectures.
 DEFAULT_NF = 64
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class FastBatchNormalization(layers.BatchNormalization):
+    """Keras's `BatchNormalization` with cheaper statistics, or a fused kernel.
+
+    By default it computes exactly what Keras's synchronised BatchNormalization
+    computes, with the same ops and so the same numbers (sum and sum of
+    squares, all-reduced over the replicas, mean and E[x^2] - mean^2), less
+    one full-size tensor: Keras counts the elements by summing a tensor of
+    ones as large as the input; here the count comes from the shape.
+
+    With `fused=True`, 4-D channels-last maps go through `FusedBatchNormV3`
+    instead, whose forward pass and gradient are each one kernel (oneDNN on
+    CPU) and which normalises 16-bit inputs without casting them to float32
+    and back. It normalises by the same batch mean and biased variance and
+    keeps the same moving averages, but computes them in another order, so
+    results differ by float rounding; it does not apply under a strategy with
+    several replicas (the statistics must be those of the global batch),
+    where the default path is taken. Since the rounding differs between one
+    replica (fused) and several (not), a run is then replica-invariant up to
+    rounding only, which is why the fused kernel is not the default.
+
+    The variables, and so the checkpoints, are those of the Keras layer.
+
+    Args:
+        fused: use `FusedBatchNormV3` where it applies.
+        **kwargs: those of `keras.layers.BatchNormalization`.
+
+    Example:
+        >>> bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+        >>> tuple(bn(keras.ops.ones([2, 4, 4, 3]), training=True).shape)
+        (2, 4, 4, 3)
+    """
+
+    def __init__(self, fused: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.fused = fused
+
+    def _moments(self, inputs, mask):
+        replica = tf.distribute.get_replica_context()
+        if mask is not None or not self.synchronized or replica is None:
+            return super()._moments(inputs, mask)
+        # Keras's synchronised moments (keras.src.backend.tensorflow.nn.
+        # _compute_moments_sync), with the element count taken from the shape.
+        axes = self._reduction_axes
+        x = tf.cast(inputs, tf.float32) if inputs.dtype != tf.float32 else inputs
+        local_sum = tf.reduce_sum(x, axis=axes, keepdims=True)
+        local_squared_sum = tf.reduce_sum(tf.square(x), axis=axes, keepdims=True)
+        shape = tf.shape(x)
+        local_count = tf.cast(tf.reduce_prod(tf.gather(shape, axes)), tf.float32)
+        local_count = tf.fill(tf.shape(local_sum), local_count)
+        y_sum = replica.all_reduce(tf.distribute.ReduceOp.SUM, local_sum)
+        y_squared_sum = replica.all_reduce(tf.distribute.ReduceOp.SUM, local_squared_sum)
+        count = replica.all_reduce(tf.distribute.ReduceOp.SUM, local_count)
+        mean = tf.math.divide_no_nan(y_sum, count)
+        y_squared_mean = tf.math.divide_no_nan(y_squared_sum, count)
+        variance = tf.maximum(y_squared_mean - tf.square(mean), 0.0)
+        return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+
+    def _use_fused(self, inputs, mask) -> bool:
+        if not self.fused or mask is not None or self.renorm:
+            return False
+        if len(inputs.shape) != 4 or self.axis not in (-1, 3):
+            return False
+        if not (self.scale and self.center):
+            return False
+        strategy = tf.distribute.get_strategy()
+        return not (self.synchronized and strategy.num_replicas_in_sync > 1)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._use_fused(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        x = keras.ops.cast(inputs, self.compute_dtype)
+        if x.dtype not in (tf.float32, tf.float16, tf.bfloat16):
+            x = tf.cast(x, tf.float32)
+        train = bool(training) and self.trainable
+        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x,
+            scale=tf.cast(self.gamma, tf.float32),
+            offset=tf.cast(self.beta, tf.float32),
+            mean=tf.zeros([0]) if train else tf.cast(self.moving_mean, tf.float32),
+            variance=tf.zeros([0]) if train else tf.cast(self.moving_variance, tf.float32),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=train,
+        )
+        if train:
+            # The kernel returns the unbiased (Bessel-corrected) batch variance;
+            # Keras averages the biased one into the moving variance.
+            count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+            variance = variance * tf.maximum(count - 1.0, 0.0) / count
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        return keras.ops.cast(y, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
 
 
 def _conv_bn_lrelu(filters, kernel, strides, name):
@@ -33,7 +146,7 @@ def _conv_bn_lrelu(filters, kernel, strides, name):
     return keras.Sequential(
         [
             layers.Conv2D(filters, kernel, strides, padding="same", name="conv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
+            FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.LeakyReLU(0.2),
         ],
         name=name,
@@ -45,7 +158,7 @@ def _upconv_bn_lrelu(filters, kernel, strides, padding, name):
     return keras.Sequential(
         [
             layers.Conv2DTranspose(filters, kernel, strides, padding=padding, name="deconv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
+            FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.LeakyReLU(0.2),
         ],
         name=name,
@@ -57,11 +170,146 @@ def _embedding_head(g_dim, name):
     return keras.Sequential(
         [
             layers.Conv2D(g_dim, 4, 1, padding="valid", name="conv"),
-            layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
+            FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"),
             layers.Activation("tanh"),
         ],
         name=name,
     )
+
+
+# For out[2m + a] of a 4x4 stride-2 "same" transposed convolution: the
+# (input offset di, kernel tap p) pairs that reach it, for a = 0 and a = 1.
+_S2K4_TAPS = (((0, 1), (-1, 3)), ((0, 2), (1, 0)))
+
+
+def _upsample_by_overlap(x, kernel):
+    """A 4x4 stride-2 "same" transposed convolution as a matmul and an overlap-add.
+
+    With few output channels (the decoders' last layer: 1 or 3) oneDNN's
+    transposed convolution runs at a few percent of peak. This computes the
+    same sums another way: one matrix product gives every input pixel's 4x4
+    patch of contributions, then each output pixel adds the 4 patches that
+    overlap it (the taps of `_S2K4_TAPS`). It is about 3x faster forward;
+    its gradient (16 strided slices) is slower than the convolution's, so it
+    serves inference only.
+
+    Args:
+        x: `[n, h, w, c_in]`.
+        kernel: `[4, 4, c_out, c_in]`, a `Conv2DTranspose` kernel.
+
+    Returns:
+        `[n, 2h, 2w, c_out]`.
+    """
+    c_out, c_in = kernel.shape[2], kernel.shape[3]
+    shape = tf.shape(x)
+    n, h, w = shape[0], shape[1], shape[2]
+    taps = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [c_in, 16 * c_out])  # [in, p*q*out]
+    patches = tf.matmul(tf.reshape(x, [-1, c_in]), taps)  # [n*h*w, 16*out]
+    patches = tf.reshape(patches, tf.stack([n, h, w, 4, 4, c_out]))
+    patches = tf.pad(patches, [[0, 0], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]])
+    rows = []
+    for row_taps in _S2K4_TAPS:
+        phase = []
+        for col_taps in _S2K4_TAPS:
+            acc = 0.0
+            for di, p in row_taps:
+                for dj, q in col_taps:
+                    acc += patches[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w, p, q]
+            phase.append(acc)  # [n, h, w, out]
+        rows.append(tf.stack(phase, axis=3))  # [n, h, w, 2, out]
+    out = tf.stack(rows, axis=2)  # [n, h, 2, w, 2, out]
+    return tf.reshape(out, tf.stack([n, 2 * h, 2 * w, c_out]))
+
+
+def _conv_slice(conv: layers.Layer, x, start: int, stop: int, inference: bool = False):
+    """`conv`'s convolution of `x` with input channels [start, stop) of its kernel.
+
+    No bias and no activation: by linearity `conv(concat([a, b], -1))` equals
+    `_conv_slice(conv, a, 0, ca) + _conv_slice(conv, b, ca, ca + cb)` plus the
+    bias, then the activation (see `_bias_activation`).
+
+    Args:
+        conv: a built `Conv2D` or `Conv2DTranspose` (channels last).
+        x: `[n, h, w, stop - start]`.
+        start: first input channel of the kernel slice.
+        stop: one past the last input channel of the kernel slice.
+        inference: no gradient is needed; a 4x4 stride-2 transposed
+            convolution to at most 4 channels then runs as
+            `_upsample_by_overlap`.
+
+    Returns:
+        `[n, h_out, w_out, conv.filters]` in `conv`'s compute dtype.
+    """
+    dtype = conv.compute_dtype
+    transpose = isinstance(conv, layers.Conv2DTranspose)
+    # kernel: [kh, kw, filters, in] transposed, [kh, kw, in, filters] otherwise.
+    axis = 3 if transpose else 2
+    kernel = keras.ops.cast(conv.kernel, dtype)
+    # tf.split, not a slice: its gradient is a concatenation, not a strided-slice
+    # gradient.
+    sizes = [start, stop - start, kernel.shape[axis] - stop]
+    kernel = tf.split(kernel, sizes, axis=axis)[1]
+    x = keras.ops.cast(x, dtype)
+    if (
+        inference
+        and transpose
+        and conv.filters <= 4
+        and tuple(conv.kernel_size) == (4, 4)
+        and tuple(conv.strides) == (2, 2)
+        and conv.padding == "same"
+        and tuple(conv.dilation_rate) == (1, 1)
+        and conv.output_padding is None
+    ):
+        return _upsample_by_overlap(x, kernel)
+    if transpose:
+        return keras.ops.conv_transpose(
+            x,
+            kernel,
+            strides=list(conv.strides),
+            padding=conv.padding,
+            output_padding=conv.output_padding,
+            dilation_rate=conv.dilation_rate,
+            data_format=conv.data_format,
+        )
+    return keras.ops.conv(
+        x,
+        kernel,
+        strides=list(conv.strides),
+        padding=conv.padding,
+        dilation_rate=conv.dilation_rate,
+        data_format=conv.data_format,
+    )
+
+
+def _bias_activation(conv: layers.Layer, y):
+    """Adds `conv`'s bias to `y` `[n, h, w, filters]` and applies its activation."""
+    if conv.use_bias:
+        y = y + keras.ops.cast(conv.bias, y.dtype)
+    return conv.activation(y) if conv.activation is not None else y
+
+
+def _add_shared(y, term):
+    """`y` `[k * n, ...]` plus `term` `[n, ...]`, term row i added to rows i*k..i*k+k-1.
+
+    With k == 1 it is a plain sum; with k > 1 (samples folded next to their
+    sequence) the term is broadcast instead of being repeated in memory.
+    """
+    if y.shape[0] is not None and y.shape[0] == term.shape[0]:
+        return y + term
+    shape = tf.shape(y)
+    rows = tf.shape(term)[0]
+    grouped = tf.reshape(y, tf.concat([[rows, -1], shape[1:]], 0))  # [n, k, ...]
+    return tf.reshape(grouped + term[:, None], shape)
+
+
+def _conv_block_with_term(block: keras.Sequential, x, term, training):
+    """A conv(-transpose) -> BatchNorm -> LeakyReLU block on `concat([x, s])`,
+    given `term`, the skip `s`'s share of the convolution (`_conv_slice`)."""
+    conv, *rest = block.layers
+    y = _bias_activation(conv, _add_shared(_conv_slice(conv, x, 0, x.shape[-1]), term))
+    for layer in rest:
+        y = layer(y, training=training)
+    return y
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -165,6 +413,40 @@ class DCGANDecoder(layers.Layer):
         d3 = self.upc3(keras.ops.concatenate([d2, s3], -1), training=training)  # [n, 16, 16, 128]
         d4 = self.upc4(keras.ops.concatenate([d3, s2], -1), training=training)  # [n, 32, 32, 64]
         return self.upc5(keras.ops.concatenate([d4, s1], -1))  # [n, 64, 64, c]
+
+    def skip_terms(self, skips):
+        """The skip maps' share of the decoder (see the module docstring).
+
+        Args:
+            skips: the encoder's four maps `[n, 32, 32, nf]` ... `[n, 4, 4, 8nf]`.
+
+        Returns:
+            Four terms for `decode`: `[n, 8, 8, 4nf]`, `[n, 16, 16, 2nf]`,
+            `[n, 32, 32, nf]`, `[n, 64, 64, c]`.
+        """
+        s1, s2, s3, s4 = skips
+        nf = self.nf
+        return [
+            _conv_slice(self.upc2.layers[0], s4, nf * 8, nf * 16),  # [n, 8, 8, 4nf]
+            _conv_slice(self.upc3.layers[0], s3, nf * 4, nf * 8),  # [n, 16, 16, 2nf]
+            _conv_slice(self.upc4.layers[0], s2, nf * 2, nf * 4),  # [n, 32, 32, nf]
+            _conv_slice(self.upc5, s1, nf, nf * 2),  # [n, 64, 64, c]
+        ]
+
+    def decode(self, g, terms, training=None):
+        """Frames from `g` `[k * n, g_dim]` and `skip_terms` `[n, ...]`.
+
+        Equals `call(g, skips)` when `terms = skip_terms(skips)`; each term row
+        serves k consecutive rows of `g` (k = 1: one term row per frame).
+        """
+        t2, t3, t4, t5 = terms
+        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
+        d2 = _conv_block_with_term(self.upc2, d1, t2, training)  # [kn, 8, 8, 4nf]
+        d3 = _conv_block_with_term(self.upc3, d2, t3, training)  # [kn, 16, 16, 2nf]
+        d4 = _conv_block_with_term(self.upc4, d3, t4, training)  # [kn, 32, 32, nf]
+        out = _conv_slice(self.upc5, d4, 0, self.nf, inference=not training)
+        out = _add_shared(out, t5)
+        return _bias_activation(self.upc5, out)  # [kn, 64, 64, c]
 
     def get_config(self):
         return {
@@ -294,6 +576,41 @@ class VGGDecoder(layers.Layer):
         d4 = self.upc4(keras.ops.concatenate([self.up(d3), s2], -1), training=training)
         d5 = self.upc5(keras.ops.concatenate([self.up(d4), s1], -1), training=training)
         return self.out(d5)  # [n, 64, 64, c]
+
+    def skip_terms(self, skips):
+        """The skip maps' share of the decoder (see the module docstring).
+
+        Args:
+            skips: the encoder's four maps `[n, 64, 64, nf]` ... `[n, 8, 8, 8nf]`.
+
+        Returns:
+            Four terms for `decode`: `[n, 8, 8, 8nf]`, `[n, 16, 16, 4nf]`,
+            `[n, 32, 32, 2nf]`, `[n, 64, 64, nf]`.
+        """
+        s1, s2, s3, s4 = skips
+        nf = self.nf
+        blocks = (self.upc2, self.upc3, self.upc4, self.upc5)
+        first = [block.layers[0].layers[0] for block in blocks]  # each block's first conv
+        return [
+            _conv_slice(first[0], s4, nf * 8, nf * 16),  # [n, 8, 8, 8nf]
+            _conv_slice(first[1], s3, nf * 4, nf * 8),  # [n, 16, 16, 4nf]
+            _conv_slice(first[2], s2, nf * 2, nf * 4),  # [n, 32, 32, 2nf]
+            _conv_slice(first[3], s1, nf, nf * 2),  # [n, 64, 64, nf]
+        ]
+
+    def decode(self, g, terms, training=None):
+        """Frames from `g` `[k * n, g_dim]` and `skip_terms` `[n, ...]`.
+
+        Equals `call(g, skips)` when `terms = skip_terms(skips)`; each term row
+        serves k consecutive rows of `g` (k = 1: one term row per frame).
+        """
+        d = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
+        for block, term in zip((self.upc2, self.upc3, self.upc4, self.upc5), terms):
+            first, *rest = block.layers
+            d = _conv_block_with_term(first, self.up(d), term, training)
+            for layer in rest:
+                d = layer(d, training=training)
+        return self.out(d)  # [kn, 64, 64, c]
 
     def get_config(self):
         return {

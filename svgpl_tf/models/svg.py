@@ -12,11 +12,18 @@ Training (teacher forcing, `train_step`) is batched wherever the maths allows:
    sequence: their inputs (h_{t-1}, h_t and z_t ~ q) are all known up front,
    so only the small LSTMs loop over time;
 3. the decoder runs once over all T-1 predicted frames, each with the skip
-   connections of the last context frame (or of the previous frame).
+   connections of the last context frame (or of the previous frame). With
+   `precompute_skips` (the default) the skip maps' share of the decoder's
+   convolutions is computed once per source frame (n_past frames, not T-1;
+   see `svgpl_tf.models.backbones`) and added to every frame that uses it.
 
 Generation (`sample`) is autoregressive: the context frames warm up the LSTMs
 with z_t drawn from the posterior, then every future z_t comes from the prior
-and every predicted frame is encoded again to predict the next one.
+and every predicted frame is encoded again to predict the next one. The
+context is encoded once per sequence (not once per sample), the posterior and
+prior read it once per sequence too, and with `precompute_skips` the decoder's
+skip share is computed once per sequence and broadcast over its samples and
+steps.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
-from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
+from svgpl_tf.models.backbones import DEFAULT_NF, FastBatchNormalization, make_backbone
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 
 tfd = tfp.distributions
@@ -80,6 +87,68 @@ def _keyed_normal(keys, step, num_samples, z_dim):
     return tf.reshape(eps, [-1, z_dim])
 
 
+class CompiledSampler:
+    """`model.sample` as graphs: traced once per context length and seed rank.
+
+    `sample` in eager mode runs its time loop op by op from Python; this
+    wraps it in `tf.function`s with relaxed input signatures (any batch,
+    horizon, number of samples and seeds), so repeated calls never retrace.
+    With `jit_compile` the graph is compiled by XLA; XLA needs the horizon and
+    the number of samples as compile-time constants, so it compiles once per
+    distinct pair instead. Under XLA, TensorFlow 2.21's stateless random ops
+    draw other numbers than a plain graph does for the same seed
+    (tensorflow/tensorflow#121243): XLA's futures are as random and as
+    reproducible per seed, but not the same as the plain sampler's.
+
+    Args:
+        model: a built `SVGModel`.
+        jit_compile: compile with XLA.
+
+    Example:
+        >>> sampler = CompiledSampler(model)
+        >>> frames = sampler(context, horizon=10, num_samples=100, seed=0)
+        >>> sampler.tracing_count()  # the same for any batch, horizon or seed
+        1
+    """
+
+    def __init__(self, model: SVGModel, jit_compile: bool = False):
+        self.model = model
+        self.jit_compile = jit_compile
+        self._functions: dict[tuple[int, int], tf.types.experimental.PolymorphicFunction] = {}
+
+    def _function(self, n_ctx: int, seed_rank: int):
+        key = (n_ctx, seed_rank)
+        if key not in self._functions:
+            s, c = self.model.image_size, self.model.channels
+            context = tf.TensorSpec([None, n_ctx, s, s, c], tf.float32)
+            seed = tf.TensorSpec([None] * seed_rank, tf.int64)
+            if self.jit_compile:
+                signature = None  # horizon and num_samples stay Python ints
+            else:
+                count = tf.TensorSpec([], tf.int32)
+                signature = [context, count, count, seed]
+            self._functions[key] = tf.function(
+                self.model.sample,
+                input_signature=signature,
+                jit_compile=self.jit_compile,
+                autograph=False,
+            )
+        return self._functions[key]
+
+    def __call__(self, context, horizon: int, num_samples: int = 1, seed=0) -> tf.Tensor:
+        """As `SVGModel.sample`; returns `[batch, num_samples, horizon, h, w, c]`."""
+        context = tf.convert_to_tensor(context, tf.float32)
+        seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+        fn = self._function(int(context.shape[1]), seed.shape.rank)
+        if self.jit_compile:
+            return fn(context, int(horizon), int(num_samples), seed)
+        return fn(context, tf.constant(horizon, tf.int32), tf.constant(num_samples, tf.int32), seed)
+
+    def tracing_count(self) -> int:
+        """Traces so far, over every context length and seed rank."""
+        return sum(f.experimental_get_tracing_count() for f in self._functions.values())
+
+
 @keras.saving.register_keras_serializable(package="svgpl_tf")
 class SVGModel(keras.Model):
     """Stochastic video generation with a learned (or fixed) prior.
@@ -104,6 +173,14 @@ class SVGModel(keras.Model):
         seed: seed of the training step's reparameterisation noise (see
             `_training_noise`).
         reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
+        precompute_skips: compute the decoder's convolution of each skip map
+            once per source frame and share it (see the module docstring);
+            False runs the plain concatenation on every decoded frame. Both
+            compute the same function, up to float rounding.
+        fused_batchnorm: run the backbones' BatchNorm layers through the
+            fused kernel (see `FastBatchNormalization`): faster, the same
+            function up to float rounding, but replica-invariant only up to
+            rounding; off by default.
 
     Example:
         >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -132,6 +209,8 @@ class SVGModel(keras.Model):
         beta: float = 1e-4,
         seed: int = 0,
         reconstruction_terms: list[ReconstructionTerm] | None = None,
+        precompute_skips: bool = True,
+        fused_batchnorm: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -154,11 +233,17 @@ class SVGModel(keras.Model):
         self.n_past = n_past
         self.beta = beta
         self.seed = seed
+        self.precompute_skips = precompute_skips
+        self.fused_batchnorm = fused_batchnorm
         terms = list(reconstruction_terms) if reconstruction_terms else [PixelMSE()]
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
 
         self.encoder, self.decoder = make_backbone(backbone, g_dim, channels, nf)
+        for module in (self.encoder, self.decoder):
+            for layer in module._flatten_layers():
+                if isinstance(layer, FastBatchNormalization):
+                    layer.fused = fused_batchnorm
         self.frame_predictor = FramePredictor(
             g_dim + z_dim, g_dim, rnn_size, predictor_layers, name="frame_predictor"
         )
@@ -235,6 +320,8 @@ class SVGModel(keras.Model):
         the seed, the step and the example's place in the global batch: it is
         the same on one replica or several (each replica knows its offset),
         and a resumed run draws what an uninterrupted run would have drawn.
+        A step compiled with XLA (`jit_compile`) draws another stream from
+        the same keys (tensorflow/tensorflow#121243), equally reproducible.
         """
         optimizer = getattr(self, "optimizer", None)
         step = tf.cast(optimizer.iterations, tf.int64) if optimizer is not None else 0
@@ -273,12 +360,32 @@ class SVGModel(keras.Model):
         eps = self._training_noise(tf.shape(mu_q)[0], tf.shape(mu_q)[1])  # [b, T-1, z]
         z = mu_q + tf.exp(0.5 * logvar_q) * tf.cast(eps, mu_q.dtype)  # reparameterised
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
-        idx = self._skip_sources(tf.shape(h_prev)[1])
-        step_skips = [tf.gather(s, idx, axis=1) for s in skips]
-        x_pred = self.decode_frames(g_pred, step_skips, training=training)
+        steps = tf.shape(h_prev)[1]
+        idx = self._skip_sources(steps)  # [T-1] source frame of each step's skips
+        if self.precompute_skips:
+            x_pred = self._decode_shared(g_pred, skips, idx, steps, training)
+        else:
+            step_skips = [tf.gather(s, idx, axis=1) for s in skips]
+            x_pred = self.decode_frames(g_pred, step_skips, training=training)
         q = GaussianLSTM.distribution(mu_q, logvar_q)
         p = GaussianLSTM.distribution(mu_p, logvar_p)
         return x_pred, q, p
+
+    def _decode_shared(self, g_pred, skips, idx, steps, training):
+        """Decodes `g_pred` `[b, T-1, g]` with each source frame's skip terms
+        computed once: frames 0..n_past-1 (0..T-2 with `last_frame_skip`)."""
+        batch = tf.shape(g_pred)[0]
+        sources = steps if self.last_frame_skip else tf.minimum(steps, self.n_past)
+        # tf.split, not a slice: its gradient is a concatenation with zeros,
+        # much cheaper than a strided-slice gradient on these large maps.
+        sizes = tf.stack([sources, steps + 1 - sources])  # of the T frames
+        used = [tf.split(s, sizes, axis=1)[0] for s in skips]  # [b, U, ...]
+        terms = self.decoder.skip_terms([_fold(s) for s in used])  # [b*U, ...]
+        terms = [_unfold(t, batch) for t in terms]  # [b, U, ...]
+        if not self.last_frame_skip:
+            terms = [tf.gather(t, idx, axis=1) for t in terms]  # [b, T-1, ...]
+        x = self.decoder.decode(_fold(g_pred), [_fold(t) for t in terms], training=training)
+        return _unfold(x, batch)  # [b, T-1, h, w, c]
 
     def call(self, x, training=None):
         """Teacher-forced predictions of frames 2..T of `x` `[b, T, h, w, c]`."""
@@ -367,25 +474,49 @@ class SVGModel(keras.Model):
         def rep(t):  # [b, ...] -> [b * s, ...], each sequence's samples adjacent
             return tf.repeat(t, num_samples, axis=0)
 
-        h_ctx, skips_ctx = self.encode_frames(context, training=False)  # [b, n, g]
-        h_ctx = rep(h_ctx)  # [b*s, n, g]
-        skips = [rep(s[:, -1]) for s in skips_ctx]  # last context frame's skips
+        h_seq, skips_ctx = self.encode_frames(context, training=False)  # [b, n, g]
+        h_ctx = rep(h_seq)  # [b*s, n, g]
         rows = tf.shape(h_ctx)[0]  # b*s
         pred_state = self.frame_predictor.zero_state(rows)
         prior_state = self.prior.zero_state(rows) if self.prior is not None else ()
         if n_ctx > 1:
-            # Warm up on the context, z_t from the posterior (t = 2..n_ctx).
-            mu, logvar, _ = self.posterior(h_ctx[:, 1:], training=False)
+            # Warm up on the context, z_t from the posterior (t = 2..n_ctx). The
+            # posterior and the prior read the context once per sequence; the
+            # samples of a sequence differ by their noise only.
+            mu, logvar, _ = self.posterior(h_seq[:, 1:], training=False)  # [b, n-1, z]
             eps = tf.stack(
                 [_keyed_normal(keys, t, num_samples, self.z_dim) for t in range(1, n_ctx)],
                 axis=1,
             )  # [b*s, n-1, z]
-            z = mu + tf.exp(0.5 * logvar) * tf.cast(eps, mu.dtype)
+            z = rep(mu) + tf.exp(0.5 * rep(logvar)) * tf.cast(eps, mu.dtype)
             if self.prior is not None:
-                _, _, prior_state = self.prior(h_ctx[:, :-1], prior_state)
+                _, _, prior_state = self.prior(h_seq[:, :-1])
+                prior_state = tf.nest.map_structure(rep, prior_state)  # [b*s, units]
             _, pred_state = self.frame_predictor(tf.concat([h_ctx[:, :-1], z], -1), pred_state)
 
-        def step(t, h, skips, pred_state, prior_state, frames):
+        # What the decoder needs besides g: the skip terms (precompute_skips)
+        # or the skip maps. Skips of the last context frame serve every step
+        # (unless last_frame_skip): their terms are computed once per sequence
+        # and broadcast over its samples, not carried through the loop.
+        last_skips = [s[:, -1] for s in skips_ctx]  # [b, ...]
+        if self.precompute_skips:
+            shared = self.decoder.skip_terms(last_skips)  # [b, ...]
+
+            def decode(g, carried):
+                terms = carried if self.last_frame_skip else shared
+                return self.decoder.decode(g, terms, training=False)
+
+            next_carry = self.decoder.skip_terms
+            carry = [rep(t) for t in shared] if self.last_frame_skip else []
+        else:
+
+            def decode(g, carried):
+                return self.decoder(g, carried, training=False)
+
+            next_carry = list
+            carry = [rep(s) for s in last_skips]  # [b*s, ...]
+
+        def step(t, h, carry, pred_state, prior_state, frames):
             if self.prior is not None:
                 mu_p, logvar_p, prior_state = self.prior.step(h, prior_state)
             else:
@@ -393,18 +524,18 @@ class SVGModel(keras.Model):
             eps = _keyed_normal(keys, n_ctx + t, num_samples, self.z_dim)
             z = mu_p + tf.exp(0.5 * logvar_p) * tf.cast(eps, mu_p.dtype)  # [b*s, z]
             g, pred_state = self.frame_predictor.step(tf.concat([h, z], -1), pred_state)
-            x_hat = self.decoder(g, skips, training=False)  # [b*s, h, w, c]
+            x_hat = decode(g, carry)  # [b*s, h, w, c]
             frames = frames.write(t, tf.cast(x_hat, tf.float32))
 
             def encode():  # the next step's input; skipped after the last step
                 h_next, skips_next = self.encoder(x_hat, training=False)
-                return h_next, (list(skips_next) if self.last_frame_skip else skips)
+                return h_next, (next_carry(skips_next) if self.last_frame_skip else carry)
 
-            h, skips = tf.cond(t + 1 < horizon, encode, lambda: (h, skips))
-            return t + 1, h, skips, pred_state, prior_state, frames
+            h, carry = tf.cond(t + 1 < horizon, encode, lambda: (h, carry))
+            return t + 1, h, carry, pred_state, prior_state, frames
 
         frames = tf.TensorArray(tf.float32, size=horizon)
-        loop_vars = (tf.constant(0), h_ctx[:, -1], skips, pred_state, prior_state, frames)
+        loop_vars = (tf.constant(0), h_ctx[:, -1], carry, pred_state, prior_state, frames)
         *_, frames = tf.while_loop(lambda t, *_: t < horizon, step, loop_vars)
         out = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])  # [b*s, horizon, h, w, c]
         shape = tf.concat([[batch, num_samples, horizon], tf.shape(out)[2:]], 0)
@@ -430,4 +561,6 @@ class SVGModel(keras.Model):
             "n_past": self.n_past,
             "beta": self.beta,
             "seed": self.seed,
+            "precompute_skips": self.precompute_skips,
+            "fused_batchnorm": self.fused_batchnorm,
         }
