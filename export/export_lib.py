@@ -32,8 +32,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 from export import serving_module
 from export.serving_module import SVGServingModule
 from svgpl_tf import train_lib
-from svgpl_tf.config import CONFIG_FILE, Config
-from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config
+from svgpl_tf.models.svg import CompiledSampler, SVGModel
 
 # Defaults of the export settings.
 DEFAULT_MODEL_NAME = "svg"
@@ -108,8 +108,11 @@ def check_settings(
     horizon: int | None,
     max_num_samples: int,
     max_horizon: int,
+    precision: str | None = None,
 ) -> None:
     """Raises ValueError (or FileNotFoundError) naming the flag, before any work."""
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"--precision={precision!r}: choose one of {PRECISIONS}.")
     if not workdir or not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
         raise FileNotFoundError(
             f"--workdir={workdir!r} holds no {CONFIG_FILE}: is it a training workdir?"
@@ -176,12 +179,19 @@ def verification_context(model: SVGModel, batch: int = len(VERIFY_SEEDS)) -> np.
 
 
 def verify_export(
-    export_dir: str, model: SVGModel, num_samples: int, horizon: int, atol: float = VERIFY_ATOL
+    export_dir: str,
+    model: SVGModel,
+    num_samples: int,
+    horizon: int,
+    atol: float = VERIFY_ATOL,
+    jit_compile: bool = False,
 ) -> float:
     """Reloads `export_dir` and checks it reproduces `model`'s frames.
 
     Both signatures are run on `verification_context` with `VERIFY_SEEDS`
-    and compared with `model.sample` on the same seeds.
+    and compared with `model.sample` on the same seeds, run as a graph
+    (`CompiledSampler`; XLA-compiled for `serving_default` when it was
+    exported with `jit_compile`).
 
     Returns:
         The largest absolute difference found.
@@ -205,6 +215,10 @@ def verify_export(
             small,
         ),
     ]
+    # Graph references: in 16-bit precision, eager and graph execution round
+    # differently (oneDNN fuses ops in graphs), by a bfloat16 step or so.
+    plain = CompiledSampler(model)
+    xla = CompiledSampler(model, jit_compile=True) if jit_compile else None
     worst = 0.0
     for name, counts, (s, t) in runs:
         if name not in loaded.signatures:
@@ -212,7 +226,10 @@ def verify_export(
         got = loaded.signatures[name](context=tf.constant(context), seed=seeds, **counts)[
             serving_module.FRAMES
         ].numpy()
-        want = model.sample(tf.constant(context), t, s, seed=seeds).numpy()
+        if xla is not None and name == serving_module.SERVING_DEFAULT:
+            want = xla(tf.constant(context), t, s, seed=seeds).numpy()
+        else:
+            want = plain(tf.constant(context), t, s, seed=seeds).numpy()
         if got.shape != want.shape:
             raise RuntimeError(
                 f"Signature {name!r} of {export_dir} gives frames {got.shape}, "
@@ -282,6 +299,8 @@ def export_savedmodel(
     max_num_samples: int = DEFAULT_MAX_NUM_SAMPLES,
     max_horizon: int = DEFAULT_MAX_HORIZON,
     verify: bool = True,
+    precision: str | None = None,
+    jit_compile: bool = False,
 ) -> ExportResult:
     """Exports a checkpoint of `workdir` to `export_base/<model_name>/<version>/`.
 
@@ -297,6 +316,10 @@ def export_savedmodel(
         max_num_samples: largest `num_samples` of the `sample` signature.
         max_horizon: largest `horizon` of the `sample` signature.
         verify: reload the SavedModel and compare it with the model.
+        precision: precision policy the exported graphs compute in (None: the
+            run's); the weights are stored in float32 either way.
+        jit_compile: compile `serving_default`'s sampling with XLA (see
+            `SVGServingModule`).
 
     Returns:
         An `ExportResult`.
@@ -314,7 +337,16 @@ def export_savedmodel(
         '/tmp/serving/svg/1'
     """
     start = time.time()
-    check_settings(workdir, model_name, version, num_samples, horizon, max_num_samples, max_horizon)
+    check_settings(
+        workdir,
+        model_name,
+        version,
+        num_samples,
+        horizon,
+        max_num_samples,
+        max_horizon,
+        precision,
+    )
     config = Config.load(workdir)
     horizon = config.n_future if horizon is None else horizon
     serving_module.check_export_counts(num_samples, horizon, max_num_samples, max_horizon)
@@ -326,15 +358,24 @@ def export_savedmodel(
         )
     os.makedirs(model_dir, exist_ok=True)
 
-    trained, config, step = train_lib.restore_model(workdir, step)
+    trained, config, step = train_lib.restore_model(workdir, step, precision=precision)
     module = SVGServingModule(
-        inference_copy(trained), num_samples, horizon, max_num_samples, max_horizon
+        inference_copy(trained),
+        num_samples,
+        horizon,
+        max_num_samples,
+        max_horizon,
+        jit_compile=jit_compile,
     )
     tmp_dir = os.path.join(model_dir, f".tmp-export-{uuid.uuid4().hex}")
     try:
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         write_warmup_requests(tmp_dir, module, model_name)
-        max_diff = verify_export(tmp_dir, trained, num_samples, horizon) if verify else None
+        max_diff = (
+            verify_export(tmp_dir, trained, num_samples, horizon, jit_compile=jit_compile)
+            if verify
+            else None
+        )
         info = {
             "model_name": model_name,
             "workdir": os.path.abspath(workdir),
@@ -346,6 +387,8 @@ def export_savedmodel(
             "horizon": horizon,
             "max_num_samples": max_num_samples,
             "max_horizon": max_horizon,
+            "precision": precision or config.precision,
+            "jit_compile": jit_compile,
             "signatures": _signature_info(module),
             "verified_max_abs_difference": max_diff,
             "tensorflow": tf.__version__,

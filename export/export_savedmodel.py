@@ -35,6 +35,20 @@ _MAX_NUM_SAMPLES = flags.DEFINE_integer(
 )
 
 
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    None,
+    ["float32", "mixed_bfloat16", "mixed_float16"],
+    "Precision the exported graphs compute in (default: the training run's).",
+)
+_JIT_COMPILE = flags.DEFINE_bool(
+    "jit_compile",
+    False,
+    "Compile serving_default's sampling with XLA (the server must support XLA; "
+    "see export/README.md).",
+)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -49,6 +63,8 @@ def main(argv):
             horizon=_HORIZON.value,
             max_num_samples=_MAX_NUM_SAMPLES.value,
             max_horizon=_MAX_HORIZON.value,
+            precision=_PRECISION.value,
+            jit_compile=_JIT_COMPILE.value,
         )
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
         raise app.UsageError(str(e)) from e

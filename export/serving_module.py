@@ -224,6 +224,11 @@ class SVGServingModule(tf.Module):
         horizon: predicted frames per sample of `serving_default`.
         max_num_samples: largest `num_samples` the `sample` signature accepts.
         max_horizon: largest `horizon` the `sample` signature accepts.
+        jit_compile: compile `serving_default`'s sampling (its counts are fixed,
+            as XLA needs) with XLA; the input checks stay outside. `sample`,
+            whose counts are inputs, is never compiled. The server must then
+            run XLA-compiled functions (TensorFlow's Python runtime does).
+            XLA draws other futures than the plain graph for a seed.
 
     Example:
         >>> module = SVGServingModule(model, num_samples=3, horizon=10,
@@ -238,6 +243,7 @@ class SVGServingModule(tf.Module):
         horizon: int,
         max_num_samples: int,
         max_horizon: int,
+        jit_compile: bool = False,
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -245,6 +251,12 @@ class SVGServingModule(tf.Module):
         # A bound method is not trackable, so the Keras model stays out of the
         # SavedModel's object graph (see the class docstring).
         self._model_sample = model.sample
+        self.jit_compile = jit_compile
+        if jit_compile:
+            compiled = tf.function(model.sample, jit_compile=True, autograph=False)
+            # A closure, not the tf.function itself: a function attribute would be
+            # tracked and saved as an object of its own.
+            self._model_sample_xla = lambda *args: compiled(*args)
         self.n_past = model.n_past
         self.image_size = model.image_size
         self.channels = model.channels
@@ -269,7 +281,11 @@ class SVGServingModule(tf.Module):
             max_num_samples=self.max_num_samples,
             max_horizon=self.max_horizon,
         )
-        frames = self._model_sample(context, horizon, num_samples, seed=seed)
+        static = isinstance(num_samples, int) and isinstance(horizon, int)
+        if self.jit_compile and static:
+            frames = self._model_sample_xla(context, horizon, num_samples, seed)
+        else:
+            frames = self._model_sample(context, horizon, num_samples, seed=seed)
         size, c = self.image_size, self.channels
         static = [n if isinstance(n, int) else None for n in (num_samples, horizon)]
         frames.set_shape([None, *static, size, size, c])

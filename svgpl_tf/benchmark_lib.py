@@ -426,7 +426,12 @@ class MemoryMonitor:
 def make_config(name: str, variant: Variant, tiny: bool) -> Config:
     """The `Config` of configuration `name` run as `variant`."""
     values = dict(CONFIGS[name])
-    values.update(precision=variant.precision, jit_compile=variant.jit_compile)
+    values.update(
+        precision=variant.precision,
+        jit_compile=variant.jit_compile,
+        precompute_skips=variant.precompute_skips,
+        fused_batchnorm=variant.fused_batchnorm,
+    )
     if tiny:
         values.update(TINY_OVERRIDES)
     return Config(**values).validate()
@@ -504,11 +509,7 @@ def bench_training(
     models, counts, configs, data = {}, {}, {}, None
     for variant in variants:
         config = make_config(name, variant, options.tiny)
-        model = train_lib.build_model(
-            config,
-            precompute_skips=variant.precompute_skips,
-            fused_batchnorm=variant.fused_batchnorm,
-        )
+        model = train_lib.build_model(config)
         model.make_train_function()
         if data is None:
             data = _batch(config, options.tiny)
@@ -754,11 +755,7 @@ def bench_loss_curves(name: str, options: BenchmarkOptions) -> dict | None:
     curves = {}
     for variant in options.variants:
         config = make_config(name, variant, options.tiny)
-        model = train_lib.build_model(
-            config,
-            precompute_skips=variant.precompute_skips,
-            fused_batchnorm=variant.fused_batchnorm,
-        )
+        model = train_lib.build_model(config)
         model.make_train_function()
         losses = []
         for batch in batches:

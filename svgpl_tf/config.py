@@ -106,6 +106,17 @@ class Config:
     beta_1: float = _field(0.9, "Adam beta_1.")
     seed: int = _field(0, "Seed of weight init, data stream and training noise.")
     jit_compile: bool = _field(False, "Compile the training step with XLA.")
+    precompute_skips: bool = _field(
+        True,
+        "Compute the decoder's share of each skip map once per source frame and share it "
+        "(the fast path); --noprecompute_skips concatenates the skips on every frame. "
+        "Both compute the same function.",
+    )
+    fused_batchnorm: bool = _field(
+        False,
+        "Run BatchNorm through the fused FusedBatchNormV3 kernel: faster, equal to the "
+        "default up to float rounding, not used with several replicas.",
+    )
     strategy: str = _field(
         "default", "Distribution: 'default', 'mirrored', 'multi_worker' (TF_CONFIG) or 'tpu'."
     )
@@ -296,6 +307,8 @@ RUN_OPTIONS = frozenset(
         "mnist_path",
         "offline",
         "jit_compile",
+        "precompute_skips",
+        "fused_batchnorm",
         "precision",
         "strategy",
         "devices",

@@ -55,6 +55,14 @@ _PRECISION = flags.DEFINE_enum(
 )
 
 
+_JIT_COMPILE = flags.DEFINE_bool(
+    "jit_compile",
+    False,
+    "Compile the sampler with XLA (faster; draws other futures than the plain graph for "
+    "the same seed, so compare reports made with the same setting).",
+)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -79,6 +87,7 @@ def main(argv):
             num_shown=_NUM_SHOWN.value,
             shard_index=_SHARD_INDEX.value,
             num_shards=_NUM_SHARDS.value,
+            jit_compile=_JIT_COMPILE.value,
         ).validate()
         evaluate_lib.check_output_dir(_OUTPUT_DIR.value)
         model, config, step = evaluate_lib.load_run(_WORKDIR.value, options.step, _PRECISION.value)

@@ -97,6 +97,11 @@ class EvalOptions:
         shard_index: which part of the test sequences this job evaluates.
         num_shards: number of parts; each part is a contiguous range of test
             sequences, and `merge` combines the parts' output folders.
+        jit_compile: compile the sampler with XLA. It draws other futures
+            than the plain graph for the same seed (TensorFlow's stateless
+            random ops under XLA; tensorflow/tensorflow#121243), equally
+            random and reproducible, so compare reports made with the same
+            setting.
 
     Example:
         >>> EvalOptions(num_samples=10, num_sequences=16).validate().batch_size
@@ -132,6 +137,7 @@ class EvalOptions:
     verbose: bool = True
     shard_index: int = 0
     num_shards: int = 1
+    jit_compile: bool = False
 
     def validate(self) -> EvalOptions:
         """Raises ValueError naming each bad option and the fix; returns self."""
@@ -262,6 +268,7 @@ def make_eval_step(
     num_samples: int,
     ssim_mode: str,
     frame_shape: tuple[int, int, int],
+    jit_compile: bool = False,
 ):
     """A compiled function: test clips -> metrics of their sampled futures.
 
@@ -270,7 +277,7 @@ def make_eval_step(
     `[b, num_samples, n_future]`, `copy_last_{ssim,psnr,mse}` `[b, n_future]`
     and `frames`, the samples of the first `keep` clips
     `[keep, num_samples, n_future, h, w, c]`. All samples of all clips are
-    drawn in one `model.sample` call.
+    drawn in one `model.sample` call, compiled by XLA with `jit_compile`.
     """
     spec = (
         tf.TensorSpec([None, n_past + n_future, *frame_shape], tf.float32),
@@ -278,11 +285,19 @@ def make_eval_step(
         tf.TensorSpec([], tf.int32),
     )
 
+    # XLA needs static shapes: n_future and num_samples are Python ints here,
+    # and the slice by `keep` below stays outside the compiled part.
+    sample = tf.function(
+        lambda context, seeds: model.sample(context, n_future, num_samples, seeds),
+        jit_compile=jit_compile,
+        autograph=False,
+    )
+
     # No autograph: every loop in here is a tf.while_loop or a static Python loop already.
     @tf.function(input_signature=spec, autograph=False)
     def step(clips, seeds, keep):
         context, truth = clips[:, :n_past], clips[:, n_past:]  # [b, n_past | T, h, w, c]
-        samples = model.sample(context, n_future, num_samples, seeds)
+        samples = sample(context, seeds)
         samples = tf.ensure_shape(
             samples, [None, num_samples, n_future, *frame_shape]
         )  # [b, s, T, h, w, c]
@@ -354,7 +369,13 @@ def collect(
     """
     frame_shape = (model.image_size, model.image_size, model.channels)
     step = make_eval_step(
-        model, n_past, n_future, options.num_samples, options.ssim_mode, frame_shape
+        model,
+        n_past,
+        n_future,
+        options.num_samples,
+        options.ssim_mode,
+        frame_shape,
+        jit_compile=options.jit_compile,
     )
     first, stop = options.shard_range
     progress = Progress(stop - first, options.num_samples, options.verbose)
@@ -552,7 +573,7 @@ def evaluate_run(
         "workdir": os.path.abspath(workdir) if workdir else "",
         "checkpoint_step": checkpoint_step,
         "config": config.to_dict(),
-        "protocol": _protocol(options, datasets.description),
+        "protocol": _protocol(options, datasets.description, model.dtype_policy.name),
         "shard": {"index": options.shard_index, "num_shards": options.num_shards},
         "sequences": [first, stop],
         "seconds": time.monotonic() - started,
@@ -574,7 +595,7 @@ def evaluate_run(
     return merge([output_dir], output_dir, verbose=options.verbose)
 
 
-def _protocol(options: EvalOptions, test_split: str) -> dict[str, Any]:
+def _protocol(options: EvalOptions, test_split: str, precision: str) -> dict[str, Any]:
     n_past, n_future = options.n_past, options.n_future
     return {
         "n_past": n_past,
@@ -584,6 +605,8 @@ def _protocol(options: EvalOptions, test_split: str) -> dict[str, Any]:
         "num_samples": options.num_samples,
         "seed": options.seed,
         "sample_keys": f"sequence i: stateless key {options.seed} * 2**32 + i",
+        "sampler": "XLA-compiled" if options.jit_compile else "graph",
+        "precision": precision,
         "test_split": test_split,
         "ssim_mode": options.ssim_mode,
         "ssim": _SSIM_DESCRIPTIONS[options.ssim_mode],
@@ -731,6 +754,8 @@ def evaluate(
     verbose: bool = True,
     shard_index: int = 0,
     num_shards: int = 1,
+    jit_compile: bool = False,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Evaluates a training run's checkpoint on the test split.
 
@@ -739,8 +764,9 @@ def evaluate(
         output_dir: folder for the report (created).
         num_samples, num_sequences, n_past, n_future, step, ssim_mode,
         batch_size, seed, num_shown, num_random_shown, verbose, shard_index,
-        num_shards: see `EvalOptions`; unset protocol values come from the
-            training configuration.
+        num_shards, jit_compile: see `EvalOptions`; unset protocol values
+            come from the training configuration.
+        precision: precision policy to sample in (None: the run's).
 
     Returns:
         The report written to `output_dir/metrics.json`.
@@ -770,9 +796,10 @@ def evaluate(
         verbose=verbose,
         shard_index=shard_index,
         num_shards=num_shards,
+        jit_compile=jit_compile,
     ).validate()
     check_output_dir(output_dir)
-    model, config, checkpoint_step = load_run(workdir, options.step)
+    model, config, checkpoint_step = load_run(workdir, options.step, precision)
     return evaluate_run(model, config, checkpoint_step, output_dir, options, workdir=workdir)
 
 

@@ -119,12 +119,7 @@ def make_reconstruction_terms(config: Config) -> list:
     return terms
 
 
-def build_model(
-    config: Config,
-    with_losses: bool = True,
-    precompute_skips: bool = True,
-    fused_batchnorm: bool = False,
-) -> SVGModel:
+def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
 
     Sets Keras's global dtype policy to `config.precision` first: with a mixed
@@ -136,12 +131,6 @@ def build_model(
         config: the configuration.
         with_losses: build the configured reconstruction terms; False gives
             pixel MSE only, for sampling (no VGG16 built or loaded).
-        precompute_skips: compute the decoder's skip terms once per source
-            frame (the fast path, see `SVGModel`); False runs the plain
-            concatenation path. Both have the same weights and function.
-        fused_batchnorm: BatchNorm through the fused kernel: faster, the
-            same function up to float rounding, but then one replica and
-            several agree only up to rounding (see `FastBatchNormalization`).
     """
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -162,8 +151,8 @@ def build_model(
         beta=config.beta,
         seed=config.seed,
         reconstruction_terms=make_reconstruction_terms(config) if with_losses else None,
-        precompute_skips=precompute_skips,
-        fused_batchnorm=fused_batchnorm,
+        precompute_skips=config.precompute_skips,
+        fused_batchnorm=config.fused_batchnorm,
     )
     model.build()
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1)

@@ -26,3 +26,14 @@ def tiny_config():
         checkpoint_every=2,
         sample_every=2,
     ).validate()
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """Each test starts and ends in float32: `build_model` sets Keras's global
+    dtype policy, and a mixed policy must not leak into the next test."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy("float32")

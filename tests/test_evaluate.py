@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from svgpl_tf import evaluate_lib, train_lib
@@ -221,3 +222,27 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
 def test_protocol_defaults_come_from_the_training_config(workdir, tmp_path):
     options = evaluate_lib.EvalOptions().resolve(train_lib.restore_model(workdir)[1])
     assert (options.num_samples, options.num_sequences, options.n_future) == (100, 4, 2)
+
+
+def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_path, monkeypatch):
+    # XLA's stateless random ops draw another stream for a seed
+    # (tensorflow/tensorflow#121243); with a noise function that is the same in
+    # both, the compiled evaluation must give the plain one's numbers.
+    from svgpl_tf.models import svg
+
+    def portable_noise(keys, step, num_samples, z_dim):
+        base = tf.cast(keys[:, :1] * 31 + keys[:, 1:] * 17 + tf.cast(step, tf.int64), tf.float32)
+        grid = tf.cast(tf.range(num_samples * z_dim), tf.float32)
+        return tf.reshape(tf.sin(0.37 * base + 1.3 * grid[None, :]), [-1, z_dim])
+
+    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
+    plain = evaluate_lib.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
+    xla = evaluate_lib.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)
+    m1 = evaluate_lib.SampleMetrics.load(str(tmp_path / "plain" / "per_sample.npz"))
+    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "xla" / "per_sample.npz"))
+    np.testing.assert_allclose(m2.mse, m1.mse, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m2.ssim, m1.ssim, atol=1e-4)
+    for name in ("ssim", "psnr"):
+        np.testing.assert_allclose(
+            xla["per_step"][name]["best"]["mean"], plain["per_step"][name]["best"]["mean"], 1e-4
+        )

@@ -23,6 +23,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 from conftest import TINY_MODEL
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     predict_pb2,
     prediction_log_pb2,
@@ -594,3 +595,37 @@ def test_models_config_parses():
         config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
     (model,) = config.model_config_list.config
     assert (model.name, model.base_path) == (export_lib.DEFAULT_MODEL_NAME, "/models/svg")
+
+
+def test_bfloat16_xla_export_is_verified_and_runs_in_a_session(workdir, exported, tmp_path):
+    result = export_lib.export_savedmodel(
+        workdir,
+        str(tmp_path / "serving"),
+        num_samples=NUM_SAMPLES,
+        horizon=HORIZON,
+        precision="mixed_bfloat16",
+        jit_compile=True,
+    )
+    info = json.load(open(os.path.join(result.path, export_lib.INFO_FILE)))
+    assert (info["precision"], info["jit_compile"]) == ("mixed_bfloat16", True)
+    # The export checked itself against the bfloat16 model under XLA.
+    assert info["verified_max_abs_difference"] <= export_lib.VERIFY_ATOL
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(result.path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    library = proto.meta_graphs[0].graph_def.library
+    nodes = [n for fn in library.function for n in fn.node_def]
+    assert any(n.attr["_XlaMustCompile"].b for n in nodes)
+    assert any(n.attr["T"].type == tf.bfloat16.as_datatype_enum for n in nodes)
+    context = _context(seed=4)
+    bf16 = _call(tf.saved_model.load(result.path), "serving_default", context, SEEDS)
+    f32 = _call(tf.saved_model.load(exported.path), "serving_default", context, SEEDS)
+    assert bf16.shape == f32.shape == (2, NUM_SAMPLES, HORIZON, 64, 64, 1)
+    assert np.all(np.isfinite(bf16)) and 0 <= bf16.min() and bf16.max() <= 1
+    # The way TF Serving runs it: a TF1 Session on the loaded MetaGraph.
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], result.path)
+        sig = meta.signature_def["serving_default"]
+        feed = {sig.inputs["context"].name: context, sig.inputs["seed"].name: np.array(SEEDS)}
+        in_session = sess.run(sig.outputs["frames"].name, feed)
+    np.testing.assert_allclose(in_session, bf16, atol=1e-6)
