@@ -291,12 +291,17 @@ class SVGServingModule(tf.Module):
         frames.set_shape([None, *static, size, size, c])
         return frames  # [batch, num_samples, horizon, h, w, c]
 
-    @tf.function(input_signature=[_CONTEXT_SPEC, _SEED_SPEC])
+    # No autograph: every loop is a tf.while_loop or a static Python loop, and
+    # converting `model.sample` again for each export gains nothing.
+    @tf.function(input_signature=[_CONTEXT_SPEC, _SEED_SPEC], autograph=False)
     def serving_default(self, context, seed):
         """`context` [b, >= n_past, h, w, c], `seed` [b] -> frames [b, s, t, h, w, c]."""
         return {FRAMES: self._frames(context, seed, self.num_samples, self.horizon)}
 
-    @tf.function(input_signature=[_CONTEXT_SPEC, _SEED_SPEC, _NUM_SAMPLES_SPEC, _HORIZON_SPEC])
+    @tf.function(
+        input_signature=[_CONTEXT_SPEC, _SEED_SPEC, _NUM_SAMPLES_SPEC, _HORIZON_SPEC],
+        autograph=False,
+    )
     def sample(self, context, seed, num_samples, horizon):
         """As `serving_default`, with scalar `num_samples` and `horizon` inputs."""
         return {FRAMES: self._frames(context, seed, num_samples, horizon)}

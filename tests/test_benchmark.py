@@ -84,11 +84,9 @@ def test_tiny_run_has_every_section(results, tmp_path):
         assert SAMPLING_KEYS <= set(row), SAMPLING_KEYS - set(row)
         assert row["traces"] == 1
     serving = results["serving"]
-    if serving["available"]:
-        assert [lat["sequences"] for lat in serving["latency"]] == [1, 2]
-        assert {"median_s", "p95_s"} <= set(serving["latency"][0])
-    else:
-        assert serving["reason"]
+    assert serving["available"], serving.get("error")  # export/ is importable from the repo
+    assert [lat["sequences"] for lat in serving["latency"]] == [1, 2]
+    assert {"median_s", "p95_s"} <= set(serving["latency"][0])
     assert {p["config"] for p in results["pipeline"]} == configs
     for p in results["pipeline"]:
         assert p["sequences_per_s"] > 0 and p["training_consumes_sequences_per_s"] > 0

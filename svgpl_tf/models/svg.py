@@ -76,12 +76,15 @@ def _keyed_normal(keys, step, num_samples, z_dim):
     """Standard normal noise `[batch * num_samples, z_dim]` for one time step.
 
     Row b's noise is drawn from the stateless key `fold_in(keys[b], step)`, so
-    it does not depend on the horizon or on other rows.
+    it does not depend on the horizon or on other rows. The algorithm is
+    pinned to Philox ("auto_select" may pick another on other devices), so a
+    seed gives the same noise on CPU and GPU, except under XLA (see
+    `CompiledSampler`).
     """
 
     def one(key):
-        k = tf.random.experimental.stateless_fold_in(key, step)
-        return tf.random.stateless_normal([num_samples, z_dim], seed=k)
+        k = tf.random.experimental.stateless_fold_in(key, step, alg="philox")
+        return tf.random.stateless_normal([num_samples, z_dim], seed=k, alg="philox")
 
     eps = tf.map_fn(one, keys, fn_output_signature=tf.float32)  # [b, s, z]
     return tf.reshape(eps, [-1, z_dim])
