@@ -29,16 +29,16 @@ _PRECOMPUTE_SKIPS = flags.DEFINE_bool(
 )
 _FUSED_BATCHNORM = flags.DEFINE_bool(
     "fused_batchnorm",
-    False,
-    "BatchNorm through the fused FusedBatchNormV3 kernel (faster; equal to the default "
-    "up to float rounding).",
+    True,
+    "BatchNorm through the fused FusedBatchNormV3 kernel (the default); "
+    "--nofused_batchnorm runs Keras's BatchNormalization ops.",
 )
 _COMPARE = flags.DEFINE_list(
     "compare",
     [],
     "Further variants timed side by side with the main one: a precision, 'xla', 'plain' "
-    "(no shared skip terms) and 'fused' (fused BatchNorm kernel) joined by '+', e.g. "
-    "mixed_bfloat16,float32+plain,float32+fused,float32+xla.",
+    "(no shared skip terms) and 'unfused' (Keras's BatchNorm ops) joined by '+', e.g. "
+    "mixed_bfloat16,float32+plain,float32+unfused,float32+xla.",
 )
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed training steps per configuration and variant.")
 _WARMUP = flags.DEFINE_integer("warmup_steps", 2, "Untimed training steps first.")

@@ -99,14 +99,14 @@ class Variant:
         jit_compile: XLA compilation of the training step and the sampler.
         precompute_skips: the shared skip terms (the fast path) or the plain
             concatenation path (token `plain`).
-        fused_batchnorm: BatchNorm through the fused kernel (token `fused`;
-            off by default, see `FastBatchNormalization`).
+        fused_batchnorm: BatchNorm through the fused kernel (the default,
+            see `FastBatchNormalization`), or Keras's ops (token `unfused`).
     """
 
     precision: str = "float32"
     jit_compile: bool = False
     precompute_skips: bool = True
-    fused_batchnorm: bool = False
+    fused_batchnorm: bool = True
 
     @property
     def name(self) -> str:
@@ -115,19 +115,19 @@ class Variant:
             parts.append("xla")
         if not self.precompute_skips:
             parts.append("plain")
-        if self.fused_batchnorm:
-            parts.append("fused")
+        if not self.fused_batchnorm:
+            parts.append("unfused")
         return "+".join(parts)
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
-        """`"mixed_bfloat16+xla+plain+fused"` -> Variant; tokens in any order.
+        """`"mixed_bfloat16+xla+plain+unfused"` -> Variant; tokens in any order.
 
         Raises:
             ValueError: an unknown token.
         """
         values = dict(
-            precision="float32", jit_compile=False, precompute_skips=True, fused_batchnorm=False
+            precision="float32", jit_compile=False, precompute_skips=True, fused_batchnorm=True
         )
         for token in filter(None, (t.strip() for t in spec.split("+"))):
             if token in PRECISIONS:
@@ -136,12 +136,12 @@ class Variant:
                 values["jit_compile"] = True
             elif token == "plain":
                 values["precompute_skips"] = False
-            elif token == "fused":
-                values["fused_batchnorm"] = True
+            elif token == "unfused":
+                values["fused_batchnorm"] = False
             else:
                 raise ValueError(
                     f"Unknown variant token {token!r} in {spec!r}: use one of "
-                    f"{', '.join(PRECISIONS)}, 'xla', 'plain' and 'fused' joined by '+'."
+                    f"{', '.join(PRECISIONS)}, 'xla', 'plain' and 'unfused' joined by '+'."
                 )
         return cls(**values)
 

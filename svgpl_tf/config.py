@@ -113,9 +113,10 @@ class Config:
         "Both compute the same function.",
     )
     fused_batchnorm: bool = _field(
-        False,
-        "Run BatchNorm through the fused FusedBatchNormV3 kernel: faster, equal to the "
-        "default up to float rounding, not used with several replicas.",
+        True,
+        "Run BatchNorm through the fused FusedBatchNormV3 kernel (faster; with several "
+        "replicas the synchronised statistics are used instead); --nofused_batchnorm runs "
+        "Keras's BatchNormalization ops. Both compute the same function up to float rounding.",
     )
     strategy: str = _field(
         "default", "Distribution: 'default', 'mirrored', 'multi_worker' (TF_CONFIG) or 'tpu'."

@@ -105,7 +105,7 @@ def test_tiny_run_has_every_section(results, tmp_path):
 
 
 def test_variant_names_parse_back():
-    specs = ("float32", "mixed_bfloat16+xla", "float32+plain+fused", "mixed_float16+xla+plain")
+    specs = ("float32", "mixed_bfloat16+xla", "float32+plain+unfused", "mixed_float16+xla+plain")
     for spec in specs:
         assert Variant.parse(spec).name == spec
     with pytest.raises(ValueError, match="Unknown variant token"):

@@ -254,11 +254,11 @@ def test_xla_sampler_matches(monkeypatch):
     np.testing.assert_allclose(xla, plain, atol=F32_ATOL)
 
 
-def test_fused_batchnorm_is_opt_in(tiny_config):
-    model = train_lib.build_model(tiny_config)
+def test_fused_batchnorm_is_the_default_and_can_be_turned_off(tiny_config):
+    model = train_lib.build_model(dataclasses.replace(tiny_config, fused_batchnorm=False))
     bns = _each_bn(model)
     assert bns and not any(bn.fused for bn in bns)
-    fused = train_lib.build_model(dataclasses.replace(tiny_config, fused_batchnorm=True))
+    fused = train_lib.build_model(tiny_config)
     fused_bns = _each_bn(fused)
     assert all(bn.fused for bn in fused_bns)
     assert all(bn._use_fused(tf.zeros([1, 4, 4, bn.gamma.shape[0]]), None) for bn in fused_bns)

@@ -174,9 +174,12 @@ def test_fixed_prior_kl_is_against_standard_normal():
     _, q, p = model.forward_train(x, training=False)
     np.testing.assert_allclose(p.mean(), 0.0)
     np.testing.assert_allclose(p.stddev(), 1.0)
-    mu, sd = q.mean().numpy(), q.stddev().numpy()
+    mu, sd = q.mean().numpy().astype(np.float64), q.stddev().numpy().astype(np.float64)
     expected = (-np.log(sd) + (sd**2 + mu**2) / 2 - 0.5).sum() / 2
-    np.testing.assert_allclose(float(kl_divergence(q, p)), expected, rtol=1e-4, atol=1e-7)
+    # At initialisation q is close to N(0, 1): the KL (about 1e-4) is a sum of
+    # O(1) terms that cancel, so float32 leaves an absolute error near 1e-7 per
+    # term.
+    np.testing.assert_allclose(float(kl_divergence(q, p)), expected, rtol=1e-4, atol=2e-6)
 
 
 @pytest.mark.parametrize("last_frame_skip", [False, True])

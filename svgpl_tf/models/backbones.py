@@ -55,7 +55,7 @@ class FastBatchNormalization(layers.BatchNormalization):
     several replicas (the statistics must be those of the global batch),
     where the default path is taken. Since the rounding differs between one
     replica (fused) and several (not), a run is then replica-invariant up to
-    rounding only, which is why the fused kernel is not the default.
+    rounding only. `SVGModel` turns it on by default (`fused_batchnorm`).
 
     The variables, and so the checkpoints, are those of the Keras layer.
 

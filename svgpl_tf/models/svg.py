@@ -181,9 +181,10 @@ class SVGModel(keras.Model):
             False runs the plain concatenation on every decoded frame. Both
             compute the same function, up to float rounding.
         fused_batchnorm: run the backbones' BatchNorm layers through the
-            fused kernel (see `FastBatchNormalization`): faster, the same
-            function up to float rounding, but replica-invariant only up to
-            rounding; off by default.
+            fused kernel where it applies (see `FastBatchNormalization`):
+            faster, the same function up to float rounding; with several
+            replicas the synchronised statistics are used instead, so one
+            replica and several agree up to rounding.
 
     Example:
         >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -213,7 +214,7 @@ class SVGModel(keras.Model):
         seed: int = 0,
         reconstruction_terms: list[ReconstructionTerm] | None = None,
         precompute_skips: bool = True,
-        fused_batchnorm: bool = False,
+        fused_batchnorm: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
