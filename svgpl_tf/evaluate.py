@@ -58,8 +58,9 @@ _PRECISION = flags.DEFINE_enum(
 _JIT_COMPILE = flags.DEFINE_bool(
     "jit_compile",
     False,
-    "Compile the sampler with XLA (faster; draws other futures than the plain graph for "
-    "the same seed, so compare reports made with the same setting).",
+    "Compile the sampler with XLA (slower than the plain graph on CPUs, see the README's "
+    "Performance section; meant for GPUs). XLA draws other futures than the plain graph "
+    "for the same seed, so compare reports made with the same setting.",
 )
 
 
