@@ -9,6 +9,7 @@ the model (see `export/export_lib.py` and `export/README.md`).
 from absl import app, flags
 
 from export import export_lib
+from svgpl_tf.config import PRECISIONS
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
 _EXPORT_BASE = flags.DEFINE_string(
@@ -38,7 +39,7 @@ _MAX_NUM_SAMPLES = flags.DEFINE_integer(
 _PRECISION = flags.DEFINE_enum(
     "precision",
     None,
-    ["float32", "mixed_bfloat16", "mixed_float16"],
+    list(PRECISIONS),
     "Precision the exported graphs compute in (default: the training run's).",
 )
 _JIT_COMPILE = flags.DEFINE_bool(

@@ -14,6 +14,7 @@ and writes metrics.json, plots and sample videos to --output_dir (see
 from absl import app, flags
 
 from svgpl_tf import evaluate_lib, metrics
+from svgpl_tf.config import PRECISIONS
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for metrics, plots and videos.")
@@ -50,7 +51,7 @@ _MERGE = flags.DEFINE_list(
 _PRECISION = flags.DEFINE_enum(
     "precision",
     None,
-    ["float32", "mixed_bfloat16", "mixed_float16"],
+    list(PRECISIONS),
     "Precision to sample in (default: the training run's).",
 )
 

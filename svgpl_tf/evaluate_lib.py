@@ -41,7 +41,7 @@ import tensorflow as tf
 from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
-from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.models.svg import CompiledSampler, SVGModel
 from svgpl_tf.train_lib import restore_model
 
 # SSIM mode of the reports unless asked otherwise (see the README).
@@ -285,19 +285,14 @@ def make_eval_step(
         tf.TensorSpec([], tf.int32),
     )
 
-    # XLA needs static shapes: n_future and num_samples are Python ints here,
-    # and the slice by `keep` below stays outside the compiled part.
-    sample = tf.function(
-        lambda context, seeds: model.sample(context, n_future, num_samples, seeds),
-        jit_compile=jit_compile,
-        autograph=False,
-    )
+    # The slice by `keep` below stays outside the (XLA-)compiled sampler.
+    sampler = CompiledSampler(model, jit_compile=jit_compile)
 
     # No autograph: every loop in here is a tf.while_loop or a static Python loop already.
     @tf.function(input_signature=spec, autograph=False)
     def step(clips, seeds, keep):
         context, truth = clips[:, :n_past], clips[:, n_past:]  # [b, n_past | T, h, w, c]
-        samples = sample(context, seeds)
+        samples = sampler(context, n_future, num_samples, seeds)
         samples = tf.ensure_shape(
             samples, [None, num_samples, n_future, *frame_shape]
         )  # [b, s, T, h, w, c]

@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from svgpl_tf.config import Config  # noqa: E402
 
@@ -37,3 +38,15 @@ def float32_policy():
     keras.mixed_precision.set_global_policy("float32")
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+def portable_noise(keys, step, num_samples, z_dim):
+    """A deterministic stand-in for `svg._keyed_normal`, the same with and without XLA.
+
+    TF 2.21's stateless random ops give other numbers under XLA than in a
+    plain graph for the same seed and algorithm (tensorflow/tensorflow#121243),
+    so the XLA comparisons replace the noise by this function of the same keys.
+    """
+    base = tf.cast(keys[:, :1] * 31 + keys[:, 1:] * 17 + tf.cast(step, tf.int64), tf.float32)
+    grid = tf.cast(tf.range(num_samples * z_dim), tf.float32)
+    return tf.reshape(tf.sin(0.37 * base + 1.3 * grid[None, :]), [-1, z_dim])  # [b*s, z]

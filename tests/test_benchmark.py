@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 import tensorflow as tf
 
@@ -56,9 +55,7 @@ def results():
     options = BenchmarkOptions(
         tiny=True, compare=(Variant(precompute_skips=False),), loss_curve_steps=2
     )
-    out = benchmark_lib.run_benchmark(options, log=None)
-    keras.mixed_precision.set_global_policy("float32")
-    return out
+    return benchmark_lib.run_benchmark(options, log=None)
 
 
 def test_tiny_run_has_every_section(results, tmp_path):

@@ -9,10 +9,11 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import portable_noise
 from PIL import Image
 
 from svgpl_tf import evaluate_lib, train_lib
+from svgpl_tf.models import svg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
@@ -228,13 +229,6 @@ def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_pat
     # XLA's stateless random ops draw another stream for a seed
     # (tensorflow/tensorflow#121243); with a noise function that is the same in
     # both, the compiled evaluation must give the plain one's numbers.
-    from svgpl_tf.models import svg
-
-    def portable_noise(keys, step, num_samples, z_dim):
-        base = tf.cast(keys[:, :1] * 31 + keys[:, 1:] * 17 + tf.cast(step, tf.int64), tf.float32)
-        grid = tf.cast(tf.range(num_samples * z_dim), tf.float32)
-        return tf.reshape(tf.sin(0.37 * base + 1.3 * grid[None, :]), [-1, z_dim])
-
     monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
     plain = evaluate_lib.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
     xla = evaluate_lib.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)

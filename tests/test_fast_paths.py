@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import portable_noise
 
 from svgpl_tf import train_lib
 from svgpl_tf.models import backbones, svg
@@ -28,13 +29,6 @@ F32_RTOL, F32_ATOL = 1e-4, 1e-5
 BF16_LOSS_RTOL = 5e-2
 
 
-@pytest.fixture(autouse=True)
-def _restore_policy():
-    """`build_model` sets Keras's global dtype policy: put float32 back."""
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def _clip(seed=0, batch=2, time=4, channels=1):
     return tf.random.uniform([batch, time, 64, 64, channels], seed=seed)
 
@@ -49,20 +43,8 @@ def _each_bn(model):
     return [x for x in model._flatten_layers() if isinstance(x, FastBatchNormalization)]
 
 
-def _portable_noise(keys, step, num_samples, z_dim):
-    """A deterministic stand-in for `svg._keyed_normal`, the same with and without XLA.
-
-    TF 2.21's stateless random ops give other numbers under XLA than in a
-    plain graph for the same seed and algorithm (tensorflow/tensorflow#121243),
-    so the XLA comparisons replace the noise by this function of the same keys.
-    """
-    base = tf.cast(keys[:, :1] * 31 + keys[:, 1:] * 17 + tf.cast(step, tf.int64), tf.float32)
-    grid = tf.cast(tf.range(num_samples * z_dim), tf.float32)
-    return tf.reshape(tf.sin(0.37 * base + 1.3 * grid[None, :]), [-1, z_dim])  # [b*s, z]
-
-
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
-    monkeypatch.setattr(svg, "_keyed_normal", _portable_noise)
+    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
     batches = [_clip(seed=s) for s in range(3)]
     plain = _losses(train_lib.build_model(tiny_config), batches)
     xla_config = dataclasses.replace(tiny_config, jit_compile=True)
@@ -72,7 +54,7 @@ def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
 
 
 def test_xla_training_noise_is_reproducible(tiny_config):
-    """Under XLA the noise is another stream (see `_portable_noise`), but it is
+    """Under XLA the noise is another stream (see `portable_noise`), but it is
     still a function of the seed, the step and the example only."""
     config = dataclasses.replace(tiny_config, jit_compile=True)
     batches = [_clip(seed=s) for s in range(2)]
@@ -248,7 +230,7 @@ def test_xla_sampler_matches(monkeypatch):
     xla = CompiledSampler(model, jit_compile=True)
     first = xla(ctx, horizon=2, num_samples=2, seed=3)
     np.testing.assert_array_equal(first, xla(ctx, horizon=2, num_samples=2, seed=3))
-    monkeypatch.setattr(svg, "_keyed_normal", _portable_noise)
+    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
     xla = CompiledSampler(model, jit_compile=True)(ctx, horizon=2, num_samples=2, seed=3)
     plain = CompiledSampler(model)(ctx, horizon=2, num_samples=2, seed=3)
     np.testing.assert_allclose(xla, plain, atol=F32_ATOL)
