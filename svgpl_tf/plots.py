@@ -346,3 +346,49 @@ def _save_image(image: Image.Image, path: str, fmt: str, **kwargs) -> None:
     tmp = path + ".tmp"
     image.save(tmp, format=fmt, **kwargs)
     os.replace(tmp, path)
+
+
+def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
+    """Best-of-N SSIM at each predicted step against training time, and copy-last.
+
+    One solid line per predicted step (its best-of-N SSIM at each probe) and
+    a dotted line of the same colour at copy-last's SSIM for that step; a
+    vertical line marks the first probe that beats copy-last at every step.
+
+    Args:
+        report: a `svgpl_tf.quality.time_to_quality` report.
+        path: the PNG to write.
+    """
+    probes = report["probes"]
+    seconds = [p["train_seconds"] / 60 for p in probes]
+    best = np.array([p["best_ssim_per_step"] for p in probes])  # [probes, horizon]
+    copy_last = np.array(probes[-1]["copy_last_ssim_per_step"])  # [horizon]
+    n_past = report["protocol"]["n_past"]
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
+    for t in range(best.shape[1]):
+        color = f"C{t % 10}"
+        ax.plot(seconds, best[:, t], color=color, marker=".", label=f"frame {n_past + t + 1}")
+        ax.axhline(copy_last[t], color=color, linestyle=":", linewidth=1)
+    first = report.get("first_beats_copy_last")
+    if first:
+        ax.axvline(first["train_seconds"] / 60, color="0.2", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"beats copy-last at every step\nstep {first['step']}, "
+            f"{first['train_seconds'] / 60:.1f} min",
+            (first["train_seconds"] / 60, ax.get_ylim()[0]),
+            xytext=(4, 6),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    protocol = report["protocol"]
+    ax.set_xlabel("training wall time (min), probes excluded")
+    ax.set_ylabel(f"best-of-{protocol['num_samples']} SSIM")
+    ax.set_title(
+        f"Time to quality on {protocol['num_sequences']} test sequences "
+        "(solid: model, dotted: copy last frame)",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    _save_figure(fig, path)

@@ -33,7 +33,9 @@ from svgpl_tf.data import digits
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.losses import PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
+from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
 
 # Sub-folder of the workdir holding the checkpoints.
 CHECKPOINT_DIR = "checkpoints"
@@ -122,6 +124,11 @@ def make_reconstruction_terms(config: Config) -> list:
 def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
 
+    Weights are initialised as `config.init` says (the reference's draws by
+    default, see `svgpl_tf.models.init`); the optimizer is Adam with the
+    configured epsilon, and with `lstm_bias="double"` the LSTM biases take
+    twice the learning rate (see `svgpl_tf.optimizer`).
+
     Sets Keras's global dtype policy to `config.precision` first: with a mixed
     policy the layers compute in bfloat16 or float16 and keep float32
     variables; losses and sampled frames are float32 either way, and Keras
@@ -153,9 +160,18 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
         reconstruction_terms=make_reconstruction_terms(config) if with_losses else None,
         precompute_skips=config.precompute_skips,
         fused_batchnorm=config.fused_batchnorm,
+        batchnorm_stats=config.batchnorm_stats,
     )
     model.build()
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1)
+    if config.init == "reference":
+        reference_init(model, config.seed)
+    multipliers = {p: 2.0 for p in lstm_bias_paths(model)} if config.lstm_bias == "double" else {}
+    optimizer = ScaledAdam(
+        lr_multipliers=multipliers,
+        learning_rate=config.learning_rate,
+        beta_1=config.beta_1,
+        epsilon=config.adam_epsilon,
+    )
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     optimizer.build(model.trainable_variables)
     return model
@@ -395,7 +411,11 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 def train(
-    config: Config, workdir: str, explicit: set[str] | None = None, verbose: int = 1
+    config: Config,
+    workdir: str,
+    explicit: set[str] | None = None,
+    verbose: int = 1,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> SVGModel:
     """Trains (or resumes) a run up to `config.steps` total steps.
 
@@ -408,6 +428,8 @@ def train(
         explicit: names of the fields the user set explicitly (see
             `resolve_config`); None means every field is explicit.
         verbose: Keras progress-bar verbosity (0 silent, 1 bar, 2 one line/epoch).
+        extra_callbacks: further Keras callbacks, run on the chief after the run's
+            own (e.g. `svgpl_tf.quality.QualityProbe`).
 
     Returns:
         The trained model.
@@ -452,6 +474,8 @@ def train(
         clips = next(iter(datasets.test.unbatch().batch(NUM_SAMPLE_CLIPS))).numpy()
         sampler = SampleImages(clips, config.n_past, config.sample_every, workdir, writer)
         callbacks.append(sampler)
+    if chief:
+        callbacks.extend(extra_callbacks or [])
     initial_epoch = start // config.log_every
     epochs = initial_epoch + math.ceil((config.steps - start) / config.log_every)
     try:

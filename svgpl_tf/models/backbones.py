@@ -104,7 +104,9 @@ class FastBatchNormalization(layers.BatchNormalization):
         strategy = tf.distribute.get_strategy()
         return not (self.synchronized and strategy.num_replicas_in_sync > 1)
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs, training=None, mask=None, groups=None):
+        if groups is not None and bool(training) and self.trainable and mask is None:
+            return self._grouped(inputs, groups)
         if not self._use_fused(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         x = keras.ops.cast(inputs, self.compute_dtype)
@@ -132,8 +134,58 @@ class FastBatchNormalization(layers.BatchNormalization):
             self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
         return keras.ops.cast(y, self.compute_dtype)
 
+    def _grouped(self, inputs, groups):
+        """Training-mode BatchNorm with one set of statistics per group.
+
+        The rows of `inputs` `[n, ...]` are `[outer, groups]` folded (for
+        example batch x time): row `o * groups + g` belongs to group `g`, and
+        each group is normalised by the mean and biased variance over its
+        own rows (and all other axes but the channels), synchronised over
+        replicas. The moving averages take the mean of the groups' statistics.
+        """
+        x = tf.cast(inputs, tf.float32)  # [n, ..., c]
+        shape = tf.shape(x)
+        xg = tf.reshape(x, tf.concat([[-1, groups], shape[1:]], 0))  # [outer, groups, ..., c]
+        axes = [0] + list(range(2, len(inputs.shape)))  # all but groups and channels
+        replica = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if self.synchronized and replica is not None and replicas > 1:
+            total = replica.all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.reduce_sum(xg, axes, keepdims=True)
+            )
+            squares = replica.all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(xg), axes, keepdims=True)
+            )
+            local = tf.cast(tf.size(xg), tf.float32) / tf.cast(groups, tf.float32)
+            count = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
+            mean = total / count
+            variance = tf.maximum(squares / count - tf.square(mean), 0.0)
+        else:
+            mean, variance = tf.nn.moments(xg, axes, keepdims=True)  # [1, groups, 1.., c]
+        y = (xg - mean) * tf.math.rsqrt(variance + self.epsilon)
+        y = y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+        m = self.momentum
+        group_axes = list(range(len(inputs.shape)))  # every axis but the channels
+        self.moving_mean.assign(self.moving_mean * m + tf.reduce_mean(mean, group_axes) * (1.0 - m))
+        self.moving_variance.assign(
+            self.moving_variance * m + tf.reduce_mean(variance, group_axes) * (1.0 - m)
+        )
+        return keras.ops.cast(tf.reshape(y, shape), self.compute_dtype)
+
     def get_config(self):
         return {**super().get_config(), "fused": self.fused}
+
+
+def _apply(block: keras.layers.Layer, x, training, groups=None):
+    """Runs `block` (a layer, or a Sequential of them, nested) on `x`, passing
+    `groups` (see `FastBatchNormalization._grouped`) to its BatchNorm layers."""
+    if isinstance(block, keras.Sequential):
+        for layer in block.layers:
+            x = _apply(layer, x, training, groups)
+        return x
+    if isinstance(block, FastBatchNormalization):
+        return block(x, training=training, groups=groups)
+    return block(x, training=training)
 
 
 def _conv_bn_lrelu(filters, kernel, strides, name):
@@ -302,13 +354,13 @@ def _add_shared(y, term):
     return tf.reshape(grouped + term[:, None], shape)
 
 
-def _conv_block_with_term(block: keras.Sequential, x, term, training):
+def _conv_block_with_term(block: keras.Sequential, x, term, training, groups=None):
     """A conv(-transpose) -> BatchNorm -> LeakyReLU block on `concat([x, s])`,
     given `term`, the skip `s`'s share of the convolution (`_conv_slice`)."""
     conv, *rest = block.layers
     y = _bias_activation(conv, _add_shared(_conv_slice(conv, x, 0, x.shape[-1]), term))
     for layer in rest:
-        y = layer(y, training=training)
+        y = _apply(layer, y, training, groups)
     return y
 
 
@@ -349,12 +401,12 @@ class DCGANEncoder(layers.Layer):
             block.build(shape)
             shape = block.compute_output_shape(shape)
 
-    def call(self, x, training=None):
-        h1 = self.c1(x, training=training)  # [n, 32, 32, 64]
-        h2 = self.c2(h1, training=training)  # [n, 16, 16, 128]
-        h3 = self.c3(h2, training=training)  # [n, 8, 8, 256]
-        h4 = self.c4(h3, training=training)  # [n, 4, 4, 512]
-        h5 = self.c5(h4, training=training)  # [n, 1, 1, g_dim]
+    def call(self, x, training=None, groups=None):
+        h1 = _apply(self.c1, x, training, groups)  # [n, 32, 32, 64]
+        h2 = _apply(self.c2, h1, training, groups)  # [n, 16, 16, 128]
+        h3 = _apply(self.c3, h2, training, groups)  # [n, 8, 8, 256]
+        h4 = _apply(self.c4, h3, training, groups)  # [n, 4, 4, 512]
+        h5 = _apply(self.c5, h4, training, groups)  # [n, 1, 1, g_dim]
         return keras.ops.reshape(h5, [-1, self.g_dim]), [h1, h2, h3, h4]
 
     def get_config(self):
@@ -406,12 +458,18 @@ class DCGANDecoder(layers.Layer):
         self.upc4.build((n, 16, 16, nf * 2 * 2))
         self.upc5.build((n, 32, 32, nf * 2))
 
-    def call(self, g, skips, training=None):
+    def call(self, g, skips, training=None, groups=None):
         s1, s2, s3, s4 = skips
-        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
-        d2 = self.upc2(keras.ops.concatenate([d1, s4], -1), training=training)  # [n, 8, 8, 256]
-        d3 = self.upc3(keras.ops.concatenate([d2, s3], -1), training=training)  # [n, 16, 16, 128]
-        d4 = self.upc4(keras.ops.concatenate([d3, s2], -1), training=training)  # [n, 32, 32, 64]
+        d1 = _apply(self.upc1, keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training, groups)
+        d2 = _apply(
+            self.upc2, keras.ops.concatenate([d1, s4], -1), training, groups
+        )  # [n, 8, 8, 256]
+        d3 = _apply(
+            self.upc3, keras.ops.concatenate([d2, s3], -1), training, groups
+        )  # [n, 16, 16, 128]
+        d4 = _apply(
+            self.upc4, keras.ops.concatenate([d3, s2], -1), training, groups
+        )  # [n, 32, 32, 64]
         return self.upc5(keras.ops.concatenate([d4, s1], -1))  # [n, 64, 64, c]
 
     def skip_terms(self, skips):
@@ -433,17 +491,17 @@ class DCGANDecoder(layers.Layer):
             _conv_slice(self.upc5, s1, nf, nf * 2),  # [n, 64, 64, c]
         ]
 
-    def decode(self, g, terms, training=None):
+    def decode(self, g, terms, training=None, groups=None):
         """Frames from `g` `[k * n, g_dim]` and `skip_terms` `[n, ...]`.
 
         Equals `call(g, skips)` when `terms = skip_terms(skips)`; each term row
         serves k consecutive rows of `g` (k = 1: one term row per frame).
         """
         t2, t3, t4, t5 = terms
-        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
-        d2 = _conv_block_with_term(self.upc2, d1, t2, training)  # [kn, 8, 8, 4nf]
-        d3 = _conv_block_with_term(self.upc3, d2, t3, training)  # [kn, 16, 16, 2nf]
-        d4 = _conv_block_with_term(self.upc4, d3, t4, training)  # [kn, 32, 32, nf]
+        d1 = _apply(self.upc1, keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training, groups)
+        d2 = _conv_block_with_term(self.upc2, d1, t2, training, groups)  # [kn, 8, 8, 4nf]
+        d3 = _conv_block_with_term(self.upc3, d2, t3, training, groups)  # [kn, 16, 16, 2nf]
+        d4 = _conv_block_with_term(self.upc4, d3, t4, training, groups)  # [kn, 32, 32, nf]
         out = _conv_slice(self.upc5, d4, 0, self.nf, inference=not training)
         out = _add_shared(out, t5)
         return _bias_activation(self.upc5, out)  # [kn, 64, 64, c]
@@ -504,12 +562,12 @@ class VGGEncoder(layers.Layer):
             shape = (shape[0], shape[1] // 2, shape[2] // 2, shape[3])
         self.c5.build(shape)
 
-    def call(self, x, training=None):
-        h1 = self.c1(x, training=training)  # [n, 64, 64, 64]
-        h2 = self.c2(self.pool(h1), training=training)  # [n, 32, 32, 128]
-        h3 = self.c3(self.pool(h2), training=training)  # [n, 16, 16, 256]
-        h4 = self.c4(self.pool(h3), training=training)  # [n, 8, 8, 512]
-        h5 = self.c5(self.pool(h4), training=training)  # [n, 1, 1, g_dim]
+    def call(self, x, training=None, groups=None):
+        h1 = _apply(self.c1, x, training, groups)  # [n, 64, 64, 64]
+        h2 = _apply(self.c2, self.pool(h1), training, groups)  # [n, 32, 32, 128]
+        h3 = _apply(self.c3, self.pool(h2), training, groups)  # [n, 16, 16, 256]
+        h4 = _apply(self.c4, self.pool(h3), training, groups)  # [n, 8, 8, 512]
+        h5 = _apply(self.c5, self.pool(h4), training, groups)  # [n, 1, 1, g_dim]
         return keras.ops.reshape(h5, [-1, self.g_dim]), [h1, h2, h3, h4]
 
     def get_config(self):
@@ -568,13 +626,13 @@ class VGGDecoder(layers.Layer):
         self.upc5.build((n, 64, 64, nf * 2))
         self.out.build((n, 64, 64, nf))
 
-    def call(self, g, skips, training=None):
+    def call(self, g, skips, training=None, groups=None):
         s1, s2, s3, s4 = skips
-        d1 = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
-        d2 = self.upc2(keras.ops.concatenate([self.up(d1), s4], -1), training=training)
-        d3 = self.upc3(keras.ops.concatenate([self.up(d2), s3], -1), training=training)
-        d4 = self.upc4(keras.ops.concatenate([self.up(d3), s2], -1), training=training)
-        d5 = self.upc5(keras.ops.concatenate([self.up(d4), s1], -1), training=training)
+        d1 = _apply(self.upc1, keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training, groups)
+        d2 = _apply(self.upc2, keras.ops.concatenate([self.up(d1), s4], -1), training, groups)
+        d3 = _apply(self.upc3, keras.ops.concatenate([self.up(d2), s3], -1), training, groups)
+        d4 = _apply(self.upc4, keras.ops.concatenate([self.up(d3), s2], -1), training, groups)
+        d5 = _apply(self.upc5, keras.ops.concatenate([self.up(d4), s1], -1), training, groups)
         return self.out(d5)  # [n, 64, 64, c]
 
     def skip_terms(self, skips):
@@ -598,18 +656,18 @@ class VGGDecoder(layers.Layer):
             _conv_slice(first[3], s1, nf, nf * 2),  # [n, 64, 64, nf]
         ]
 
-    def decode(self, g, terms, training=None):
+    def decode(self, g, terms, training=None, groups=None):
         """Frames from `g` `[k * n, g_dim]` and `skip_terms` `[n, ...]`.
 
         Equals `call(g, skips)` when `terms = skip_terms(skips)`; each term row
         serves k consecutive rows of `g` (k = 1: one term row per frame).
         """
-        d = self.upc1(keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training=training)
+        d = _apply(self.upc1, keras.ops.reshape(g, [-1, 1, 1, self.g_dim]), training, groups)
         for block, term in zip((self.upc2, self.upc3, self.upc4, self.upc5), terms):
             first, *rest = block.layers
-            d = _conv_block_with_term(first, self.up(d), term, training)
+            d = _conv_block_with_term(first, self.up(d), term, training, groups)
             for layer in rest:
-                d = layer(d, training=training)
+                d = _apply(layer, d, training, groups)
         return self.out(d)  # [kn, 64, 64, c]
 
     def get_config(self):

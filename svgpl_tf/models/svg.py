@@ -40,6 +40,8 @@ tfd = tfp.distributions
 
 # Values accepted for the `prior` argument.
 PRIORS = ("learned", "fixed")
+# Values accepted for the `batchnorm_stats` argument.
+BATCHNORM_STATS = ("per_step", "pooled")
 
 
 def _fold(x):
@@ -185,6 +187,10 @@ class SVGModel(keras.Model):
             faster, the same function up to float rounding; with several
             replicas the synchronised statistics are used instead, so one
             replica and several agree up to rounding.
+        batchnorm_stats: training-mode BatchNorm statistics of the encoder
+            and decoder. `"per_step"`: over the batch at each time step
+            separately, as the reference's frame-by-frame loop computes them
+            (still one batched call); `"pooled"`: over all batch x time frames.
 
     Example:
         >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -215,6 +221,7 @@ class SVGModel(keras.Model):
         reconstruction_terms: list[ReconstructionTerm] | None = None,
         precompute_skips: bool = True,
         fused_batchnorm: bool = True,
+        batchnorm_stats: str = "per_step",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -222,6 +229,10 @@ class SVGModel(keras.Model):
             raise ValueError(f"Unknown prior {prior!r}: choose one of {', '.join(PRIORS)}.")
         if n_past < 1:
             raise ValueError(f"n_past must be >= 1, got {n_past}.")
+        if batchnorm_stats not in BATCHNORM_STATS:
+            raise ValueError(
+                f"Unknown batchnorm_stats {batchnorm_stats!r}: choose one of {BATCHNORM_STATS}."
+            )
         self.backbone = backbone
         self.image_size = image_size
         self.channels = channels
@@ -239,6 +250,7 @@ class SVGModel(keras.Model):
         self.seed = seed
         self.precompute_skips = precompute_skips
         self.fused_batchnorm = fused_batchnorm
+        self.batchnorm_stats = batchnorm_stats
         terms = list(reconstruction_terms) if reconstruction_terms else [PixelMSE()]
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
@@ -297,16 +309,23 @@ class SVGModel(keras.Model):
 
     # ------------------------------------------------------- batched helpers
 
+    def _groups(self, x, training):
+        """BatchNorm groups of `x` `[b, t, ...]` folded: one per time step, or None."""
+        if training and self.batchnorm_stats == "per_step":
+            return tf.shape(x)[1]
+        return None
+
     def encode_frames(self, x, training=None):
         """x `[b, t, h, w, c]` -> (h `[b, t, g]`, four skips `[b, t, ...]`)."""
         batch = tf.shape(x)[0]
-        h, skips = self.encoder(_fold(x), training=training)
+        h, skips = self.encoder(_fold(x), training=training, groups=self._groups(x, training))
         return _unfold(h, batch), [_unfold(s, batch) for s in skips]
 
     def decode_frames(self, g, skips, training=None):
         """g `[b, t, g]` and skips `[b, t, ...]` -> frames `[b, t, h, w, c]`."""
         batch = tf.shape(g)[0]
-        x = self.decoder(_fold(g), [_fold(s) for s in skips], training=training)
+        groups = self._groups(g, training)
+        x = self.decoder(_fold(g), [_fold(s) for s in skips], training=training, groups=groups)
         return _unfold(x, batch)
 
     def _prior_sequence(self, h_prev, state=None):
@@ -388,7 +407,12 @@ class SVGModel(keras.Model):
         terms = [_unfold(t, batch) for t in terms]  # [b, U, ...]
         if not self.last_frame_skip:
             terms = [tf.gather(t, idx, axis=1) for t in terms]  # [b, T-1, ...]
-        x = self.decoder.decode(_fold(g_pred), [_fold(t) for t in terms], training=training)
+        x = self.decoder.decode(
+            _fold(g_pred),
+            [_fold(t) for t in terms],
+            training=training,
+            groups=self._groups(g_pred, training),
+        )
         return _unfold(x, batch)  # [b, T-1, h, w, c]
 
     def call(self, x, training=None):
@@ -567,4 +591,5 @@ class SVGModel(keras.Model):
             "seed": self.seed,
             "precompute_skips": self.precompute_skips,
             "fused_batchnorm": self.fused_batchnorm,
+            "batchnorm_stats": self.batchnorm_stats,
         }

@@ -1,0 +1,155 @@
+"""Tests of the reference training behaviours: init, Adam, LSTM biases, BatchNorm statistics."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from svgpl_tf import train_lib
+from svgpl_tf.config import LEGACY_VALUES, Config
+from svgpl_tf.models.backbones import FastBatchNormalization
+from svgpl_tf.models.init import INIT_STD, reference_init
+from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
+
+TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
+
+
+def _model(**kwargs):
+    model = SVGModel(**TINY, n_past=2, **kwargs)
+    model.build()
+    return model
+
+
+def test_reference_init_draws_the_reference_distributions():
+    model = _model()
+    count = reference_init(model, seed=3)
+    assert count > 40
+    conv = model.encoder.c2.layers[0]
+    assert np.std(conv.kernel.numpy()) == pytest.approx(INIT_STD, rel=0.05)
+    assert abs(np.mean(conv.kernel.numpy())) < 2e-3
+    np.testing.assert_array_equal(conv.bias.numpy(), 0.0)
+    bn = model.encoder.c2.layers[1]
+    gamma = bn.gamma.numpy()
+    assert np.mean(gamma) == pytest.approx(1.0, abs=0.01)
+    assert np.std(gamma) == pytest.approx(INIT_STD, rel=0.3)
+    np.testing.assert_array_equal(bn.beta.numpy(), 0.0)
+    embed = model.frame_predictor.embed
+    assert np.std(embed.kernel.numpy()) == pytest.approx(INIT_STD, rel=0.1)
+    cell = model.frame_predictor.lstms[0].cell
+    bound = 1 / np.sqrt(16)
+    kernel = cell.kernel.numpy()
+    assert kernel.min() >= -bound and kernel.max() <= bound
+    # U(-b, b) has variance b^2 / 3: not Glorot's, and not orthogonal.
+    assert np.var(kernel) == pytest.approx(bound**2 / 3, rel=0.15)
+    bias = cell.bias.numpy()  # the sum of two U(-b, b): within 2b, variance 2 b^2 / 3
+    assert np.abs(bias).max() <= 2 * bound
+    assert np.var(bias) == pytest.approx(2 * bound**2 / 3, rel=0.3)
+    # No forget-gate bias of 1 (Keras's unit_forget_bias): gates f are bias[16:32].
+    assert abs(np.mean(bias[16:32])) < 0.1
+
+
+def test_reference_init_is_deterministic_under_a_seed():
+    a, b, c = _model(), _model(), _model()
+    reference_init(a, 7)
+    reference_init(b, 7)
+    reference_init(c, 8)
+    for va, vb, vc in zip(a.weights, b.weights, c.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+    differ = [not np.array_equal(va.numpy(), vc.numpy()) for va, vc in zip(a.weights, c.weights)]
+    assert sum(differ) > 30  # every drawn weight; zero biases and moving stats agree
+
+
+def test_scaled_adam_moves_lstm_biases_twice_as_far():
+    """Two torch biases with the same gradient each take Adam's step; their sum moves 2x."""
+    model = _model()
+    paths = lstm_bias_paths(model)
+    assert len(paths) == 4  # predictor (2 layers), posterior, prior
+    variables = model.trainable_variables
+    before = {v.path: v.numpy().copy() for v in variables}
+    grads = [tf.ones_like(v) * 0.3 for v in variables]
+    opt = ScaledAdam(lr_multipliers={p: 2.0 for p in paths}, learning_rate=1e-2, epsilon=1e-8)
+    opt.apply(grads, variables)
+    # Adam's first step is lr * g / (|g| + eps'), about lr for every element.
+    for v in variables:
+        step = before[v.path] - v.numpy()
+        expected = 2e-2 if v.path in paths else 1e-2
+        np.testing.assert_allclose(step, expected, rtol=1e-5)
+
+
+def test_build_model_applies_the_switches(tiny_config):
+    model = train_lib.build_model(tiny_config)
+    assert isinstance(model.optimizer, ScaledAdam)
+    assert model.optimizer.epsilon == pytest.approx(1e-8)
+    assert len(model.optimizer.lr_multipliers) == 4
+    conv = model.encoder.c1.layers[0]
+    assert np.std(conv.kernel.numpy()) == pytest.approx(INIT_STD, rel=0.1)
+    keras_run = dataclasses.replace(tiny_config, init="keras", lstm_bias="single").validate()
+    model = train_lib.build_model(keras_run)
+    assert model.optimizer.lr_multipliers == {}
+    assert np.std(model.encoder.c1.layers[0].kernel.numpy()) > 2 * INIT_STD  # Glorot
+
+
+def test_grouped_batchnorm_equals_batchnorm_per_time_step():
+    bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+    x = tf.random.stateless_normal([3 * 4, 5, 5, 6], seed=[1, 2]) * 2 + 0.5  # [b*T, h, w, c]
+    bn.build(x.shape)
+    bn.gamma.assign(tf.random.stateless_normal([6], [3, 4]) + 1.0)
+    bn.beta.assign(tf.random.stateless_normal([6], [5, 6]))
+    y = bn(x, training=True, groups=4).numpy().reshape(3, 4, 5, 5, 6)
+    frames = x.numpy().reshape(3, 4, 5, 5, 6)
+    for t in range(4):
+        xt = frames[:, t].astype(np.float64)
+        expected = (xt - xt.mean((0, 1, 2))) / np.sqrt(xt.var((0, 1, 2)) + 1e-5)
+        expected = expected * bn.gamma.numpy() + bn.beta.numpy()
+        np.testing.assert_allclose(y[:, t], expected, atol=2e-5)
+    # Moving averages take the mean of the per-step statistics.
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), 0.1 * frames.mean((0, 2, 3)).mean(0), atol=1e-6
+    )
+    variance = frames.var((0, 2, 3)).mean(0)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * variance, rtol=1e-5)
+    # Inference ignores the groups: the moving averages normalise.
+    np.testing.assert_allclose(
+        bn(x, training=False, groups=4).numpy(), bn(x, training=False).numpy(), atol=1e-6
+    )
+
+
+def test_per_step_statistics_decouple_time_steps():
+    """With per-step statistics a frame's prediction does not depend on other time steps'
+    frames through BatchNorm; with pooled statistics it does."""
+    x = tf.random.stateless_uniform([2, 4, 64, 64, 1], seed=[0, 1])
+    changed = tf.concat([x[:, :3], 1.0 - x[:, 3:]], axis=1)  # only the last frame differs
+    for stats, coupled in (("per_step", False), ("pooled", True)):
+        model = _model(batchnorm_stats=stats)
+        h, _ = model.encode_frames(x, training=True)
+        h2, _ = model.encode_frames(changed, training=True)
+        diff = float(tf.reduce_max(tf.abs(h[:, 0] - h2[:, 0])))
+        assert (diff > 1e-4) == coupled, (stats, diff)
+
+
+def test_saved_configs_without_the_switches_keep_their_behaviour():
+    values = Config().to_dict()
+    for name in LEGACY_VALUES:
+        values.pop(name)
+    old = Config.from_dict(values)
+    assert (old.init, old.lstm_bias, old.batchnorm_stats) == ("keras", "single", "pooled")
+    assert old.adam_epsilon == pytest.approx(1e-7)
+    assert Config().init == "reference"
+
+
+@pytest.mark.parametrize(
+    "field, value", [("init", "glorot"), ("lstm_bias", "triple"), ("batchnorm_stats", "x")]
+)
+def test_bad_switch_values_name_the_flag(field, value):
+    with pytest.raises(ValueError, match=f"--{field}="):
+        Config(**{field: value}).validate()
+
+
+def test_keras_unit_forget_bias_is_what_keras_init_keeps():
+    model = _model()
+    bias = model.frame_predictor.lstms[0].cell.bias.numpy()
+    np.testing.assert_array_equal(bias[16:32], 1.0)
+    assert keras.__version__.startswith("3.")
