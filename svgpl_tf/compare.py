@@ -4,7 +4,8 @@
 
 Each argument is an --output_dir of `python -m svgpl_tf.evaluate`. `--labels`
 takes one label per run (space- or comma-separated); it defaults to the
-folder names. The plot defaults to `compare.png` in the current folder.
+folder names. The per-step plot defaults to `compare.png` in the current
+folder; the best SSIM per test sequence goes next to it (`compare_per_sequence.png`).
 
 The arguments are parsed with argparse rather than absl flags because
 `--labels` takes several values in a row.
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     print(evaluate_lib.comparison_table(reports, labels))
     plots.plot_comparison(reports, labels, args.output)
-    print(f"Wrote {args.output}")
+    per_sequence = os.path.splitext(args.output)[0] + "_per_sequence.png"
+    plots.plot_comparison_per_sequence(reports, labels, per_sequence)
+    print(f"Wrote {args.output} and {per_sequence}")
     return 0
 
 

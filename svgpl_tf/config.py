@@ -110,22 +110,22 @@ class Config:
     learning_rate: float = _field(2e-3, "Adam learning rate.")
     beta_1: float = _field(0.9, "Adam beta_1.")
     adam_epsilon: float = _field(
-        1e-8, "Adam epsilon (1e-8: torch's default, as the reference; Keras's default is 1e-7)."
+        1e-7, "Adam epsilon (Keras's default; the reference uses torch's 1e-8)."
     )
     init: str = _field(
-        "reference",
+        "keras",
         f"Weight initialisation: one of {INITS}. 'reference': N(0, 0.02) conv/linear weights "
         "and zero biases, N(1, 0.02) BatchNorm gammas, torch's U(+-1/sqrt(H)) LSTMs with no "
         "forget bias; 'keras': Keras's defaults (Glorot, orthogonal recurrent, forget bias 1).",
     )
     lstm_bias: str = _field(
-        "double",
+        "single",
         f"One of {LSTM_BIASES}. 'double': the LSTM biases take twice the learning rate, as "
         "the sum of torch LSTMCell's two bias vectors does in the reference; 'single': one "
         "Keras bias at the plain rate.",
     )
     batchnorm_stats: str = _field(
-        "per_step",
+        "pooled",
         f"One of {BATCHNORM_STATS}: the training batch statistics of the encoder and decoder. "
         "'per_step': over the batch at each time step, as the reference's frame-by-frame "
         "loop; 'pooled': over all batch x time frames at once.",
@@ -309,8 +309,6 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
-        """A Config from saved values; fields a saved run predates take `LEGACY_VALUES`."""
-        values = {**{k: v for k, v in LEGACY_VALUES.items() if k not in values}, **values}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -333,15 +331,6 @@ class Config:
             raise ValueError(f"{path} is not valid JSON ({e}); restore or delete it.") from e
         return cls.from_dict(values)
 
-
-# What runs saved before these fields existed were trained with (Keras's
-# defaults), so that resuming or restoring them keeps their behaviour.
-LEGACY_VALUES = {
-    "adam_epsilon": 1e-7,
-    "init": "keras",
-    "lstm_bias": "single",
-    "batchnorm_stats": "pooled",
-}
 
 # Fields that may differ between a run and the run it resumes.
 RUN_OPTIONS = frozenset(

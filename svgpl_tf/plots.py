@@ -137,6 +137,50 @@ def plot_per_sequence(report: dict[str, Any], path: str) -> None:
     _save_figure(fig, path)
 
 
+def plot_comparison_per_sequence(
+    reports: list[dict[str, Any]], labels: list[str], path: str
+) -> None:
+    """Best-of-N SSIM of each test sequence, one line per run (the papers' Figure 6).
+
+    Sequences are in test-split order; copy-last is drawn once in grey when
+    every run has the same one.
+
+    Args:
+        reports: evaluation reports (metrics.json contents) of the same test split.
+        labels: one legend label per report.
+        path: the PNG to write.
+    """
+    fig = Figure(figsize=(7.5, 3.8))
+    ax = fig.subplots()
+    for i, (report, label) in enumerate(zip(reports, labels)):
+        seq = report["per_sequence"]
+        ax.plot(seq["index"], seq["best_ssim"], color=f"C{i % 10}", linewidth=0.9, label=label)
+    first = reports[0]["per_sequence"]
+    if all(
+        np.allclose(r["per_sequence"]["copy_last_ssim"], first["copy_last_ssim"]) for r in reports
+    ):
+        ax.plot(
+            first["index"],
+            first["copy_last_ssim"],
+            color="0.5",
+            linewidth=0.7,
+            linestyle=":",
+            label=STYLES["copy_last"]["label"],
+        )
+    p = reports[0]["protocol"]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("test sequence")
+    ax.set_ylabel(f"best-of-{p['num_samples']} SSIM ({p['ssim_mode']})")
+    ax.set_title(
+        f"Best SSIM per test sequence, mean over frames {p['future_frames'][0]}-"
+        f"{p['future_frames'][-1]}",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save_figure(fig, path)
+
+
 def _marker(style: dict[str, Any]) -> dict[str, Any]:
     return dict(color=style["color"], label=style["label"], linestyle="none")
 

@@ -91,6 +91,8 @@ def preflight(config: Config) -> None:
         digits.load_mnist_digits(
             "test", path=config.mnist_path or None, allow_download=not config.offline
         )
+    if config.dataset == "smmnist" and config.sprites == "mnist5k":
+        digits.mnist5k_path()
     if config.dataset != "smmnist":
         make_datasets(config)  # locates the files; reads nothing yet
 
@@ -264,8 +266,50 @@ def restore_model(
                 f"No checkpoint of step {step} in {workdir}; there are steps {sorted(by_step)}."
             )
         path = by_step[step]
-    restore_checkpoint(ckpt, path)
-    return model, config, int(model.optimizer.iterations.numpy())
+    if holds_optimizer(path):
+        restore_checkpoint(ckpt, path)
+        return model, config, int(model.optimizer.iterations.numpy())
+    # A weights-only checkpoint (see `write_weights_only`): the model alone,
+    # matched as strictly; its step is in its name.
+    restore_checkpoint(tf.train.Checkpoint(model=model), path)
+    return model, config, int(path.rsplit("-", 1)[1])
+
+
+def holds_optimizer(path: str) -> bool:
+    """Whether the checkpoint `path` holds optimizer slots (a training checkpoint)."""
+    try:
+        names = [name for name, _ in tf.train.list_variables(path)]
+    except Exception as e:  # a truncated index raises DataLossError, ...
+        raise RuntimeError(
+            f"Checkpoint {path} could not be read ({e}). It is corrupt; remove it to fall "
+            "back to an older one, or use a new --workdir."
+        ) from e
+    return any(name.startswith("optimizer/") for name in names)
+
+
+def write_weights_only(workdir: str, output_dir: str, step: int | None = None) -> str:
+    """Writes a run's weights without optimizer slots, as a folder `restore_model` reads.
+
+    The folder gets the run's `config.json` and `checkpoints/ckpt-STEP`, a
+    `tf.train.Checkpoint(model=...)`: a third of a training checkpoint's
+    size (Adam keeps two slots per weight). Evaluation, export and sampling
+    take the folder as their `--workdir`.
+
+    Args:
+        workdir: a training workdir.
+        output_dir: the folder to write (created).
+        step: the checkpoint step; None takes the latest.
+
+    Returns:
+        The path of the written checkpoint.
+    """
+    model, config, step = restore_model(workdir, step)
+    check_workdir(output_dir)
+    config.save(output_dir)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model), os.path.join(output_dir, CHECKPOINT_DIR), 1
+    )
+    return manager.save(checkpoint_number=step)
 
 
 # --------------------------------------------------------------- callbacks

@@ -8,16 +8,20 @@ import pytest
 import tensorflow as tf
 
 from svgpl_tf import train_lib
-from svgpl_tf.config import LEGACY_VALUES, Config
+from svgpl_tf.config import Config
 from svgpl_tf.models.backbones import FastBatchNormalization
 from svgpl_tf.models.init import INIT_STD, reference_init
 from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
 
+SWITCHES = ("adam_epsilon", "init", "lstm_bias", "batchnorm_stats")
+REFERENCE = dict(
+    adam_epsilon=1e-8, init="reference", lstm_bias="double", batchnorm_stats="per_step"
+)
 TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
 
 
-def _model(**kwargs):
+def _model(**kwargs):  # Keras's initialisation, as built
     model = SVGModel(**TINY, n_past=2, **kwargs)
     model.build()
     return model
@@ -56,7 +60,7 @@ def test_reference_init_is_deterministic_under_a_seed():
     reference_init(a, 7)
     reference_init(b, 7)
     reference_init(c, 8)
-    for va, vb, vc in zip(a.weights, b.weights, c.weights):
+    for va, vb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
     differ = [not np.array_equal(va.numpy(), vc.numpy()) for va, vc in zip(a.weights, c.weights)]
     assert sum(differ) > 30  # every drawn weight; zero biases and moving stats agree
@@ -80,14 +84,13 @@ def test_scaled_adam_moves_lstm_biases_twice_as_far():
 
 
 def test_build_model_applies_the_switches(tiny_config):
-    model = train_lib.build_model(tiny_config)
+    model = train_lib.build_model(dataclasses.replace(tiny_config, **REFERENCE).validate())
     assert isinstance(model.optimizer, ScaledAdam)
     assert model.optimizer.epsilon == pytest.approx(1e-8)
     assert len(model.optimizer.lr_multipliers) == 4
     conv = model.encoder.c1.layers[0]
     assert np.std(conv.kernel.numpy()) == pytest.approx(INIT_STD, rel=0.1)
-    keras_run = dataclasses.replace(tiny_config, init="keras", lstm_bias="single").validate()
-    model = train_lib.build_model(keras_run)
+    model = train_lib.build_model(tiny_config)  # the defaults: Keras's
     assert model.optimizer.lr_multipliers == {}
     assert np.std(model.encoder.c1.layers[0].kernel.numpy()) > 2 * INIT_STD  # Glorot
 
@@ -131,13 +134,14 @@ def test_per_step_statistics_decouple_time_steps():
 
 
 def test_saved_configs_without_the_switches_keep_their_behaviour():
+    """Runs saved before the switches existed trained with Keras's defaults, the defaults."""
     values = Config().to_dict()
-    for name in LEGACY_VALUES:
+    for name in SWITCHES:
         values.pop(name)
     old = Config.from_dict(values)
     assert (old.init, old.lstm_bias, old.batchnorm_stats) == ("keras", "single", "pooled")
     assert old.adam_epsilon == pytest.approx(1e-7)
-    assert Config().init == "reference"
+    assert SVGModel().batchnorm_stats == "pooled"
 
 
 @pytest.mark.parametrize(

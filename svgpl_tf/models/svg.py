@@ -221,7 +221,7 @@ class SVGModel(keras.Model):
         reconstruction_terms: list[ReconstructionTerm] | None = None,
         precompute_skips: bool = True,
         fused_batchnorm: bool = True,
-        batchnorm_stats: str = "per_step",
+        batchnorm_stats: str = "pooled",
         **kwargs,
     ):
         super().__init__(**kwargs)

