@@ -156,9 +156,12 @@ def plot_comparison_per_sequence(
         seq = report["per_sequence"]
         ax.plot(seq["index"], seq["best_ssim"], color=f"C{i % 10}", linewidth=0.9, label=label)
     first = reports[0]["per_sequence"]
-    if all(
-        np.allclose(r["per_sequence"]["copy_last_ssim"], first["copy_last_ssim"]) for r in reports
-    ):
+    same = [
+        len(r["per_sequence"]["copy_last_ssim"]) == len(first["copy_last_ssim"])
+        and np.allclose(r["per_sequence"]["copy_last_ssim"], first["copy_last_ssim"])
+        for r in reports
+    ]
+    if all(same):
         ax.plot(
             first["index"],
             first["copy_last_ssim"],

@@ -269,9 +269,9 @@ def restore_model(
     if holds_optimizer(path):
         restore_checkpoint(ckpt, path)
         return model, config, int(model.optimizer.iterations.numpy())
-    # A weights-only checkpoint (see `write_weights_only`): the model alone,
+    # A weights-only checkpoint (see `write_weights_only`): the modules alone,
     # matched as strictly; its step is in its name.
-    restore_checkpoint(tf.train.Checkpoint(model=model), path)
+    restore_checkpoint(weights_checkpoint(model), path)
     return model, config, int(path.rsplit("-", 1)[1])
 
 
@@ -287,12 +287,24 @@ def holds_optimizer(path: str) -> bool:
     return any(name.startswith("optimizer/") for name in names)
 
 
+def weights_checkpoint(model: SVGModel) -> tf.train.Checkpoint:
+    """A checkpoint of every module's weights and BatchNorm statistics, nothing else.
+
+    Each module's variables are saved as a list in the module's fixed weight
+    order: not through the model object, which also tracks the optimizer (and
+    its slots), and not through the modules' own attributes, which do not
+    reach the LSTM cells kept in a Python list (a training checkpoint saves
+    those through the optimizer's list of trainable variables).
+    """
+    return tf.train.Checkpoint(**{name: list(m.weights) for name, m in model.modules.items()})
+
+
 def write_weights_only(workdir: str, output_dir: str, step: int | None = None) -> str:
     """Writes a run's weights without optimizer slots, as a folder `restore_model` reads.
 
     The folder gets the run's `config.json` and `checkpoints/ckpt-STEP`, a
-    `tf.train.Checkpoint(model=...)`: a third of a training checkpoint's
-    size (Adam keeps two slots per weight). Evaluation, export and sampling
+    checkpoint of the model's modules (`weights_checkpoint`): a third of a
+    training checkpoint's size (Adam keeps two slots per weight). Evaluation, export and sampling
     take the folder as their `--workdir`.
 
     Args:
@@ -307,7 +319,7 @@ def write_weights_only(workdir: str, output_dir: str, step: int | None = None) -
     check_workdir(output_dir)
     config.save(output_dir)
     manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model), os.path.join(output_dir, CHECKPOINT_DIR), 1
+        weights_checkpoint(model), os.path.join(output_dir, CHECKPOINT_DIR), 1
     )
     return manager.save(checkpoint_number=step)
 

