@@ -9,7 +9,8 @@
 #
 # Writes experiments/results/smmnist5k/<model>/<ssim mode>/ (metrics.json,
 # plots, samples), the comparison plots and table, and the weights-only
-# checkpoints pretrained/smmnist5k_<model>/. PYTHON, WORK and STEPS override
+# checkpoints pretrained/smmnist5k_<model>/ with their metrics.json (uniform
+# SSIM) and MODEL_CARD.md. PYTHON, WORK and STEPS override
 # the interpreter, the training folder and the steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,8 @@ for model in svgfp svglp svgpl; do
   start=$(date +%s)
   "$PYTHON" -m svgpl_tf.train --flagfile="experiments/smmnist5k_$model.flags" \
     --workdir="$WORK/$model" "${EXTRA[@]}" > "$WORK/$model.train.log" 2>&1
-  echo "$model training wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"
+  seconds=$(( $(date +%s) - start ))
+  echo "$model training wall time: $seconds s" | tee -a "$OUT/times.txt"
   for mode in uniform gaussian; do
     start=$(date +%s)
     "$PYTHON" -m svgpl_tf.evaluate --workdir="$WORK/$model" --output_dir="$OUT/$model/$mode" \
@@ -31,6 +33,8 @@ for model in svgfp svglp svgpl; do
     echo "$model $mode evaluation wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"
   done
   "$PYTHON" -m svgpl_tf.weights_only --workdir="$WORK/$model" --output_dir="pretrained/smmnist5k_$model"
+  "$PYTHON" experiments/model_card.py "pretrained/smmnist5k_$model" "$OUT/$model/uniform" \
+    "$(tr a-z A-Z <<< "${model:0:3}")-$(tr a-z A-Z <<< "${model:3}")" "$seconds"
 done
 for mode in uniform gaussian; do
   "$PYTHON" -m svgpl_tf.compare "$OUT"/svgfp/$mode "$OUT"/svglp/$mode "$OUT"/svgpl/$mode \
