@@ -124,14 +124,22 @@ def plot_per_sequence(report: dict[str, Any], path: str) -> None:
     ax.plot(x, seq["mean_ssim"], "_", markersize=5, **_marker(STYLES["mean"]))
     ax.plot(x, seq["copy_last_ssim"], "x", markersize=3, **_marker(STYLES["copy_last"]))
     ax.axhline(np.mean(seq["best_ssim"]), color=STYLES["best"]["color"], linewidth=0.8)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("test sequence")
-    ax.set_ylabel(f"SSIM ({p['ssim_mode']}), mean over frames")
-    ax.set_title(
+    _finish_sequence_axes(
+        fig,
+        ax,
+        f"SSIM ({p['ssim_mode']}), mean over frames",
         f"SSIM per test sequence, {p['num_samples']} samples, frames "
         f"{p['future_frames'][0]}-{p['future_frames'][-1]}",
-        fontsize=9,
+        path,
     )
+
+
+def _finish_sequence_axes(fig: Figure, ax, ylabel: str, title: str, path: str) -> None:
+    """Labels, grid and legend of a per-sequence plot; writes the PNG."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("test sequence")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save_figure(fig, path)
@@ -171,17 +179,14 @@ def plot_comparison_per_sequence(
             label=STYLES["copy_last"]["label"],
         )
     p = reports[0]["protocol"]
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("test sequence")
-    ax.set_ylabel(f"best-of-{p['num_samples']} SSIM ({p['ssim_mode']})")
-    ax.set_title(
+    _finish_sequence_axes(
+        fig,
+        ax,
+        f"best-of-{p['num_samples']} SSIM ({p['ssim_mode']})",
         f"Best SSIM per test sequence, mean over frames {p['future_frames'][0]}-"
         f"{p['future_frames'][-1]}",
-        fontsize=9,
+        path,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save_figure(fig, path)
 
 
 def _marker(style: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -191,8 +192,8 @@ def time_to_quality(
             f"{workdir} already holds checkpoints: time to quality needs a new --workdir."
         )
     config = config.validate()
-    probe_config = Config.from_dict(
-        {**config.to_dict(), "num_test_sequences": num_sequences, "batch_size": num_sequences}
+    probe_config = dataclasses.replace(
+        config, num_test_sequences=num_sequences, batch_size=num_sequences
     ).validate()
     clips = next(iter(make_datasets(probe_config).test)).numpy()[:num_sequences]
     probe = QualityProbe(clips, config.n_past, num_samples, every, ssim_mode, verbose=verbose > 0)

@@ -126,8 +126,9 @@ def make_reconstruction_terms(config: Config) -> list:
 def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
 
-    Weights are initialised as `config.init` says (the reference's draws by
-    default, see `svgpl_tf.models.init`); the optimizer is Adam with the
+    Weights are initialised as `config.init` says (Keras's by default, the
+    reference's draws with `"reference"`, see `svgpl_tf.models.init`); the
+    optimizer is Adam with the
     configured epsilon, and with `lstm_bias="double"` the LSTM biases take
     twice the learning rate (see `svgpl_tf.optimizer`).
 

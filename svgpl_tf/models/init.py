@@ -31,11 +31,6 @@ INIT_STD = 0.02
 INITS = ("reference", "keras")
 
 
-def _layers(model: keras.layers.Layer):
-    """Every layer under `model`, in a fixed depth-first order."""
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
-
-
 def reference_init(model: keras.layers.Layer, seed: int) -> int:
     """Re-initialises the built `model`'s weights as the reference code does.
 
@@ -56,7 +51,7 @@ def reference_init(model: keras.layers.Layer, seed: int) -> int:
     def rng():
         return np.random.default_rng((seed, count))
 
-    for layer in _layers(model):
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # fixed order
         if isinstance(
             layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
         ):
