@@ -15,6 +15,7 @@ from absl import app, flags
 
 from svgpl_tf import evaluate_lib, metrics
 from svgpl_tf.config import PRECISIONS
+from svgpl_tf.models.svg import SAMPLING_BATCHNORM
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for metrics, plots and videos.")
@@ -63,6 +64,14 @@ _JIT_COMPILE = flags.DEFINE_bool(
     "Performance section; meant for GPUs). XLA draws other futures than the plain graph "
     "for the same seed, so compare reports made with the same setting.",
 )
+_SAMPLING_BATCHNORM = flags.DEFINE_enum(
+    "sampling_batchnorm",
+    "moving",
+    list(SAMPLING_BATCHNORM),
+    "BatchNorm statistics while sampling: 'moving' (the moving averages; each sequence's "
+    "futures are its own), 'batch' (batch statistics over the --batch_size sequences "
+    "sampled together, as the reference generates) or 'sequence' (each sequence's own).",
+)
 
 
 def main(argv):
@@ -90,6 +99,7 @@ def main(argv):
             shard_index=_SHARD_INDEX.value,
             num_shards=_NUM_SHARDS.value,
             jit_compile=_JIT_COMPILE.value,
+            sampling_batchnorm=_SAMPLING_BATCHNORM.value,
         ).validate()
         evaluate_lib.check_output_dir(_OUTPUT_DIR.value)
         model, config, step = evaluate_lib.load_run(_WORKDIR.value, options.step, _PRECISION.value)

@@ -41,7 +41,7 @@ import tensorflow as tf
 from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.svg import SAMPLING_BATCHNORM, CompiledSampler, SVGModel
 from svgpl_tf.train_lib import restore_model
 
 # SSIM mode of the reports unless asked otherwise (see the README).
@@ -102,6 +102,12 @@ class EvalOptions:
             random ops under XLA; tensorflow/tensorflow#121243), equally
             random and reproducible, so compare reports made with the same
             setting.
+        sampling_batchnorm: BatchNorm statistics while sampling, one of
+            `SAMPLING_BATCHNORM` (see `SVGModel.sample`). With `"batch"` (the
+            reference's generation) a sequence's futures depend on the
+            `batch_size` sequences sampled with it, so reports are comparable
+            only at the same `batch_size`, and the samples' keys alone no
+            longer fix them.
 
     Example:
         >>> EvalOptions(num_samples=10, num_sequences=16).validate().batch_size
@@ -138,6 +144,7 @@ class EvalOptions:
     shard_index: int = 0
     num_shards: int = 1
     jit_compile: bool = False
+    sampling_batchnorm: str = "moving"
 
     def validate(self) -> EvalOptions:
         """Raises ValueError naming each bad option and the fix; returns self."""
@@ -158,6 +165,11 @@ class EvalOptions:
             errors.append(f"--step={self.step}: must be >= 0 (or unset for the latest).")
         if self.ssim_mode not in metrics.SSIM_MODES:
             errors.append(f"--ssim_mode={self.ssim_mode!r}: choose one of {metrics.SSIM_MODES}.")
+        if self.sampling_batchnorm not in SAMPLING_BATCHNORM:
+            errors.append(
+                f"--sampling_batchnorm={self.sampling_batchnorm!r}: choose one of "
+                f"{SAMPLING_BATCHNORM}."
+            )
         if not 0 <= self.seed < 2**31:
             errors.append(f"--seed={self.seed}: must be in [0, 2**31).")
         for name in ("num_shown", "num_random_shown"):
@@ -269,6 +281,7 @@ def make_eval_step(
     ssim_mode: str,
     frame_shape: tuple[int, int, int],
     jit_compile: bool = False,
+    sampling_batchnorm: str = "moving",
 ):
     """A compiled function: test clips -> metrics of their sampled futures.
 
@@ -277,7 +290,8 @@ def make_eval_step(
     `[b, num_samples, n_future]`, `copy_last_{ssim,psnr,mse}` `[b, n_future]`
     and `frames`, the samples of the first `keep` clips
     `[keep, num_samples, n_future, h, w, c]`. All samples of all clips are
-    drawn in one `model.sample` call, compiled by XLA with `jit_compile`.
+    drawn in one `model.sample` call, compiled by XLA with `jit_compile`,
+    with the BatchNorm statistics `sampling_batchnorm`.
     """
     spec = (
         tf.TensorSpec([None, n_past + n_future, *frame_shape], tf.float32),
@@ -286,7 +300,7 @@ def make_eval_step(
     )
 
     # The slice by `keep` below stays outside the (XLA-)compiled sampler.
-    sampler = CompiledSampler(model, jit_compile=jit_compile)
+    sampler = CompiledSampler(model, jit_compile=jit_compile, batchnorm=sampling_batchnorm)
 
     # No autograph: every loop in here is a tf.while_loop or a static Python loop already.
     @tf.function(input_signature=spec, autograph=False)
@@ -371,6 +385,7 @@ def collect(
         options.ssim_mode,
         frame_shape,
         jit_compile=options.jit_compile,
+        sampling_batchnorm=options.sampling_batchnorm,
     )
     first, stop = options.shard_range
     progress = Progress(stop - first, options.num_samples, options.verbose)
@@ -601,6 +616,9 @@ def _protocol(options: EvalOptions, test_split: str, precision: str) -> dict[str
         "seed": options.seed,
         "sample_keys": f"sequence i: stateless key {options.seed} * 2**32 + i",
         "sampler": "XLA-compiled" if options.jit_compile else "graph",
+        "sampling_batchnorm": _BATCHNORM_DESCRIPTIONS[options.sampling_batchnorm].format(
+            batch_size=options.batch_size
+        ),
         "precision": precision,
         "test_split": test_split,
         "ssim_mode": options.ssim_mode,
@@ -732,6 +750,14 @@ _SSIM_DESCRIPTIONS = {
 }
 
 
+_BATCHNORM_DESCRIPTIONS = {
+    "moving": "moving averages of training",
+    "batch": "batch statistics per time step and sample draw over the {batch_size} test "
+    "sequences sampled together, as the reference generates",
+    "sequence": "batch statistics of each sequence alone: its context frames, then its samples",
+}
+
+
 def evaluate(
     workdir: str,
     output_dir: str,
@@ -750,6 +776,7 @@ def evaluate(
     shard_index: int = 0,
     num_shards: int = 1,
     jit_compile: bool = False,
+    sampling_batchnorm: str = "moving",
     precision: str | None = None,
 ) -> dict[str, Any]:
     """Evaluates a training run's checkpoint on the test split.
@@ -759,7 +786,7 @@ def evaluate(
         output_dir: folder for the report (created).
         num_samples, num_sequences, n_past, n_future, step, ssim_mode,
         batch_size, seed, num_shown, num_random_shown, verbose, shard_index,
-        num_shards, jit_compile: see `EvalOptions`; unset protocol values
+        num_shards, jit_compile, sampling_batchnorm: see `EvalOptions`; unset protocol values
             come from the training configuration.
         precision: precision policy to sample in (None: the run's).
 
@@ -792,6 +819,7 @@ def evaluate(
         shard_index=shard_index,
         num_shards=num_shards,
         jit_compile=jit_compile,
+        sampling_batchnorm=sampling_batchnorm,
     ).validate()
     check_output_dir(output_dir)
     model, config, checkpoint_step = load_run(workdir, options.step, precision)

@@ -125,6 +125,23 @@ def test_longer_horizon_batch_size_and_seed(report, workdir, tmp_path):
     assert len(set(evaluate_lib.sequence_seeds(0, range(3))) | {2**32}) == 4
 
 
+def test_sampling_batchnorm_batch_statistics(report, workdir, tmp_path):
+    """The reference's batch statistics change the samples, and so the numbers;
+    the protocol says which statistics sampled; a bad value is named."""
+    first, _ = report
+    batch = evaluate_lib.evaluate(
+        workdir, str(tmp_path / "batch"), **{**EVAL, "sampling_batchnorm": "batch"}
+    )
+    assert "batch statistics" in batch["protocol"]["sampling_batchnorm"]
+    assert first["protocol"]["sampling_batchnorm"] == "moving averages of training"
+    m1 = evaluate_lib.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
+    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "batch" / "per_sample.npz"))
+    assert np.abs(m1.mse - m2.mse).max() > 1e-6
+    np.testing.assert_allclose(m1.copy_last_mse, m2.copy_last_mse)
+    with pytest.raises(ValueError, match="--sampling_batchnorm='train'"):
+        evaluate_lib.EvalOptions(sampling_batchnorm="train").validate()
+
+
 def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
     out = str(tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="does not exist"):

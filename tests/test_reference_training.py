@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from svgpl_tf import train_lib
 from svgpl_tf.config import Config
-from svgpl_tf.models.backbones import FastBatchNormalization
+from svgpl_tf.models.backbones import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.init import INIT_STD, reference_init
-from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.models.svg import CompiledSampler, SVGModel
 from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
 
 SWITCHES = ("adam_epsilon", "init", "lstm_bias", "batchnorm_stats")
@@ -157,3 +157,49 @@ def test_keras_unit_forget_bias_is_what_keras_init_keeps():
     bias = model.frame_predictor.lstms[0].cell.bias.numpy()
     np.testing.assert_array_equal(bias[16:32], 1.0)
     assert keras.__version__.startswith("3.")
+
+
+@pytest.mark.parametrize("by", ["inner", "outer"])
+def test_inference_groups_normalise_by_each_groups_statistics(by):
+    bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, fused=True)
+    x = tf.random.stateless_normal([3 * 4, 2, 2, 5], seed=[7, 8]) * 3 - 1  # [outer*inner, ...]
+    bn.build(x.shape)
+    bn.gamma.assign(tf.random.stateless_normal([5], [1, 1]) + 1.0)
+    bn.beta.assign(tf.random.stateless_normal([5], [2, 2]))
+    before = (bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy())
+    y = bn(x, training=False, groups=InferenceGroups(4, by)).numpy().reshape(3, 4, 2, 2, 5)
+    rows = x.numpy().astype(np.float64).reshape(3, 4, 2, 2, 5)
+    for o in range(3):
+        for i in range(4):
+            group = rows[:, i] if by == "inner" else rows[o]  # the rows sharing statistics
+            mean, var = group.mean((0, 1, 2)), group.var((0, 1, 2))
+            expected = (rows[o, i] - mean) / np.sqrt(var + 1e-5)
+            expected = expected * bn.gamma.numpy() + bn.beta.numpy()
+            np.testing.assert_allclose(y[o, i], expected, atol=2e-5)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), before[0])
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), before[1])
+
+
+def test_sampling_batchnorm_decides_what_a_sequences_futures_depend_on():
+    """With batch statistics a sequence's futures change when another sequence of
+    the batch changes; with the moving averages or per-sequence statistics they do
+    not. Every mode is deterministic under its seed and leaves the weights alone."""
+    model = _model()
+    x = tf.random.stateless_uniform([3, 2, 64, 64, 1], seed=[0, 1])
+    other = tf.concat([x[:1], 1.0 - x[1:]], axis=0)  # sequences 1 and 2 differ
+    weights = [w.numpy().copy() for w in model.weights]
+    outputs = {}
+    for mode, coupled in (("moving", False), ("batch", True), ("sequence", False)):
+        a = model.sample(x, 3, num_samples=4, seed=5, batchnorm=mode)
+        again = CompiledSampler(model, batchnorm=mode)(x, 3, 4, 5)
+        np.testing.assert_allclose(again.numpy(), a.numpy(), atol=1e-5)
+        b = model.sample(other, 3, num_samples=4, seed=5, batchnorm=mode)
+        diff = float(tf.reduce_max(tf.abs(a[0] - b[0])))
+        assert (diff > 1e-4) == coupled, (mode, diff)
+        outputs[mode] = a.numpy()
+    assert np.abs(outputs["batch"] - outputs["moving"]).max() > 1e-3
+    assert np.abs(outputs["sequence"] - outputs["batch"]).max() > 1e-3
+    for w, before in zip(model.weights, weights):
+        np.testing.assert_array_equal(w.numpy(), before)
+    with pytest.raises(ValueError, match="sampling batchnorm"):
+        model.sample(x, 3, batchnorm="train")

@@ -24,6 +24,8 @@ half is computed once per source frame instead of once per decoded frame.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -34,6 +36,33 @@ SUPPORTED_IMAGE_SIZES = (64,)
 BACKBONES = ("dcgan", "vgg")
 # Base channel count of both backbones in the published architectures.
 DEFAULT_NF = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceGroups:
+    """BatchNorm from batch statistics at inference, one set per group of rows.
+
+    Passed as `groups` to the encoders, decoders and `FastBatchNormalization`.
+    The rows `[n, ...]` are `[outer, inner]` folded (row `o * inner + i`).
+    With `by="inner"` each inner index is a group, normalised over the rows of
+    every outer index; with `by="outer"` each outer index is a group. The
+    moving averages are neither used nor updated.
+
+    Args:
+        inner: rows per outer index (an int or a scalar int tensor).
+        by: `"inner"` or `"outer"`.
+
+    Example:
+        >>> # 4 sequences x 3 samples, statistics over the sequences of each sample
+        >>> groups = InferenceGroups(inner=3, by="inner")
+    """
+
+    inner: int | tf.Tensor
+    by: str = "inner"
+
+    def __post_init__(self):
+        if self.by not in ("inner", "outer"):
+            raise ValueError(f"InferenceGroups.by must be 'inner' or 'outer', got {self.by!r}.")
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -105,6 +134,8 @@ class FastBatchNormalization(layers.BatchNormalization):
         return not (self.synchronized and strategy.num_replicas_in_sync > 1)
 
     def call(self, inputs, training=None, mask=None, groups=None):
+        if isinstance(groups, InferenceGroups):
+            return self._inference_grouped(inputs, groups)
         if groups is not None and bool(training) and self.trainable and mask is None:
             return self._grouped(inputs, groups)
         if not self._use_fused(inputs, mask):
@@ -134,6 +165,29 @@ class FastBatchNormalization(layers.BatchNormalization):
             self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
         return keras.ops.cast(y, self.compute_dtype)
 
+    def _group_moments(self, xg, axes):
+        """Mean and biased variance of `xg` over `axes`, kept as size-1 axes,
+        synchronised over the replicas of a strategy with several."""
+        replica = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if not (self.synchronized and replica is not None and replicas > 1):
+            return tf.nn.moments(xg, axes, keepdims=True)
+        total = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(xg, axes, keepdims=True)
+        )
+        squares = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(xg), axes, keepdims=True)
+        )
+        # Elements per statistic on this replica.
+        local = tf.cast(tf.size(xg), tf.float32) / tf.cast(tf.size(total), tf.float32)
+        count = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        mean = total / count
+        return mean, tf.maximum(squares / count - tf.square(mean), 0.0)
+
+    def _normalize(self, xg, mean, variance):
+        y = (xg - mean) * tf.math.rsqrt(variance + self.epsilon)
+        return y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+
     def _grouped(self, inputs, groups):
         """Training-mode BatchNorm with one set of statistics per group.
 
@@ -147,29 +201,26 @@ class FastBatchNormalization(layers.BatchNormalization):
         shape = tf.shape(x)
         xg = tf.reshape(x, tf.concat([[-1, groups], shape[1:]], 0))  # [outer, groups, ..., c]
         axes = [0] + list(range(2, len(inputs.shape)))  # all but groups and channels
-        replica = tf.distribute.get_replica_context()
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if self.synchronized and replica is not None and replicas > 1:
-            total = replica.all_reduce(
-                tf.distribute.ReduceOp.SUM, tf.reduce_sum(xg, axes, keepdims=True)
-            )
-            squares = replica.all_reduce(
-                tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(xg), axes, keepdims=True)
-            )
-            local = tf.cast(tf.size(xg), tf.float32) / tf.cast(groups, tf.float32)
-            count = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
-            mean = total / count
-            variance = tf.maximum(squares / count - tf.square(mean), 0.0)
-        else:
-            mean, variance = tf.nn.moments(xg, axes, keepdims=True)  # [1, groups, 1.., c]
-        y = (xg - mean) * tf.math.rsqrt(variance + self.epsilon)
-        y = y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+        mean, variance = self._group_moments(xg, axes)  # [1, groups, 1.., c]
+        y = self._normalize(xg, mean, variance)
         m = self.momentum
         group_axes = list(range(len(inputs.shape)))  # every axis but the channels
         self.moving_mean.assign(self.moving_mean * m + tf.reduce_mean(mean, group_axes) * (1.0 - m))
         self.moving_variance.assign(
             self.moving_variance * m + tf.reduce_mean(variance, group_axes) * (1.0 - m)
         )
+        return keras.ops.cast(tf.reshape(y, shape), self.compute_dtype)
+
+    def _inference_grouped(self, inputs, groups: InferenceGroups):
+        """Batch statistics per group (see `InferenceGroups`), moving averages untouched."""
+        x = tf.cast(inputs, tf.float32)  # [n, ..., c]
+        shape = tf.shape(x)
+        xg = tf.reshape(x, tf.concat([[-1, groups.inner], shape[1:]], 0))  # [outer, inner, ..., c]
+        # One group per inner index reduces over the outer axis, and back.
+        over = 0 if groups.by == "inner" else 1
+        axes = [over] + list(range(2, len(inputs.shape)))
+        mean, variance = self._group_moments(xg, axes)
+        y = self._normalize(xg, mean, variance)
         return keras.ops.cast(tf.reshape(y, shape), self.compute_dtype)
 
     def get_config(self):

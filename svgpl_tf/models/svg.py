@@ -28,12 +28,19 @@ steps.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
-from svgpl_tf.models.backbones import DEFAULT_NF, FastBatchNormalization, make_backbone
+from svgpl_tf.models.backbones import (
+    DEFAULT_NF,
+    FastBatchNormalization,
+    InferenceGroups,
+    make_backbone,
+)
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 
 tfd = tfp.distributions
@@ -42,6 +49,10 @@ tfd = tfp.distributions
 PRIORS = ("learned", "fixed")
 # Values accepted for the `batchnorm_stats` argument.
 BATCHNORM_STATS = ("per_step", "pooled")
+# Values accepted for `sample`'s `batchnorm`: the moving averages; batch
+# statistics over the sequences sampled together (the reference's
+# generation); batch statistics over each sequence's own frames and samples.
+SAMPLING_BATCHNORM = ("moving", "batch", "sequence")
 
 
 def _fold(x):
@@ -72,6 +83,13 @@ def sample_keys(seed, batch_size):
         first = seed
         second = tf.zeros_like(seed)
     return tf.stack([first, second], axis=1)
+
+
+def _check_sampling_batchnorm(batchnorm: str) -> None:
+    if batchnorm not in SAMPLING_BATCHNORM:
+        raise ValueError(
+            f"Unknown sampling batchnorm {batchnorm!r}: choose one of {SAMPLING_BATCHNORM}."
+        )
 
 
 def _keyed_normal(keys, step, num_samples, z_dim):
@@ -108,6 +126,7 @@ class CompiledSampler:
     Args:
         model: a built `SVGModel`.
         jit_compile: compile with XLA.
+        batchnorm: BatchNorm statistics while sampling (see `SVGModel.sample`).
 
     Example:
         >>> sampler = CompiledSampler(model)
@@ -116,9 +135,11 @@ class CompiledSampler:
         1
     """
 
-    def __init__(self, model: SVGModel, jit_compile: bool = False):
+    def __init__(self, model: SVGModel, jit_compile: bool = False, batchnorm: str = "moving"):
+        _check_sampling_batchnorm(batchnorm)
         self.model = model
         self.jit_compile = jit_compile
+        self.batchnorm = batchnorm
         self._functions: dict[tuple[int, int], tf.types.experimental.PolymorphicFunction] = {}
 
     def _function(self, n_ctx: int, seed_rank: int):
@@ -133,7 +154,7 @@ class CompiledSampler:
                 count = tf.TensorSpec([], tf.int32)
                 signature = [context, count, count, seed]
             self._functions[key] = tf.function(
-                self.model.sample,
+                functools.partial(self.model.sample, batchnorm=self.batchnorm),
                 input_signature=signature,
                 jit_compile=self.jit_compile,
                 autograph=False,
@@ -315,10 +336,14 @@ class SVGModel(keras.Model):
             return tf.shape(x)[1]
         return None
 
-    def encode_frames(self, x, training=None):
-        """x `[b, t, h, w, c]` -> (h `[b, t, g]`, four skips `[b, t, ...]`)."""
+    def encode_frames(self, x, training=None, groups=None):
+        """x `[b, t, h, w, c]` -> (h `[b, t, g]`, four skips `[b, t, ...]`).
+
+        `groups` (an `InferenceGroups` over the folded `[b, t]` rows) replaces
+        the BatchNorm grouping that `training` implies."""
         batch = tf.shape(x)[0]
-        h, skips = self.encoder(_fold(x), training=training, groups=self._groups(x, training))
+        groups = groups if groups is not None else self._groups(x, training)
+        h, skips = self.encoder(_fold(x), training=training, groups=groups)
         return _unfold(h, batch), [_unfold(s, batch) for s in skips]
 
     def decode_frames(self, g, skips, training=None):
@@ -467,7 +492,7 @@ class SVGModel(keras.Model):
 
     # ------------------------------------------------------------ generation
 
-    def sample(self, context, horizon, num_samples=1, seed=0):
+    def sample(self, context, horizon, num_samples=1, seed=0, batchnorm="moving"):
         """Samples `num_samples` futures of `horizon` frames per sequence.
 
         Samples are folded into the batch, so every step is one call over
@@ -483,10 +508,22 @@ class SVGModel(keras.Model):
             horizon: number of future frames to predict, >= 1.
             num_samples: samples per sequence, >= 1.
             seed: an int, or int tensor `[batch]` with one seed per sequence.
+            batchnorm: the encoder's and decoder's BatchNorm statistics.
+                `"moving"`: the moving averages of training, so each
+                sequence's futures are its own. `"batch"`: batch statistics
+                as the reference generates (its networks stay in training
+                mode): per time step over the sequences of the batch, one set
+                per sample draw, so a sequence's futures depend on the other
+                sequences sampled with it. `"sequence"`: batch statistics of
+                each sequence alone, over its context frames and then, per
+                step, over its samples; a sequence's samples start as
+                near-copies, so this normalises by little more than noise.
+                The moving averages are never updated.
 
         Returns:
             float32 frames `[batch, num_samples, horizon, h, w, c]`.
         """
+        _check_sampling_batchnorm(batchnorm)
         for name, value in (("horizon", horizon), ("num_samples", num_samples)):
             if isinstance(value, int) and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}.")
@@ -502,7 +539,15 @@ class SVGModel(keras.Model):
         def rep(t):  # [b, ...] -> [b * s, ...], each sequence's samples adjacent
             return tf.repeat(t, num_samples, axis=0)
 
-        h_seq, skips_ctx = self.encode_frames(context, training=False)  # [b, n, g]
+        if batchnorm == "moving":
+            ctx_groups = row_groups = None
+        else:  # rows: [b, n] for the context, [b, s] in the loop
+            by = "inner" if batchnorm == "batch" else "outer"
+            ctx_groups = InferenceGroups(n_ctx, by)
+            row_groups = InferenceGroups(num_samples, by)
+        h_seq, skips_ctx = self.encode_frames(
+            context, training=False, groups=ctx_groups
+        )  # [b, n, g]
         h_ctx = rep(h_seq)  # [b*s, n, g]
         rows = tf.shape(h_ctx)[0]  # b*s
         pred_state = self.frame_predictor.zero_state(rows)
@@ -532,14 +577,14 @@ class SVGModel(keras.Model):
 
             def decode(g, carried):
                 terms = carried if self.last_frame_skip else shared
-                return self.decoder.decode(g, terms, training=False)
+                return self.decoder.decode(g, terms, training=False, groups=row_groups)
 
             next_carry = self.decoder.skip_terms
             carry = [rep(t) for t in shared] if self.last_frame_skip else []
         else:
 
             def decode(g, carried):
-                return self.decoder(g, carried, training=False)
+                return self.decoder(g, carried, training=False, groups=row_groups)
 
             next_carry = list
             carry = [rep(s) for s in last_skips]  # [b*s, ...]
@@ -556,7 +601,7 @@ class SVGModel(keras.Model):
             frames = frames.write(t, tf.cast(x_hat, tf.float32))
 
             def encode():  # the next step's input; skipped after the last step
-                h_next, skips_next = self.encoder(x_hat, training=False)
+                h_next, skips_next = self.encoder(x_hat, training=False, groups=row_groups)
                 return h_next, (next_carry(skips_next) if self.last_frame_skip else carry)
 
             h, carry = tf.cond(t + 1 < horizon, encode, lambda: (h, carry))
