@@ -11,7 +11,7 @@ See `svgpl_tf/benchmark_lib.py` for what is measured and how.
 
 from absl import app, flags
 
-from svgpl_tf import benchmark_lib
+from svgpl_tf import benchmark_lib, entry
 from svgpl_tf.config import PRECISIONS
 
 _CONFIGS = flags.DEFINE_list(
@@ -96,5 +96,10 @@ def main(argv):
         print(f"Wrote {_OUTPUT.value}")
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

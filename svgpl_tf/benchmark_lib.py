@@ -14,7 +14,7 @@
 * best-of-N sampling: sampling N futures of 16 test sequences and keeping the
   one closest to the truth (pixel MSE), total time and sequence-samples/s;
 * the exported SavedModel's `serving_default` latency for 1 and 16
-  sequences (median and 95th percentile), through `export.export_lib`;
+  sequences (median and 95th percentile), through `svgpl_tf.serving.export_lib`;
 * each input pipeline alone, in sequences/s, next to what training consumes.
 
 `format_table(results)` renders the results as text; `run_benchmark` returns
@@ -40,11 +40,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import flops, train_lib
+from svgpl_tf import flops, runs
 from svgpl_tf.config import PRECISIONS, Config
 from svgpl_tf.data import digits, moving_sprites, pipeline, video
 from svgpl_tf.machine import bfloat16_hardware, machine_info
@@ -168,7 +167,7 @@ class BenchmarkOptions:
         sample_horizon: predicted frames per sample.
         num_samples: samples per sequence (best-of-N).
         sample_repeats: timed sampling calls per variant.
-        serving: time the exported SavedModel (needs `export.export_lib`).
+        serving: time the exported SavedModel (needs the `[serving]` extra).
         serving_num_samples: samples per sequence of the exported signature.
         serving_repeats: timed requests per batch size.
         serving_batches: sequences per request.
@@ -452,7 +451,7 @@ def bench_training(
     models, counts, configs, data = {}, {}, {}, None
     for variant in variants:
         config = make_config(name, variant, options.tiny)
-        model = train_lib.build_model(config)
+        model = runs.build_model(config)
         model.make_train_function()
         if data is None:
             data = _batch(config, options.tiny)
@@ -698,7 +697,7 @@ def bench_loss_curves(name: str, options: BenchmarkOptions) -> dict | None:
     curves = {}
     for variant in options.variants:
         config = make_config(name, variant, options.tiny)
-        model = train_lib.build_model(config)
+        model = runs.build_model(config)
         model.make_train_function()
         losses = []
         for batch in batches:
@@ -733,7 +732,7 @@ def bench_serving(name: str, model: SVGModel, variant: Variant, options: Benchma
     """Latency of the exported SavedModel's `serving_default` signature.
 
     The model is checkpointed to a temporary workdir and exported with
-    `export.export_lib.export_savedmodel`; the reload is timed per request.
+    `svgpl_tf.serving.export_lib.export_savedmodel`; the reload is timed per request.
     """
     result = {
         "available": False,
@@ -744,9 +743,11 @@ def bench_serving(name: str, model: SVGModel, variant: Variant, options: Benchma
         "latency": [],
     }
     try:
-        from export import export_lib
+        from svgpl_tf.serving import export_lib
+
+        export_lib.serving_apis()
     except ImportError as e:
-        result["reason"] = f"export.export_lib is not importable: {e}"
+        result["reason"] = f"serving is not available: {e}"
         return result
     config = make_config(name, variant, options.tiny)
     context = test_clips(config, max(options.serving_batches), config.n_past, options.tiny)
@@ -755,7 +756,7 @@ def bench_serving(name: str, model: SVGModel, variant: Variant, options: Benchma
         workdir = os.path.join(tmp, "run")
         os.makedirs(workdir)
         config.save(workdir)
-        _, manager = train_lib.make_checkpoint(model, workdir)
+        _, manager = runs.make_checkpoint(model, workdir)
         manager.save(checkpoint_number=int(model.optimizer.iterations.numpy()))
         exported = export_lib.export_savedmodel(
             workdir,
@@ -852,7 +853,6 @@ def run_benchmark(options: BenchmarkOptions, log=print) -> dict:
     requested = options
     options = options.sized()
     log = log or (lambda *_: None)
-    policy = keras.mixed_precision.global_policy().name
     monitor = MemoryMonitor()
     results = {
         "schema": SCHEMA_VERSION,
@@ -862,33 +862,30 @@ def run_benchmark(options: BenchmarkOptions, log=print) -> dict:
         "flops_convention": flops.CONVENTION,
     }
     sampled = _sampling_config(options.configs)
-    try:
-        log("ceilings: matrix products ...")
-        start_ceilings = measure_ceilings(options)
-        training, comparisons, sampling, pipelines, curves = [], [], [], [], []
-        serving = None
-        for name in options.configs:
-            log(f"training: {name} ({', '.join(v.name for v in options.variants)}) ...")
-            rows, compared, models = bench_training(name, options, monitor)
-            training += rows
-            comparisons += compared
-            log(f"pipeline: {name} ...")
-            pipelines.append(bench_pipeline(name, options))
-            if name == sampled:
-                log(f"sampling: {name}, best of {options.num_samples} ...")
-                sampling += bench_sampling(name, models, options, monitor)
-                if options.serving:
-                    log(f"serving: {name} SavedModel ...")
-                    serving = bench_serving(name, models[options.variant], options.variant, options)
-            del models
-            if options.loss_curve_steps and name == sampled:
-                log(f"loss curves: {name}, {options.loss_curve_steps} steps ...")
-                curve = bench_loss_curves(name, options)
-                curves += [curve] if curve else []
-        log("ceilings: again ...")
-        end_ceilings = measure_ceilings(options)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
+    log("ceilings: matrix products ...")
+    start_ceilings = measure_ceilings(options)
+    training, comparisons, sampling, pipelines, curves = [], [], [], [], []
+    serving = None
+    for name in options.configs:
+        log(f"training: {name} ({', '.join(v.name for v in options.variants)}) ...")
+        rows, compared, models = bench_training(name, options, monitor)
+        training += rows
+        comparisons += compared
+        log(f"pipeline: {name} ...")
+        pipelines.append(bench_pipeline(name, options))
+        if name == sampled:
+            log(f"sampling: {name}, best of {options.num_samples} ...")
+            sampling += bench_sampling(name, models, options, monitor)
+            if options.serving:
+                log(f"serving: {name} SavedModel ...")
+                serving = bench_serving(name, models[options.variant], options.variant, options)
+        del models
+        if options.loss_curve_steps and name == sampled:
+            log(f"loss curves: {name}, {options.loss_curve_steps} steps ...")
+            curve = bench_loss_curves(name, options)
+            curves += [curve] if curve else []
+    log("ceilings: again ...")
+    end_ceilings = measure_ceilings(options)
     ceilings = _combine_ceilings(start_ceilings, end_ceilings)
     _rescale_fractions(training + sampling, ceilings)
     step = {p["config"]: p for p in training if p["variant"] == options.variant.name}

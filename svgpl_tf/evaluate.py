@@ -13,7 +13,7 @@ and writes metrics.json, plots and sample videos to --output_dir (see
 
 from absl import app, flags
 
-from svgpl_tf import evaluate_lib, metrics
+from svgpl_tf import entry, evaluate_lib, metrics
 from svgpl_tf.config import PRECISIONS
 from svgpl_tf.models.svg import SAMPLING_BATCHNORM
 
@@ -108,6 +108,10 @@ def main(argv):
     evaluate_lib.evaluate_run(model, config, step, _OUTPUT_DIR.value, options, _WORKDIR.value)
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main, required=["output_dir"])
+
+
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["output_dir"])
-    app.run(main)
+    run()

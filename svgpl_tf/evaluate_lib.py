@@ -42,7 +42,7 @@ from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.models.svg import SAMPLING_BATCHNORM, CompiledSampler, SVGModel
-from svgpl_tf.train_lib import restore_model
+from svgpl_tf.runs import restore_model
 
 # SSIM mode of the reports unless asked otherwise (see the README).
 DEFAULT_SSIM_MODE = "uniform"
@@ -196,7 +196,7 @@ def load_run(
         precision: precision policy to sample in (None: the run's).
 
     Returns:
-        `(model, config, step)`, as `train_lib.restore_model`.
+        `(model, config, step)`, as `runs.restore_model`.
 
     Raises:
         ValueError: `workdir` is empty.

@@ -12,8 +12,8 @@ writes WORKDIR/time_to_quality.json and time_to_quality.png (see
 
 from absl import app, flags
 
+from svgpl_tf import entry, quality, runs
 from svgpl_tf import flags as svg_flags
-from svgpl_tf import quality, train_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A new folder for the run and its report.")
 _EVERY = flags.DEFINE_integer("probe_every", 200, "Training steps between probes.")
@@ -27,8 +27,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         config, _ = svg_flags.config_from_flags()
-        train_lib.check_workdir(_WORKDIR.value)
-        train_lib.preflight(config)
+        runs.check_workdir(_WORKDIR.value)
+        runs.preflight(config)
         report = quality.time_to_quality(
             config, _WORKDIR.value, _EVERY.value, _SAMPLES.value, _SEQUENCES.value
         )
@@ -48,6 +48,10 @@ def main(argv):
     )
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main, required=["workdir"])
+
+
 if __name__ == "__main__":
-    flags.mark_flag_as_required("workdir")
-    app.run(main)
+    run()

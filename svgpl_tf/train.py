@@ -8,8 +8,8 @@ the same workdir resumes the run.
 
 from absl import app, flags
 
+from svgpl_tf import entry, runs, train_lib
 from svgpl_tf import flags as svg_flags
-from svgpl_tf import train_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.")
 svg_flags.define_config_flags()
@@ -20,14 +20,18 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         config, explicit = svg_flags.config_from_flags()
-        train_lib.check_workdir(_WORKDIR.value)
-        config = train_lib.resolve_config(_WORKDIR.value, config, explicit)
-        train_lib.preflight(config)
+        runs.check_workdir(_WORKDIR.value)
+        config = runs.resolve_config(_WORKDIR.value, config, explicit)
+        runs.preflight(config)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     train_lib.train(config, _WORKDIR.value)
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main, required=["workdir"])
+
+
 if __name__ == "__main__":
-    flags.mark_flag_as_required("workdir")
-    app.run(main)
+    run()

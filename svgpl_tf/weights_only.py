@@ -5,15 +5,15 @@
 
 The output folder holds the run's config.json and a weights-only checkpoint
 (a third of a training checkpoint's size); `svgpl_tf.evaluate`,
-`export.export_savedmodel` and `train_lib.restore_model` take it as their
---workdir (see `train_lib.write_weights_only`).
+`export.export_savedmodel` and `runs.restore_model` take it as their
+--workdir (see `runs.write_weights_only`).
 """
 
 import os
 
 from absl import app, flags
 
-from svgpl_tf import train_lib
+from svgpl_tf import entry, runs
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training workdir.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The folder to write.")
@@ -24,7 +24,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        path = train_lib.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value)
+        path = runs.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     folder = os.path.dirname(path)
@@ -36,6 +36,10 @@ def main(argv):
     print(f"Wrote {path} ({size / 2**20:.1f} MiB) and {_OUTPUT_DIR.value}/config.json")
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main, required=["workdir", "output_dir"])
+
+
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["workdir", "output_dir"])
-    app.run(main)
+    run()

@@ -30,14 +30,14 @@ def tiny_config():
 
 
 @pytest.fixture(autouse=True)
-def float32_policy():
-    """Each test starts and ends in float32: `build_model` sets Keras's global
-    dtype policy, and a mixed policy must not leak into the next test."""
+def no_global_dtype_policy():
+    """No test may leave Keras's global dtype policy changed: models keep their
+    precision to themselves (`runs.build_model`)."""
     import keras
 
-    keras.mixed_precision.set_global_policy("float32")
+    before = keras.config.dtype_policy().name
     yield
-    keras.mixed_precision.set_global_policy("float32")
+    assert keras.config.dtype_policy().name == before, "the global dtype policy leaked"
 
 
 def portable_noise(keys, step, num_samples, z_dim):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "tests", "distributed_run.py")
@@ -43,7 +43,7 @@ def _finish(proc, timeout=240):
 
 def _losses(workdir):
     """{tag: [value at step 1, 2, 3]} from the run's TensorBoard scalars."""
-    assert train_lib.restore_model(workdir)[2] == 3
+    assert runs.restore_model(workdir)[2] == 3
     folder = os.path.join(workdir, "tensorboard")
     values = {}
     for name in os.listdir(folder):

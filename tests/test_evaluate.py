@@ -12,7 +12,7 @@ import pytest
 from conftest import portable_noise
 from PIL import Image
 
-from svgpl_tf import evaluate_lib, train_lib
+from svgpl_tf import evaluate_lib, runs, train_lib
 from svgpl_tf.models import svg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -238,7 +238,7 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
 
 
 def test_protocol_defaults_come_from_the_training_config(workdir, tmp_path):
-    options = evaluate_lib.EvalOptions().resolve(train_lib.restore_model(workdir)[1])
+    options = evaluate_lib.EvalOptions().resolve(runs.restore_model(workdir)[1])
     assert (options.num_samples, options.num_sequences, options.n_future) == (100, 4, 2)
 
 

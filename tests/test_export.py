@@ -2,7 +2,7 @@
 
 One tiny SVG-PL run (2 steps) is trained and exported once per module; the
 SavedModel is then loaded the way TF Serving does, in a process that cannot
-import `svgpl_tf`, and fed requests built by `export.client`.
+import `svgpl_tf`, and fed requests built by `svgpl_tf.serving.client_lib`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from export import client, export_lib
-from svgpl_tf import train_lib
+from svgpl_tf import client as client_binary
+from svgpl_tf.serving import client_lib as client
+from svgpl_tf.serving import export_lib
+from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +66,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(workdir):
-    model, _, _ = train_lib.restore_model(workdir)
+    model, _, _ = runs.restore_model(workdir)
     return model
 
 
@@ -357,7 +359,7 @@ def test_binary_writes_a_new_version(exported, workdir):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
     args = [f"--workdir={workdir}", f"--export_base={base}", "--num_samples=2", "--horizon=3"]
     run = subprocess.run(
-        [sys.executable, "-m", "export.export_savedmodel", *args],
+        [sys.executable, "-m", "svgpl_tf.export", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -406,7 +408,7 @@ def test_missing_workdir_is_reported(tmp_path):
 
 
 def test_verification_catches_another_model(exported, workdir):
-    other = train_lib.build_model(dataclasses.replace(Config.load(workdir), seed=1))
+    other = runs.build_model(dataclasses.replace(Config.load(workdir), seed=1))
     with pytest.raises(RuntimeError, match="does not reproduce the model"):
         export_lib.verify_export(exported.path, other, NUM_SAMPLES, HORIZON)
 
@@ -581,7 +583,7 @@ def test_client_binary_writes_a_gif(stand_in, tmp_path, protocol):
     ]
     try:
         flags.FLAGS(argv)
-        client.main(argv[:1])
+        client_binary.main(argv[:1])
     finally:
         flags.FLAGS.unparse_flags()
     assert client.read_clip(output).shape[1] == 2 + 3  # context, then predicted frames

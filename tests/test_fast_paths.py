@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from conftest import portable_noise
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs
 from svgpl_tf.models import backbones, svg
 from svgpl_tf.models.backbones import FastBatchNormalization
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
@@ -46,9 +46,9 @@ def _each_bn(model):
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
     monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
     batches = [_clip(seed=s) for s in range(3)]
-    plain = _losses(train_lib.build_model(tiny_config), batches)
+    plain = _losses(runs.build_model(tiny_config), batches)
     xla_config = dataclasses.replace(tiny_config, jit_compile=True)
-    xla = _losses(train_lib.build_model(xla_config), batches)
+    xla = _losses(runs.build_model(xla_config), batches)
     # The same initial weights, noise and batches: the same loss at every step.
     np.testing.assert_allclose(xla, plain, rtol=F32_RTOL, atol=F32_ATOL)
 
@@ -58,8 +58,8 @@ def test_xla_training_noise_is_reproducible(tiny_config):
     still a function of the seed, the step and the example only."""
     config = dataclasses.replace(tiny_config, jit_compile=True)
     batches = [_clip(seed=s) for s in range(2)]
-    first = _losses(train_lib.build_model(config), batches)
-    again = _losses(train_lib.build_model(config), batches)
+    first = _losses(runs.build_model(config), batches)
+    again = _losses(runs.build_model(config), batches)
     np.testing.assert_allclose(first, again, rtol=1e-6)
 
 
@@ -125,9 +125,8 @@ def _bn_outputs(layers, x):
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_batchnorm_statistics_are_keras_numbers(precision):
-    keras.mixed_precision.set_global_policy(precision)
     x = tf.random.normal([8, 6, 5, 7], seed=1) * 3.0 + 1.0
-    kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True)
+    kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True, dtype=precision)
     ours, theirs = _bn_outputs(
         [FastBatchNormalization(**kw), keras.layers.BatchNormalization(**kw)], x
     )
@@ -142,9 +141,8 @@ def test_batchnorm_statistics_are_keras_numbers(precision):
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_fused_batchnorm_matches_keras(precision):
-    keras.mixed_precision.set_global_policy(precision)
     x = tf.random.normal([8, 6, 5, 7], seed=1) * 3.0 + 1.0
-    kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True)
+    kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True, dtype=precision)
     fused, plain = _bn_outputs(
         [FastBatchNormalization(fused=True, **kw), keras.layers.BatchNormalization(**kw)], x
     )
@@ -159,8 +157,8 @@ def test_fused_batchnorm_matches_keras(precision):
 
 def test_mixed_bfloat16_keeps_float32_variables_and_loss(tiny_config):
     x = _clip(seed=4)
-    f32 = train_lib.build_model(tiny_config)
-    bf16 = train_lib.build_model(dataclasses.replace(tiny_config, precision="mixed_bfloat16"))
+    f32 = runs.build_model(tiny_config)
+    bf16 = runs.build_model(dataclasses.replace(tiny_config, precision="mixed_bfloat16"))
     assert bf16.encoder.c1.layers[0].compute_dtype == "bfloat16"
     assert {v.dtype for v in bf16.weights} == {"float32"}
     # The same seed gives the same initial weights under both policies.
@@ -182,8 +180,8 @@ def test_svgpl_trains_in_mixed_bfloat16(tiny_config):
         vgg_weights="random",
     )
     x = _clip(seed=5)
-    f32 = train_lib.build_model(config)
-    bf16 = train_lib.build_model(dataclasses.replace(config, precision="mixed_bfloat16"))
+    f32 = runs.build_model(config)
+    bf16 = runs.build_model(dataclasses.replace(config, precision="mixed_bfloat16"))
     values = [m.compute_loss_terms(x, training=True) for m in (f32, bf16)]
     for name in ("loss", "perceptual"):
         assert values[1][name].dtype == tf.float32
@@ -192,7 +190,7 @@ def test_svgpl_trains_in_mixed_bfloat16(tiny_config):
 
 
 def test_training_step_is_traced_once(tiny_config):
-    model = train_lib.build_model(tiny_config)
+    model = runs.build_model(tiny_config)
     traces = []
     step = model.train_step
 
@@ -237,10 +235,10 @@ def test_xla_sampler_matches(monkeypatch):
 
 
 def test_fused_batchnorm_is_the_default_and_can_be_turned_off(tiny_config):
-    model = train_lib.build_model(dataclasses.replace(tiny_config, fused_batchnorm=False))
+    model = runs.build_model(dataclasses.replace(tiny_config, fused_batchnorm=False))
     bns = _each_bn(model)
     assert bns and not any(bn.fused for bn in bns)
-    fused = train_lib.build_model(tiny_config)
+    fused = runs.build_model(tiny_config)
     fused_bns = _each_bn(fused)
     assert all(bn.fused for bn in fused_bns)
     assert all(bn._use_fused(tf.zeros([1, 4, 4, bn.gamma.shape[0]]), None) for bn in fused_bns)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs, train_lib
 from svgpl_tf.data import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +24,7 @@ TINY_FLAGS = [
 
 
 def _weights(workdir):
-    model, _, step = train_lib.restore_model(workdir)
+    model, _, step = runs.restore_model(workdir)
     return step, [v.numpy() for v in model.weights]
 
 
@@ -115,7 +115,7 @@ def test_corrupt_latest_checkpoint_error_names_the_file(tiny_config, tmp_path):
     with open(os.path.join(workdir, "checkpoints", data[0]), "r+b") as f:
         f.truncate(100)
     with pytest.raises(RuntimeError, match="ckpt-2"):
-        train_lib.restore_model(workdir)
+        runs.restore_model(workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
         train_lib.train(dataclasses.replace(tiny_config, steps=4), workdir, verbose=0)
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from svgpl_tf import evaluate_lib, train_lib
+from svgpl_tf import evaluate_lib, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(ROOT, "pretrained")
@@ -32,9 +32,9 @@ def test_the_three_models_are_shipped():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_shipped_checkpoint_is_weights_only_and_small(name):
-    folder = os.path.join(PRETRAINED, name, train_lib.CHECKPOINT_DIR)
+    folder = os.path.join(PRETRAINED, name, runs.CHECKPOINT_DIR)
     (index,) = [n for n in os.listdir(folder) if n.endswith(".index")]
-    assert not train_lib.holds_optimizer(os.path.join(folder, index[: -len(".index")]))
+    assert not runs.holds_optimizer(os.path.join(folder, index[: -len(".index")]))
     size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
     assert size < 16 * 2**20
 
@@ -45,7 +45,7 @@ def test_shipped_checkpoint_reproduces_its_metrics(name, tmp_path):
     folder = os.path.join(PRETRAINED, name)
     with open(os.path.join(folder, "metrics.json")) as f:
         stated = json.load(f)
-    model, config, step = train_lib.restore_model(folder)
+    model, config, step = runs.restore_model(folder)
     assert step == stated["checkpoint_step"]
     protocol = stated["protocol"]
     options = evaluate_lib.EvalOptions(

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from svgpl_tf import metrics, quality, train_lib
+from svgpl_tf import metrics, quality, runs, train_lib
 from svgpl_tf.data.pipeline import make_datasets
 
 
@@ -21,7 +21,7 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     last = report["probes"][-1]
     assert len(last["best_ssim_per_step"]) == config.n_future
     # Recompute the last probe from the final weights, outside the probe's code path.
-    model, _, step = train_lib.restore_model(workdir)
+    model, _, step = runs.restore_model(workdir)
     assert step == 4
     probe_config = dataclasses.replace(config, num_test_sequences=4, batch_size=4)
     clips = next(iter(make_datasets(probe_config).test)).numpy()  # [4, T, h, w, c]
@@ -62,12 +62,12 @@ def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
     config = dataclasses.replace(tiny_config, sample_every=0)
     trained = train_lib.train(config, workdir, verbose=0)
     out = str(tmp_path / "shipped")
-    path = train_lib.write_weights_only(workdir, out)
+    path = runs.write_weights_only(workdir, out)
     assert path.endswith("ckpt-4")
-    assert not train_lib.holds_optimizer(path)
+    assert not runs.holds_optimizer(path)
     full = os.path.getsize(_data_file(workdir))
     assert os.path.getsize(_data_file(out)) < 0.4 * full  # Adam's two slots are gone
-    model, saved, step = train_lib.restore_model(out)
+    model, saved, step = runs.restore_model(out)
     assert step == 4 and saved == config
     assert trained.modules.keys() == model.modules.keys()
     for name, module in trained.modules.items():
@@ -82,13 +82,13 @@ def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_p
     workdir = str(tmp_path / "run")
     train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     out = str(tmp_path / "shipped")
-    train_lib.write_weights_only(workdir, out)
+    runs.write_weights_only(workdir, out)
     values = json.load(open(os.path.join(out, "config.json")))
     values["prior"] = "fixed"
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(values, f)
     with pytest.raises(RuntimeError, match="ckpt-2"):
-        train_lib.restore_model(out)
+        runs.restore_model(out)
 
 
 def _data_file(workdir):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import Config
 from svgpl_tf.models.backbones import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.init import INIT_STD, reference_init
@@ -84,13 +84,13 @@ def test_scaled_adam_moves_lstm_biases_twice_as_far():
 
 
 def test_build_model_applies_the_switches(tiny_config):
-    model = train_lib.build_model(dataclasses.replace(tiny_config, **REFERENCE).validate())
+    model = runs.build_model(dataclasses.replace(tiny_config, **REFERENCE).validate())
     assert isinstance(model.optimizer, ScaledAdam)
     assert model.optimizer.epsilon == pytest.approx(1e-8)
     assert len(model.optimizer.lr_multipliers) == 4
     conv = model.encoder.c1.layers[0]
     assert np.std(conv.kernel.numpy()) == pytest.approx(INIT_STD, rel=0.1)
-    model = train_lib.build_model(tiny_config)  # the defaults: Keras's
+    model = runs.build_model(tiny_config)  # the defaults: Keras's
     assert model.optimizer.lr_multipliers == {}
     assert np.std(model.encoder.c1.layers[0].kernel.numpy()) > 2 * INIT_STD  # Glorot
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config
 from svgpl_tf.losses import vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
@@ -31,15 +31,15 @@ def test_perceptual_weight_zero_builds_no_vgg(tiny_config, monkeypatch):
 
     monkeypatch.setattr(vgg_weights, "build_vgg16_features", fail)
     monkeypatch.setattr("svgpl_tf.losses.perceptual.build_vgg16_features", fail)
-    terms = train_lib.make_reconstruction_terms(tiny_config)
+    terms = runs.make_reconstruction_terms(tiny_config)
     assert [t.name for t in terms] == ["mse"]
-    model = train_lib.build_model(tiny_config)
+    model = runs.build_model(tiny_config)
     values = model.test_step(tf.random.uniform([2, 4, 64, 64, 1], seed=0))
     assert set(values) == {"loss", "mse", "kl"}
 
 
 def test_svgpl_step_logs_every_term_and_sums_them(svgpl_config):
-    model = train_lib.build_model(svgpl_config)
+    model = runs.build_model(svgpl_config)
     x = tf.random.uniform([2, 4, 64, 64, 1], seed=1)
     values = {k: float(v) for k, v in model.compute_loss_terms(x, training=False).items()}
     assert set(values) == {
@@ -65,8 +65,8 @@ def test_svgpl_step_logs_every_term_and_sums_them(svgpl_config):
 
 
 def test_vgg_is_neither_trained_nor_checkpointed(tiny_config, svgpl_config, tmp_path):
-    lp = train_lib.build_model(tiny_config)
-    pl = train_lib.build_model(svgpl_config)
+    lp = runs.build_model(tiny_config)
+    pl = runs.build_model(svgpl_config)
     assert len(pl.trainable_variables) == len(lp.trainable_variables)
     assert len(pl.weights) == len(lp.weights)
     term = pl.reconstruction_terms[1]
@@ -76,7 +76,7 @@ def test_vgg_is_neither_trained_nor_checkpointed(tiny_config, svgpl_config, tmp_
         np.testing.assert_array_equal(before, v.numpy())
 
     def saved_names(model, folder):
-        _, manager = train_lib.make_checkpoint(model, str(tmp_path / folder))
+        _, manager = runs.make_checkpoint(model, str(tmp_path / folder))
         path = manager.save()
         return sorted(name for name, _ in tf.train.list_variables(path))
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import train_lib
+from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config, conflicts
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,15 +55,15 @@ def test_unwritable_workdir_is_reported(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(PermissionError, match="not writable"):
-        train_lib.check_workdir(str(blocker / "run"))
+        runs.check_workdir(str(blocker / "run"))
 
 
 def test_parameter_summary_lists_every_module(tiny_config):
-    model = train_lib.build_model(tiny_config)
-    summary = train_lib.parameter_summary(model)
+    model = runs.build_model(tiny_config)
+    summary = runs.parameter_summary(model)
     for name in ("encoder", "decoder", "frame_predictor", "posterior", "prior", "total"):
         assert name in summary
-    total = sum(train_lib.count_params(m) for m in model.modules.values())
+    total = sum(runs.count_params(m) for m in model.modules.values())
     assert f"{total:,}" in summary.splitlines()[-1]
 
 
@@ -92,9 +92,10 @@ def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
     assert glob.glob(os.path.join(workdir, "tensorboard", "events.*"))
 
     # A fresh model restored from the workdir equals the trained one.
-    restored = train_lib.build_model(tiny_config)
-    ckpt, manager = train_lib.make_checkpoint(restored, workdir)
-    assert train_lib.restore_latest(ckpt, manager) == 4
+    restored = runs.build_model(tiny_config)
+    ckpt, manager = runs.make_checkpoint(restored, workdir)
+    assert runs.restore_checkpoint(ckpt, manager.latest_checkpoint) is None
+    assert int(restored.optimizer.iterations.numpy()) == 4
     for a, b in zip(_weights(model), _weights(restored)):
         np.testing.assert_array_equal(a, b)
 
@@ -114,10 +115,10 @@ def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
 def test_corrupt_checkpoint_error_names_the_file(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
-    bigger = train_lib.build_model(dataclasses.replace(tiny_config, z_dim=5))
-    ckpt, manager = train_lib.make_checkpoint(bigger, workdir)
+    bigger = runs.build_model(dataclasses.replace(tiny_config, z_dim=5))
+    ckpt, manager = runs.make_checkpoint(bigger, workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
-        train_lib.restore_latest(ckpt, manager)
+        runs.restore_checkpoint(ckpt, manager.latest_checkpoint)
 
 
 def test_same_seed_same_training(tiny_config, tmp_path):
@@ -175,21 +176,21 @@ def test_binary_rejects_bad_flags_before_work(tmp_path):
 def test_restore_model_latest_and_given_step(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     trained = train_lib.train(dataclasses.replace(tiny_config, sample_every=0), workdir, verbose=0)
-    model, config, step = train_lib.restore_model(workdir)
+    model, config, step = runs.restore_model(workdir)
     assert step == 4 and config == dataclasses.replace(tiny_config, sample_every=0)
     for a, b in zip(_weights(trained), _weights(model)):
         np.testing.assert_array_equal(a, b)
-    assert train_lib.restore_model(workdir, step=2)[2] == 2
+    assert runs.restore_model(workdir, step=2)[2] == 2
     with pytest.raises(FileNotFoundError, match=r"steps \[2, 4\]"):
-        train_lib.restore_model(workdir, step=3)
+        runs.restore_model(workdir, step=3)
     with pytest.raises(FileNotFoundError, match="config.json"):
-        train_lib.restore_model(str(tmp_path))
+        runs.restore_model(str(tmp_path))
 
 
 def test_checkpoint_of_another_prior_is_rejected(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
-    fixed = train_lib.build_model(dataclasses.replace(tiny_config, prior="fixed"))
-    ckpt, manager = train_lib.make_checkpoint(fixed, workdir)
+    fixed = runs.build_model(dataclasses.replace(tiny_config, prior="fixed"))
+    ckpt, manager = runs.make_checkpoint(fixed, workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
-        train_lib.restore_latest(ckpt, manager)
+        runs.restore_checkpoint(ckpt, manager.latest_checkpoint)

@@ -27,13 +27,12 @@ import uuid
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from export import serving_module
-from export.serving_module import SVGServingModule
-from svgpl_tf import train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.serving import signatures
+from svgpl_tf.serving.signatures import SVGServingModule
 
 # Defaults of the export settings.
 DEFAULT_MODEL_NAME = "svg"
@@ -124,13 +123,32 @@ def check_settings(
         )
     if version is not None and version < 1:
         raise ValueError(f"--version={version}: must be >= 1 (TF Serving loads integer folders).")
-    serving_module.check_export_counts(
+    serving_apis()
+    signatures.check_export_counts(
         num_samples, 1 if horizon is None else horizon, max_num_samples, max_horizon
     )
 
 
+def serving_apis():
+    """TF Serving's request protos, `(predict_pb2, prediction_log_pb2)`.
+
+    Raises:
+        ImportError: with the install command, when `tensorflow-serving-api`
+            (the `[serving]` extra) is missing.
+    """
+    try:
+        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    except ImportError as e:
+        raise ImportError(
+            f"Export writes TF Serving's warm-up requests and needs tensorflow-serving-api ({e}); "
+            "install it with: pip install 'svgpl_tf[serving]'."
+        ) from e
+    return predict_pb2, prediction_log_pb2
+
+
 def _predict_log(inputs: dict, model_name: str, signature_name: str):
     """A PredictionLog holding one PredictRequest with `inputs` (numpy arrays)."""
+    predict_pb2, prediction_log_pb2 = serving_apis()
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
@@ -155,14 +173,14 @@ def write_warmup_requests(export_dir: str, module: SVGServingModule, model_name:
     size = module.image_size
     context = np.full([1, module.n_past, size, size, module.channels], 0.5, np.float32)
     seed = np.zeros([1], np.int64)
-    default = {serving_module.CONTEXT: context, serving_module.SEED: seed}
+    default = {signatures.CONTEXT: context, signatures.SEED: seed}
     counts = {
-        serving_module.NUM_SAMPLES: np.int32(module.num_samples),
-        serving_module.HORIZON: np.int32(module.horizon),
+        signatures.NUM_SAMPLES: np.int32(module.num_samples),
+        signatures.HORIZON: np.int32(module.horizon),
     }
     logs = [
-        _predict_log(default, model_name, serving_module.SERVING_DEFAULT),
-        _predict_log({**default, **counts}, model_name, serving_module.SAMPLE),
+        _predict_log(default, model_name, signatures.SERVING_DEFAULT),
+        _predict_log({**default, **counts}, model_name, signatures.SAMPLE),
     ]
     path = os.path.join(export_dir, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -205,12 +223,12 @@ def verify_export(
     seeds = tf.constant(VERIFY_SEEDS, tf.int64)
     small = (min(2, num_samples), min(3, horizon))
     runs = [
-        (serving_module.SERVING_DEFAULT, {}, (num_samples, horizon)),
+        (signatures.SERVING_DEFAULT, {}, (num_samples, horizon)),
         (
-            serving_module.SAMPLE,
+            signatures.SAMPLE,
             {
-                serving_module.NUM_SAMPLES: tf.constant(small[0], tf.int32),
-                serving_module.HORIZON: tf.constant(small[1], tf.int32),
+                signatures.NUM_SAMPLES: tf.constant(small[0], tf.int32),
+                signatures.HORIZON: tf.constant(small[1], tf.int32),
             },
             small,
         ),
@@ -224,9 +242,9 @@ def verify_export(
         if name not in loaded.signatures:
             raise RuntimeError(f"{export_dir} has no signature {name!r}.")
         got = loaded.signatures[name](context=tf.constant(context), seed=seeds, **counts)[
-            serving_module.FRAMES
+            signatures.FRAMES
         ].numpy()
-        if xla is not None and name == serving_module.SERVING_DEFAULT:
+        if xla is not None and name == signatures.SERVING_DEFAULT:
             want = xla(tf.constant(context), t, s, seed=seeds).numpy()
         else:
             want = plain(tf.constant(context), t, s, seed=seeds).numpy()
@@ -257,13 +275,13 @@ def _signature_info(module: SVGServingModule) -> dict:
     frame = [module.image_size, module.image_size, module.channels]
     inputs = {"context": ["float32", ["batch", ">= n_past", *frame]], "seed": ["int64", ["batch"]]}
     return {
-        serving_module.SERVING_DEFAULT: {
+        signatures.SERVING_DEFAULT: {
             "inputs": inputs,
             "outputs": {
                 "frames": ["float32", ["batch", module.num_samples, module.horizon, *frame]]
             },
         },
-        serving_module.SAMPLE: {
+        signatures.SAMPLE: {
             "inputs": {**inputs, "num_samples": ["int32", []], "horizon": ["int32", []]},
             "outputs": {"frames": ["float32", ["batch", "num_samples", "horizon", *frame]]},
         },
@@ -349,7 +367,7 @@ def export_savedmodel(
     )
     config = Config.load(workdir)
     horizon = config.n_future if horizon is None else horizon
-    serving_module.check_export_counts(num_samples, horizon, max_num_samples, max_horizon)
+    signatures.check_export_counts(num_samples, horizon, max_num_samples, max_horizon)
     model_dir = os.path.join(export_base, model_name)
     if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
         raise FileExistsError(
@@ -358,7 +376,7 @@ def export_savedmodel(
         )
     os.makedirs(model_dir, exist_ok=True)
 
-    trained, config, step = train_lib.restore_model(workdir, step, precision=precision)
+    trained, config, step = runs.restore_model(workdir, step, precision=precision)
     module = SVGServingModule(
         inference_copy(trained),
         num_samples,

@@ -1,15 +1,17 @@
 """Exports a trained SVG model for TensorFlow Serving. Usage:
 
-    python -m export.export_savedmodel --workdir=workdirs/quickstart --export_base=/tmp/serving
+    svgpl-export --workdir=workdirs/quickstart --export_base=/tmp/serving
 
-writes `/tmp/serving/svg/<next version>/`, reloads it and checks it against
-the model (see `export/export_lib.py` and `export/README.md`).
+(or `python -m svgpl_tf.export`) writes `/tmp/serving/svg/<next version>/`,
+reloads it and checks it against the model (see
+`svgpl_tf/serving/export_lib.py` and `export/README.md`).
 """
 
 from absl import app, flags
 
-from export import export_lib
+from svgpl_tf import entry
 from svgpl_tf.config import PRECISIONS
+from svgpl_tf.serving import export_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
 _EXPORT_BASE = flags.DEFINE_string(
@@ -67,7 +69,7 @@ def main(argv):
             precision=_PRECISION.value,
             jit_compile=_JIT_COMPILE.value,
         )
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
         raise app.UsageError(str(e)) from e
     print(
         f"Exported step {result.step} to {result.path} (version {result.version}, "
@@ -76,6 +78,10 @@ def main(argv):
     )
 
 
+def run() -> None:
+    """The console script's entry point."""
+    entry.run(main, required=["workdir", "export_base"])
+
+
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["workdir", "export_base"])
-    app.run(main)
+    run()

@@ -1,18 +1,14 @@
 """Client of an SVG model behind TensorFlow Serving: REST, gRPC, samples as a GIF.
 
-Sends a context clip to a running `tensorflow_model_server` and writes the
-sampled futures as an animated GIF (rows: sequences, columns: samples; the
-context frames play first, with a white border, then the predicted ones, with
-a grey border). Usage:
+Builds requests from a context clip for a running `tensorflow_model_server`,
+parses its answers, and writes the sampled futures as an animated GIF (rows:
+sequences, columns: samples; the context frames play first, with a white
+border, then the predicted ones, with a grey border). The binary is
+`svgpl-client` (`svgpl_tf/client.py`).
 
-    python -m export.client --context=clip.npy --output=samples.gif
-    python -m export.client --context=clip.gif --protocol=grpc --server=localhost:8500
-    python -m export.client --context=clip.npy --num_samples=20 --horizon=30 \\
-        --request_format=columnar
-
-The request-building and response-parsing functions are importable; this
-module needs neither `svgpl_tf` nor the export library, only
-`tensorflow-serving-api` (which brings TensorFlow and gRPC) and Pillow.
+It imports nothing of the training code, the model or the export: only the
+signature names (`svgpl_tf.serving.signatures`), `tensorflow-serving-api`
+(which brings TensorFlow and gRPC) and Pillow.
 
 - REST row format ("instances": one object per sequence) works for
   `serving_default` only: TF Serving requires every input of a row request to
@@ -20,6 +16,11 @@ module needs neither `svgpl_tf` nor the export library, only
   `horizon` are scalars.
 - REST columnar format ("inputs": one value per input) and gRPC work for both
   signatures.
+
+Example:
+    >>> body = rest_row_body(np.zeros([1, 3, 64, 64, 1], np.float32), seeds=0)
+    >>> sorted(body["instances"][0])
+    ['context', 'seed']
 """
 
 from __future__ import annotations
@@ -28,46 +29,27 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 from PIL import Image, ImageSequence
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-# Signature names and the input and output names of the exported model.
-SERVING_DEFAULT, SAMPLE = "serving_default", "sample"
-CONTEXT, SEED, NUM_SAMPLES, HORIZON, FRAMES = "context", "seed", "num_samples", "horizon", "frames"
+from svgpl_tf.serving.signatures import (
+    CONTEXT,
+    FRAMES,
+    HORIZON,
+    NUM_SAMPLES,
+    SAMPLE,
+    SEED,
+    SERVING_DEFAULT,
+)
+
 # Default ports of tensorflow_model_server: gRPC and REST.
 GRPC_PORT, REST_PORT = 8500, 8501
 # Request formats of TF Serving's REST API.
 REST_FORMATS = ("row", "columnar")
-
-_SERVER = flags.DEFINE_string(
-    "server", None, f"host:port of the server (default localhost:{REST_PORT} or :{GRPC_PORT})."
-)
-_PROTOCOL = flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "How to reach the server.")
-_REQUEST_FORMAT = flags.DEFINE_enum(
-    "request_format", "row", list(REST_FORMATS), "REST body: row 'instances' or columnar 'inputs'."
-)
-_MODEL_NAME = flags.DEFINE_string("model_name", "svg", "Model name on the server.")
-_MODEL_VERSION = flags.DEFINE_integer("model_version", None, "Version to ask for (default latest).")
-_CONTEXT = flags.DEFINE_string(
-    "context", None, "Context clip: .npy ([time, h, w(, c)] or [batch, time, h, w, c]) or .gif."
-)
-_CHANNELS = flags.DEFINE_integer("channels", 1, "Channels of the model's frames (GIF input).")
-_FIRST_SEED = flags.DEFINE_integer("first_seed", 0, "Seed of sequence 0; sequence i gets +i.")
-_SAMPLES = flags.DEFINE_integer(
-    "num_samples", None, "Samples per sequence; with --horizon, uses the 'sample' signature."
-)
-_HORIZON = flags.DEFINE_integer(
-    "horizon", None, "Predicted frames; with --num_samples, uses the 'sample' signature."
-)
-_OUTPUT = flags.DEFINE_string("output", "samples.gif", "Where to write the GIF.")
-_TIMEOUT = flags.DEFINE_float("timeout", 120.0, "Seconds to wait for the answer.")
-
 
 # ----------------------------------------------------------------- inputs
 
@@ -346,49 +328,3 @@ def write_gif(path: str, context, frames, ms_per_frame: int = 150, border: int =
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
     return path
-
-
-# ------------------------------------------------------------------- main
-
-
-def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if not _CONTEXT.value:
-        raise app.UsageError("--context is required: a .npy or .gif clip.")
-    counts_given = _SAMPLES.value is not None or _HORIZON.value is not None
-    signature = SAMPLE if counts_given else SERVING_DEFAULT
-    context = read_clip(_CONTEXT.value, _CHANNELS.value)
-    try:
-        if _PROTOCOL.value == "grpc":
-            request = predict_request(
-                context,
-                _FIRST_SEED.value,
-                _MODEL_NAME.value,
-                signature,
-                _SAMPLES.value,
-                _HORIZON.value,
-                _MODEL_VERSION.value,
-            )
-            server = _SERVER.value or f"localhost:{GRPC_PORT}"
-            frames = predict_grpc(server, request, _TIMEOUT.value)
-        else:
-            if _REQUEST_FORMAT.value == "row":
-                body = rest_row_body(context, _FIRST_SEED.value, signature)
-            else:
-                body = rest_columnar_body(
-                    context, _FIRST_SEED.value, signature, _SAMPLES.value, _HORIZON.value
-                )
-            server = _SERVER.value or f"localhost:{REST_PORT}"
-            url = rest_url(server, _MODEL_NAME.value, _MODEL_VERSION.value)
-            frames = predict_rest(url, body, _TIMEOUT.value)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from e
-    except RuntimeError as e:
-        raise SystemExit(str(e)) from e
-    path = write_gif(_OUTPUT.value, context, frames)
-    print(f"Frames {list(frames.shape)} [batch, samples, horizon, h, w, c] -> {path}")
-
-
-if __name__ == "__main__":
-    app.run(main)

@@ -1,0 +1,67 @@
+"""How the absl binaries start: required flags, flagfiles by name, then `app.run`.
+
+Every binary ends in `entry.run(main, required=[...])`, which is also its
+console script's entry point (`svgpl-train`, ...; see `pyproject.toml`). This
+module imports neither TensorFlow nor the rest of the package, so the serving
+client starts without them.
+
+The experiment flagfiles are installed with the package, in
+`svgpl_tf/flagfiles/`. `--flagfile=NAME` (or `NAME.flags`, or any path ending
+in it, such as `experiments/NAME.flags`) that is not a file where it is
+given names the installed one, so `svgpl-train --flagfile=quickstart` works
+from any folder. A path that exists is always taken as it is.
+
+Example:
+    >>> resolve_flagfiles(["svgpl-train", "--flagfile=quickstart"])[1].endswith(
+    ...     "flagfiles/quickstart.flags")
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from absl import app, flags
+
+# The folder of the installed experiment flagfiles.
+FLAGFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flagfiles")
+
+
+def flagfile_names() -> list[str]:
+    """The installed flagfiles, by name (without `.flags`)."""
+    return sorted(f[: -len(".flags")] for f in os.listdir(FLAGFILE_DIR) if f.endswith(".flags"))
+
+
+def resolve_flagfile(path: str) -> str:
+    """`path` if it is a file, else the installed flagfile it names (else `path`)."""
+    if os.path.isfile(path):
+        return path
+    name = os.path.basename(path)
+    name = name[: -len(".flags")] if name.endswith(".flags") else name
+    installed = os.path.join(FLAGFILE_DIR, name + ".flags")
+    return installed if os.path.isfile(installed) else path
+
+
+def resolve_flagfiles(argv: Sequence[str]) -> list[str]:
+    """`argv` with each `--flagfile=X` (or `--flagfile X`) resolved by `resolve_flagfile`."""
+    out, take_next = [], False
+    for arg in argv:
+        if take_next:
+            out.append(resolve_flagfile(arg))
+            take_next = False
+        elif arg.startswith(("--flagfile=", "-flagfile=")):
+            key, value = arg.split("=", 1)
+            out.append(f"{key}={resolve_flagfile(value)}")
+        else:
+            take_next = arg in ("--flagfile", "-flagfile")
+            out.append(arg)
+    return out
+
+
+def run(main: Callable[[list[str]], None], required: Sequence[str] = ()) -> None:
+    """Marks `required` flags as required and runs `main` with absl's `app.run`."""
+    if required:
+        flags.mark_flags_as_required(list(required))
+    app.run(main, argv=resolve_flagfiles(sys.argv))
