@@ -73,8 +73,8 @@ Best-of-{p["num_samples"]} SSIM per predicted frame:
 Evaluate, sample or export it directly:
 
 ```sh
-python -m svgpl_tf.evaluate --workdir={folder} --output_dir=evals/{os.path.basename(folder)}
-python -m export.export_savedmodel --workdir={folder} --export_base=exports \\
+svgpl-evaluate --workdir={folder} --output_dir=evals/{os.path.basename(folder)}
+svgpl-export --workdir={folder} --export_base=exports \\
   --model_name={os.path.basename(folder)}
 ```
 """

@@ -22,7 +22,7 @@ if [[ -n "${STEPS:-}" ]]; then EXTRA+=("--steps=$STEPS"); fi
 mkdir -p "$OUT" "$WORK"
 for model in svgfp svglp svgpl; do
   start=$(date +%s)
-  "$PYTHON" -m svgpl_tf.train --flagfile="experiments/smmnist5k_$model.flags" \
+  "$PYTHON" -m svgpl_tf.train --flagfile="smmnist5k_$model" \
     --workdir="$WORK/$model" "${EXTRA[@]}" > "$WORK/$model.train.log" 2>&1
   seconds=$(( $(date +%s) - start ))
   echo "$model training wall time: $seconds s" | tee -a "$OUT/times.txt"

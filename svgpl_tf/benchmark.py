@@ -11,7 +11,7 @@ See `svgpl_tf/benchmark_lib.py` for what is measured and how.
 
 from absl import app, flags
 
-from svgpl_tf import benchmark_lib, entry
+from svgpl_tf import benchmark_lib, entry, files
 from svgpl_tf.config import PRECISIONS
 
 _CONFIGS = flags.DEFINE_list(
@@ -92,7 +92,7 @@ def main(argv):
     results = benchmark_lib.run_benchmark(options)
     print(benchmark_lib.format_table(results))
     if _OUTPUT.value:
-        benchmark_lib.write_json(results, _OUTPUT.value)
+        files.write_json(_OUTPUT.value, results, allow_nan=True)
         print(f"Wrote {_OUTPUT.value}")
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import shutil
 import statistics
@@ -1129,12 +1128,3 @@ def format_table(results: dict) -> str:
     header = ["input pipeline", "source", "seq/s produced", "seq/s training consumes"]
     parts.append(_table(header, [_pipeline_row(p) for p in results["pipeline"]]))
     return "\n\n".join(parts)
-
-
-def write_json(results: dict, path: str) -> None:
-    """Writes `results` to `path` (atomically)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -14,16 +14,21 @@ import os
 from typing import Any
 
 from svgpl_tf import files
-from svgpl_tf.models.backbones import BACKBONES, SUPPORTED_IMAGE_SIZES
-from svgpl_tf.models.init import INITS
-from svgpl_tf.models.svg import BATCHNORM_STATS, PRIORS
+from svgpl_tf.choices import (
+    BACKBONES,
+    BAIR_FRAMES,
+    BATCHNORM_STATS,
+    DISTANCES,
+    INITS,
+    PRIORS,
+    SPRITE_SOURCES,
+    STRATEGIES,
+    SUPPORTED_IMAGE_SIZES,
+    VGG16_CONV_LAYERS,
+)
 
 # Datasets the training binary can read; also "tfds:NAME" for any TFDS video set.
 DATASETS = ("smmnist", "bair", "bair_softmotion")
-# Frames per clip of the BAIR datasets.
-BAIR_FRAMES = 30
-# Sprite sources of SM-MNIST.
-SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
 # Precision policies of training, evaluation and export.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Named sources of the perceptual VGG16 weights (or a file path).
@@ -221,8 +226,8 @@ class Config:
         ):
             check(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1.")
         check(
-            self.strategy in ("default", "mirrored", "multi_worker", "tpu"),
-            f"--strategy={self.strategy!r}: choose default, mirrored, multi_worker or tpu.",
+            self.strategy in STRATEGIES,
+            f"--strategy={self.strategy!r}: choose {', '.join(STRATEGIES)}.",
         )
         check(self.precision in PRECISIONS, f"--precision={self.precision!r}: choose {PRECISIONS}.")
         check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
@@ -271,9 +276,6 @@ class Config:
         return self
 
     def _perceptual_errors(self) -> list[str]:
-        from svgpl_tf.losses.perceptual import DISTANCES
-        from svgpl_tf.losses.vgg_weights import VGG16_CONV_LAYERS
-
         errors = []
         layers = self.perceptual_layer_list
         unknown = [n for n in layers if n not in VGG16_CONV_LAYERS]

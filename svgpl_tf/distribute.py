@@ -22,8 +22,7 @@ import shutil
 
 import tensorflow as tf
 
-# Values of --strategy.
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+from svgpl_tf.choices import STRATEGIES
 
 
 def make_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:

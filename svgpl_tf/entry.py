@@ -44,18 +44,51 @@ def resolve_flagfile(path: str) -> str:
     return installed if os.path.isfile(installed) else path
 
 
+def _flagfile_value(arg: str) -> str | None:
+    """The path of a `--flagfile=X` argument, else None."""
+    for key in ("--flagfile=", "-flagfile="):
+        if arg.startswith(key):
+            return arg[len(key) :]
+    return None
+
+
+def _expand(path: str) -> list[str]:
+    """The arguments of the flagfile `path`, with its own `--flagfile` lines
+    resolved and expanded in place (absl would resolve them from the working
+    directory instead of the file's)."""
+    with open(path) as f:
+        lines = [line.strip() for line in f]
+    out = []
+    for line in lines:
+        if not line or line.startswith(("#", "//")):
+            continue
+        nested = _flagfile_value(line)
+        out.extend(_expand(resolve_flagfile(nested)) if nested is not None else [line])
+    return out
+
+
+def _flagfile_args(path: str) -> list[str]:
+    resolved = resolve_flagfile(path)
+    if not os.path.isfile(resolved):
+        return [f"--flagfile={path}"]  # for absl to report
+    with open(resolved) as f:
+        nested = any(_flagfile_value(line.strip()) is not None for line in f)
+    return _expand(resolved) if nested else [f"--flagfile={resolved}"]
+
+
 def resolve_flagfiles(argv: Sequence[str]) -> list[str]:
-    """`argv` with each `--flagfile=X` (or `--flagfile X`) resolved by `resolve_flagfile`."""
+    """`argv` with each `--flagfile=X` (or `--flagfile X`) resolved by
+    `resolve_flagfile`; a flagfile that includes others is expanded in place
+    into its arguments, in order, so the included ones resolve the same way."""
     out, take_next = [], False
     for arg in argv:
-        if take_next:
-            out.append(resolve_flagfile(arg))
+        value = arg if take_next else _flagfile_value(arg)
+        if value is not None:
+            out.extend(_flagfile_args(value))
             take_next = False
-        elif arg.startswith(("--flagfile=", "-flagfile=")):
-            key, value = arg.split("=", 1)
-            out.append(f"{key}={resolve_flagfile(value)}")
+        elif arg in ("--flagfile", "-flagfile"):
+            take_next = True
         else:
-            take_next = arg in ("--flagfile", "-flagfile")
             out.append(arg)
     return out
 

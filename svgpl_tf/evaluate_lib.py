@@ -250,9 +250,8 @@ class SampleMetrics:
 
     def save(self, path: str) -> None:
         """Writes the arrays as a `.npz` file, atomically."""
-        tmp = path + ".tmp.npz"
-        np.savez_compressed(tmp, **dataclasses.asdict(self))
-        os.replace(tmp, path)
+        arrays = dataclasses.asdict(self)
+        files.write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays), ".npz")
 
     @classmethod
     def load(cls, path: str) -> SampleMetrics:
@@ -591,11 +590,15 @@ def evaluate_run(
         "num_random_shown": options.num_random_shown,
     }
     sample_metrics.save(os.path.join(output_dir, PER_SAMPLE_FILE))
-    np.savez_compressed(
-        os.path.join(output_dir, SHOWN_FILE),
+    shown_arrays = dict(
         index=np.array([s.index for s in shown], np.int64),
         clips=np.array([s.clip for s in shown], np.float32),
         samples=np.array([s.samples for s in shown], np.float32),
+    )
+    files.write_atomically(
+        os.path.join(output_dir, SHOWN_FILE),
+        lambda tmp: np.savez_compressed(tmp, **shown_arrays),
+        ".npz",
     )
     files.write_json(os.path.join(output_dir, SHARD_FILE), shard)
     if options.num_shards > 1:

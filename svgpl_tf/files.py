@@ -1,9 +1,10 @@
-"""Small file helpers shared by the jobs: writable folders and atomic JSON."""
+"""Small file helpers shared by the jobs: writable folders and atomic writes."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -33,10 +34,47 @@ def ensure_writable_dir(path: str, flag: str, purpose: str) -> None:
         ) from e
 
 
-def write_json(path: str, values: dict[str, Any]) -> None:
-    """Writes strict JSON (NaN or Infinity is an error) atomically: temp file, then rename."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(values, f, indent=2, sort_keys=True, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
+def write_atomically(path: str, write: Callable[[str], Any], suffix: str = "") -> str:
+    """Writes `path` through `write(tmp)`, a temporary file, then a rename.
+
+    Readers see the old file or the new one, never a part of it; a write that
+    fails leaves the old file as it was and removes the temporary one. The
+    folder is created if need be.
+
+    Args:
+        path: the file to write.
+        write: writes the whole content to the path it is given.
+        suffix: ending of the temporary name, for writers that add one (numpy's
+            `savez` appends `.npz` to a name without it).
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> write_atomically("/tmp/a.txt", lambda tmp: open(tmp, "w").write("hi"))
+        '/tmp/a.txt'
+    """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{suffix}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_json(path: str, values: dict[str, Any], allow_nan: bool = False) -> str:
+    """Writes JSON atomically (`write_atomically`), sorted and indented.
+
+    NaN or Infinity is an error unless `allow_nan`: the files are strict JSON.
+    """
+
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(values, f, indent=2, sort_keys=True, allow_nan=allow_nan)
+            f.write("\n")
+
+    return write_atomically(path, write)

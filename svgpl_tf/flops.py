@@ -273,16 +273,3 @@ def sample_flops(
     breakdown = {"encoder": encoder, "decoder": decoder, "lstm": lstms}
     plain_total = encoder + lstms + decoder_plain
     return StepFlops(total, total, 0, 0, plain_total, breakdown)
-
-
-def tf_profiler_flops(fn, *specs: tf.TensorSpec) -> int:
-    """`tf.compat.v1.profiler`'s float-op count of `fn` traced on `specs`.
-
-    It counts convolutions and matrix products like `op_flops` and adds
-    element-wise ops (bias adds, normalisation); for transposed convolutions
-    it counts by output size, which differs from the convention above.
-    """
-    graph = tf.function(fn, autograph=False).get_concrete_function(*specs).graph
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
+
+from svgpl_tf import files
 
 # Line style and legend text of each kind of curve.
 STYLES = {
@@ -50,11 +51,10 @@ GIF_FRAME_MS = 300
 
 
 def _save_figure(fig: Figure, path: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     FigureCanvasAgg(fig)
-    tmp = path + ".tmp"
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    files.write_atomically(
+        path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    )
 
 
 def _band(ax, x, stats: dict[str, Any], style: dict[str, Any], label: str | None = None):
@@ -394,10 +394,7 @@ def write_video_gif(path: str, sequences: list[VideoRows], n_past: int) -> None:
 
 
 def _save_image(image: Image.Image, path: str, fmt: str, **kwargs) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    image.save(tmp, format=fmt, **kwargs)
-    os.replace(tmp, path)
+    files.write_atomically(path, lambda tmp: image.save(tmp, format=fmt, **kwargs))
 
 
 def plot_time_to_quality(report: dict[str, Any], path: str) -> None:

@@ -1,6 +1,6 @@
 """Trains a configuration and measures when it beats copying the last frame. Usage:
 
-    python -m svgpl_tf.time_to_quality --flagfile=experiments/quickstart.flags \
+    python -m svgpl_tf.time_to_quality --flagfile=quickstart \
         --workdir=workdirs/ttq_quickstart --probe_every=200
 
 Every training flag applies (see `svgpl_tf/config.py`). Every --probe_every

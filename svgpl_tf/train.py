@@ -1,6 +1,6 @@
 """Trains SVG-LP / SVG-PL. Usage:
 
-    python -m svgpl_tf.train --flagfile=experiments/quickstart.flags --workdir=/tmp/svg
+    python -m svgpl_tf.train --flagfile=quickstart --workdir=/tmp/svg
 
 Every hyperparameter is a flag (see `svgpl_tf/config.py`); running again with
 the same workdir resumes the run.

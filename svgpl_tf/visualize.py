@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
+
+from svgpl_tf import files
 
 
 def frames_grid(rows: np.ndarray, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -35,7 +35,4 @@ def frames_grid(rows: np.ndarray, pad: int = 1, pad_value: float = 1.0) -> np.nd
 
 def write_png(path: str, image: np.ndarray) -> None:
     """Writes a uint8 `[h, w, c]` image atomically (temp file, then rename)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    tf.io.write_file(tmp, tf.io.encode_png(image))
-    os.replace(tmp, path)
+    files.write_atomically(path, lambda tmp: tf.io.write_file(tmp, tf.io.encode_png(image)))

@@ -31,10 +31,10 @@ from tensorflow_serving.apis import (
 )
 
 from svgpl_tf import client as client_binary
-from svgpl_tf.serving import client_lib as client
-from svgpl_tf.serving import export_lib
 from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config
+from svgpl_tf.serving import client_lib as client
+from svgpl_tf.serving import export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Export settings of the shared export.

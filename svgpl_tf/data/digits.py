@@ -28,10 +28,10 @@ import zlib
 
 import numpy as np
 
+from svgpl_tf.choices import SPRITE_SOURCES
+
 # Side length of every sprite in pixels.
 SPRITE_SIZE = 32
-# Valid values of the ``source`` argument of ``load_sprites``.
-SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
 # Valid values of the ``split`` argument.
 SPLITS = ("train", "test")
 # Base seeds of the procedural train/test splits; they differ so that test

@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from svgpl_tf.data.digits import SPRITE_SIZE
+
 # Default side length of the square video frames in pixels.
 IMAGE_SIZE = 64
-# Side length of a sprite in pixels (sprites are [32, 32]).
-SPRITE_SIZE = 32
 # Largest absolute per-frame displacement of a sprite along each axis.
 MAX_SPEED = 4
 

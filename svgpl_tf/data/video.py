@@ -24,12 +24,12 @@ import os
 
 import tensorflow as tf
 
+from svgpl_tf.choices import BAIR_FRAMES
+
 # TFDS name of the BAIR robot pushing dataset used by SVG and SVG-PL.
 BAIR_TFDS_NAME = "bair_robot_pushing_small"
 # The camera stream SVG and SVG-PL use.
 BAIR_VIDEO_KEY = "image_main"
-# Frames per BAIR clip.
-BAIR_FRAMES = 30
 # Height, width and channels of BAIR frames.
 BAIR_FRAME_SHAPE = (64, 64, 3)
 # Approximate size of the prepared BAIR dataset, for error messages.

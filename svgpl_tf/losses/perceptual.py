@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from svgpl_tf.choices import DISTANCES
 from svgpl_tf.losses.base import ReconstructionTerm
 from svgpl_tf.losses.vgg_weights import build_vgg16_features, validate_layer_names
-
-DISTANCES = ("l1", "l2", "squared_l2")
 
 # ImageNet BGR mean of keras.applications.vgg16.preprocess_input (mode="caffe").
 VGG16_MEAN_BGR = (103.939, 116.779, 123.68)

@@ -63,22 +63,7 @@ import h5py
 import keras
 import numpy as np
 
-# The 13 convolutions of VGG16, in network order (Keras layer names).
-VGG16_CONV_LAYERS: tuple[str, ...] = (
-    "block1_conv1",
-    "block1_conv2",
-    "block2_conv1",
-    "block2_conv2",
-    "block3_conv1",
-    "block3_conv2",
-    "block3_conv3",
-    "block4_conv1",
-    "block4_conv2",
-    "block4_conv3",
-    "block5_conv1",
-    "block5_conv2",
-    "block5_conv3",
-)
+from svgpl_tf.choices import VGG16_CONV_LAYERS
 
 # The ImageNet notop file of keras.applications.VGG16 (same URL and md5 as Keras).
 IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"

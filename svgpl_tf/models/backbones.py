@@ -30,10 +30,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-# Frame sizes the two backbones are defined for.
-SUPPORTED_IMAGE_SIZES = (64,)
-# Names accepted by `make_backbone`.
-BACKBONES = ("dcgan", "vgg")
+from svgpl_tf.choices import BACKBONES
+
 # Base channel count of both backbones in the published architectures.
 DEFAULT_NF = 64
 

@@ -28,7 +28,6 @@ import numpy as np
 # Standard deviation of the reference's N(0, 0.02) conv/linear and N(1, 0.02) BatchNorm draws.
 INIT_STD = 0.02
 # Weight initialisations a model can be built with.
-INITS = ("reference", "keras")
 
 
 def reference_init(model: keras.layers.Layer, seed: int) -> int:

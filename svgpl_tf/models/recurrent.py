@@ -169,6 +169,12 @@ class GaussianLSTM(_LSTMStack):
         return self.mu_net(h), self.logvar_net(h), state
 
     @staticmethod
+    def reparameterize(mu, logvar, eps):
+        """z = mu + exp(logvar / 2) * eps: a draw of `distribution(mu, logvar)`
+        from standard normal noise `eps`, differentiable in mu and logvar."""
+        return mu + tf.exp(0.5 * logvar) * tf.cast(eps, mu.dtype)
+
+    @staticmethod
     def distribution(mu, logvar):
         """N(mu, exp(logvar / 2)): the Gaussian the heads parameterise."""
         mu = tf.cast(mu, tf.float32)

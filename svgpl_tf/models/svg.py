@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from svgpl_tf.choices import BATCHNORM_STATS, PRIORS, SAMPLING_BATCHNORM
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
 from svgpl_tf.models.backbones import (
     DEFAULT_NF,
@@ -44,15 +45,6 @@ from svgpl_tf.models.backbones import (
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 
 tfd = tfp.distributions
-
-# Values accepted for the `prior` argument.
-PRIORS = ("learned", "fixed")
-# Values accepted for the `batchnorm_stats` argument.
-BATCHNORM_STATS = ("per_step", "pooled")
-# Values accepted for `sample`'s `batchnorm`: the moving averages; batch
-# statistics over the sequences sampled together (the reference's
-# generation); batch statistics over each sequence's own frames and samples.
-SAMPLING_BATCHNORM = ("moving", "batch", "sequence")
 
 
 def _fold(x):
@@ -406,7 +398,7 @@ class SVGModel(keras.Model):
         mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
         mu_p, logvar_p, _ = self._prior_sequence(h_prev)
         eps = self._training_noise(tf.shape(mu_q)[0], tf.shape(mu_q)[1])  # [b, T-1, z]
-        z = mu_q + tf.exp(0.5 * logvar_q) * tf.cast(eps, mu_q.dtype)  # reparameterised
+        z = GaussianLSTM.reparameterize(mu_q, logvar_q, eps)
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
         steps = tf.shape(h_prev)[1]
         idx = self._skip_sources(steps)  # [T-1] source frame of each step's skips
@@ -561,7 +553,7 @@ class SVGModel(keras.Model):
                 [_keyed_normal(keys, t, num_samples, self.z_dim) for t in range(1, n_ctx)],
                 axis=1,
             )  # [b*s, n-1, z]
-            z = rep(mu) + tf.exp(0.5 * rep(logvar)) * tf.cast(eps, mu.dtype)
+            z = GaussianLSTM.reparameterize(rep(mu), rep(logvar), eps)
             if self.prior is not None:
                 _, _, prior_state = self.prior(h_seq[:, :-1])
                 prior_state = tf.nest.map_structure(rep, prior_state)  # [b*s, units]
@@ -595,7 +587,7 @@ class SVGModel(keras.Model):
             else:
                 mu_p = logvar_p = tf.zeros([rows, self.z_dim], h.dtype)
             eps = _keyed_normal(keys, n_ctx + t, num_samples, self.z_dim)
-            z = mu_p + tf.exp(0.5 * logvar_p) * tf.cast(eps, mu_p.dtype)  # [b*s, z]
+            z = GaussianLSTM.reparameterize(mu_p, logvar_p, eps)  # [b*s, z]
             g, pred_state = self.frame_predictor.step(tf.concat([h, z], -1), pred_state)
             x_hat = decode(g, carry)  # [b*s, h, w, c]
             frames = frames.write(t, tf.cast(x_hat, tf.float32))

@@ -18,7 +18,6 @@ only then renamed to its version; a failed check removes it and raises.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import runs
+from svgpl_tf import files, runs
 from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 from svgpl_tf.serving import signatures
@@ -264,11 +263,7 @@ def verify_export(
 
 
 def _write_info(export_dir: str, info: dict) -> None:
-    path = os.path.join(export_dir, INFO_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(info, f, indent=2, sort_keys=True)
-        f.write("\n")
+    files.write_json(os.path.join(export_dir, INFO_FILE), info, allow_nan=True)
 
 
 def _signature_info(module: SVGServingModule) -> dict:
