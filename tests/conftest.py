@@ -6,11 +6,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from helpers import TINY_MODEL  # noqa: E402
+
+pytest_plugins = ["serving_fixtures"]
 
 from svgpl_tf.config import Config  # noqa: E402
-
-# A model small enough for a training step in well under a second.
-TINY_MODEL = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
 
 
 @pytest.fixture

@@ -4,18 +4,18 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from conftest import portable_noise
+from helpers import run_module
 from PIL import Image
 
 from svgpl_tf import evaluate_lib, runs, train_lib
+from svgpl_tf.evaluation import sampling
+from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.models import svg
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
 EVAL = dict(num_samples=4, num_sequences=3, batch_size=2, num_shown=2, verbose=False)
 # The trained workdir and the first report, shared by the tests of this file.
@@ -58,7 +58,7 @@ def test_report_is_strict_json_with_per_step_arrays(report, tiny_config):
     assert (p["n_past"], p["n_future"], p["num_sequences"], p["num_samples"]) == (2, 2, 3, 4)
     assert p["future_frames"] == [3, 4]
     assert "highest (lowest) SSIM averaged over the predicted steps" in p["selection"]
-    assert p["ssim_mode"] == evaluate_lib.DEFAULT_SSIM_MODE
+    assert p["ssim_mode"] == DEFAULT_SSIM_MODE
     for name in ("ssim", "psnr", "mse"):
         for kind in ("best", "mean", "worst", "copy_last"):
             stats = data["per_step"][name][kind]
@@ -79,7 +79,7 @@ def test_best_mean_worst_and_baseline(report):
     assert np.all(np.array(seq["mean_ssim"]) >= np.array(seq["worst_ssim"]) - 1e-7)
     assert 0 < avg["copy_last"]["mean"] <= 1
     # The report agrees with the per-sample arrays it was computed from.
-    m = evaluate_lib.SampleMetrics.load(os.path.join(out, "per_sample.npz"))
+    m = sampling.SampleMetrics.load(os.path.join(out, "per_sample.npz"))
     assert m.ssim.shape == (3, 4, 2) and m.copy_last_psnr.shape == (3, 2)
     best = m.ssim.mean(-1).argmax(-1)
     np.testing.assert_allclose(
@@ -118,11 +118,11 @@ def test_longer_horizon_batch_size_and_seed(report, workdir, tmp_path):
         np.testing.assert_allclose(
             again["per_step"][name]["best"]["mean"], first["per_step"][name]["best"]["mean"], 1e-5
         )
-    m1 = evaluate_lib.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
-    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "again" / "per_sample.npz"))
+    m1 = sampling.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
+    m2 = sampling.SampleMetrics.load(str(tmp_path / "again" / "per_sample.npz"))
     np.testing.assert_allclose(m1.mse, m2.mse, rtol=1e-5)
     # Per-sequence keys: seed * 2**32 + sequence index.
-    assert len(set(evaluate_lib.sequence_seeds(0, range(3))) | {2**32}) == 4
+    assert len(set(sampling.sequence_seeds(0, range(3))) | {2**32}) == 4
 
 
 def test_sampling_batchnorm_batch_statistics(report, workdir, tmp_path):
@@ -134,12 +134,12 @@ def test_sampling_batchnorm_batch_statistics(report, workdir, tmp_path):
     )
     assert "batch statistics" in batch["protocol"]["sampling_batchnorm"]
     assert first["protocol"]["sampling_batchnorm"] == "moving averages of training"
-    m1 = evaluate_lib.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
-    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "batch" / "per_sample.npz"))
+    m1 = sampling.SampleMetrics.load(os.path.join(report[1], "per_sample.npz"))
+    m2 = sampling.SampleMetrics.load(str(tmp_path / "batch" / "per_sample.npz"))
     assert np.abs(m1.mse - m2.mse).max() > 1e-6
     np.testing.assert_allclose(m1.copy_last_mse, m2.copy_last_mse)
     with pytest.raises(ValueError, match="--sampling_batchnorm='train'"):
-        evaluate_lib.EvalOptions(sampling_batchnorm="train").validate()
+        EvalOptions(sampling_batchnorm="train").validate()
 
 
 def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
@@ -169,10 +169,7 @@ def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
 
 
 def _run(module, *args):
-    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    return run_module(module, *args)
 
 
 def test_binaries(report, workdir, tmp_path):
@@ -224,8 +221,8 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
     for key in ("per_step", "average", "per_sequence", "checkpoint_step", "config"):
         assert json.dumps(merged[key], sort_keys=True) == json.dumps(single[key], sort_keys=True)
     assert merged["protocol"]["num_shards"] == 2
-    a = evaluate_lib.SampleMetrics.load(os.path.join(single_out, "per_sample.npz"))
-    b = evaluate_lib.SampleMetrics.load(str(tmp_path / "merged" / "per_sample.npz"))
+    a = sampling.SampleMetrics.load(os.path.join(single_out, "per_sample.npz"))
+    b = sampling.SampleMetrics.load(str(tmp_path / "merged" / "per_sample.npz"))
     for field in ("index", "ssim", "psnr", "mse", "copy_last_ssim"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     for name in ("samples.png", "ssim_per_step.png"):
@@ -238,7 +235,7 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
 
 
 def test_protocol_defaults_come_from_the_training_config(workdir, tmp_path):
-    options = evaluate_lib.EvalOptions().resolve(runs.restore_model(workdir)[1])
+    options = EvalOptions().resolve(runs.restore_model(workdir)[1])
     assert (options.num_samples, options.num_sequences, options.n_future) == (100, 4, 2)
 
 
@@ -249,8 +246,8 @@ def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_pat
     monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
     plain = evaluate_lib.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
     xla = evaluate_lib.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)
-    m1 = evaluate_lib.SampleMetrics.load(str(tmp_path / "plain" / "per_sample.npz"))
-    m2 = evaluate_lib.SampleMetrics.load(str(tmp_path / "xla" / "per_sample.npz"))
+    m1 = sampling.SampleMetrics.load(str(tmp_path / "plain" / "per_sample.npz"))
+    m2 = sampling.SampleMetrics.load(str(tmp_path / "xla" / "per_sample.npz"))
     np.testing.assert_allclose(m2.mse, m1.mse, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(m2.ssim, m1.ssim, atol=1e-4)
     for name in ("ssim", "psnr"):

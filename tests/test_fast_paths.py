@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import portable_noise
+from helpers import TINY_MODEL, sublayers
 
 from svgpl_tf import runs
 from svgpl_tf.models import backbones, svg
 from svgpl_tf.models.backbones import FastBatchNormalization
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 
-TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
+TINY = TINY_MODEL
 # float32 tolerance between two graphs of the same maths (XLA fuses and
 # reorders sums, the skip terms split a convolution in two).
 F32_RTOL, F32_ATOL = 1e-4, 1e-5
@@ -40,7 +41,7 @@ def _losses(model, batches):
 
 
 def _each_bn(model):
-    return [x for x in model._flatten_layers() if isinstance(x, FastBatchNormalization)]
+    return [x for x in sublayers(model) if isinstance(x, FastBatchNormalization)]
 
 
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
@@ -241,7 +242,7 @@ def test_fused_batchnorm_is_the_default_and_can_be_turned_off(tiny_config):
     fused = runs.build_model(tiny_config)
     fused_bns = _each_bn(fused)
     assert all(bn.fused for bn in fused_bns)
-    assert all(bn._use_fused(tf.zeros([1, 4, 4, bn.gamma.shape[0]]), None) for bn in fused_bns)
+    assert all(bn.uses_fused_kernel(tf.zeros([1, 4, 4, bn.gamma.shape[0]])) for bn in fused_bns)
     x = _clip(seed=7)
     a, b = (float(m.compute_loss_terms(x, training=True)["loss"]) for m in (model, fused))
     assert a == pytest.approx(b, rel=F32_RTOL)

@@ -4,23 +4,15 @@ import dataclasses
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import TINY_FLAGS, start_module
 
 from svgpl_tf import runs, train_lib
 from svgpl_tf.data import pipeline
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_FLAGS = [
-    "--g_dim=16", "--nf=8", "--z_dim=4", "--rnn_size=16", "--n_past=2", "--n_future=2",
-    "--batch_size=2", "--num_test_sequences=4", "--log_every=5", "--sample_every=0",
-    "--checkpoint_every=5",
-]  # fmt: skip
 
 
 def _weights(workdir):
@@ -29,12 +21,7 @@ def _weights(workdir):
 
 
 def _train_process(workdir, steps):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
-    return subprocess.Popen(
-        [sys.executable, "-m", "svgpl_tf.train", *TINY_FLAGS, f"--workdir={workdir}",
-         f"--steps={steps}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    return start_module("svgpl_tf.train", *TINY_FLAGS, f"--workdir={workdir}", f"--steps={steps}")
 
 
 def test_killed_run_resumes_exactly(tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from helpers import TINY_MODEL
 
 from svgpl_tf.losses import PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
@@ -11,7 +12,7 @@ from svgpl_tf.models.svg import SVGModel, sample_keys
 
 tfd = tfp.distributions
 
-TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
+TINY = TINY_MODEL
 
 
 def _count(layer):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from svgpl_tf import evaluate_lib, runs
+from svgpl_tf.evaluation.options import EvalOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(ROOT, "pretrained")
@@ -48,7 +49,7 @@ def test_shipped_checkpoint_reproduces_its_metrics(name, tmp_path):
     model, config, step = runs.restore_model(folder)
     assert step == stated["checkpoint_step"]
     protocol = stated["protocol"]
-    options = evaluate_lib.EvalOptions(
+    options = EvalOptions(
         num_samples=protocol["num_samples"],
         num_sequences=NUM_SEQUENCES,
         n_future=protocol["n_future"],

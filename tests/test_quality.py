@@ -25,7 +25,7 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     assert step == 4
     probe_config = dataclasses.replace(config, num_test_sequences=4, batch_size=4)
     clips = next(iter(make_datasets(probe_config).test)).numpy()  # [4, T, h, w, c]
-    seeds = quality.evaluate_lib.sequence_seeds(quality.PROBE_SEED, np.arange(4))
+    seeds = quality.sampling.sequence_seeds(quality.PROBE_SEED, np.arange(4))
     frames = model.sample(clips[:, : config.n_past], config.n_future, 3, seeds).numpy()
     truth = clips[:, config.n_past :]
     ssim = metrics.ssim(frames, truth[:, None]).numpy()  # [4, 3, T]

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import TINY_MODEL
 
 from svgpl_tf import runs
 from svgpl_tf.config import Config
@@ -18,7 +19,7 @@ SWITCHES = ("adam_epsilon", "init", "lstm_bias", "batchnorm_stats")
 REFERENCE = dict(
     adam_epsilon=1e-8, init="reference", lstm_bias="double", batchnorm_stats="per_step"
 )
-TINY = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
+TINY = TINY_MODEL
 
 
 def _model(**kwargs):  # Keras's initialisation, as built

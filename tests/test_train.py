@@ -4,17 +4,14 @@ import dataclasses
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_module
 
 from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config, conflicts
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize(
@@ -130,15 +127,7 @@ def test_same_seed_same_training(tiny_config, tmp_path):
 
 
 def _run_binary(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
-    return subprocess.run(
-        [sys.executable, "-m", "svgpl_tf.train", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module("svgpl_tf.train", *args)
 
 
 def test_binary_trains_from_flagfile(tmp_path):

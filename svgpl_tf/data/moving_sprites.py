@@ -41,7 +41,8 @@ MAX_SPEED = 4
 # at exit (tensorflow/tensorflow#22632). To avoid this, every batch source
 # below is wrapped in ``_StoppableBatches``; an ``atexit`` hook, which runs
 # before finalisation, makes them end their streams and waits until
-# tf.data has stopped calling into them.
+# tf.data has stopped calling into them. The hook is registered when the
+# first source is made, not at import.
 
 _EXIT_STOP = threading.Event()
 _ACTIVITY_LOCK = threading.Lock()
@@ -50,6 +51,7 @@ _LIVE_SOURCES: weakref.WeakSet[_StoppableBatches] = weakref.WeakSet()
 # considered idle at exit, and the longest the exit hook waits.
 _EXIT_QUIET_S = 0.1
 _EXIT_TIMEOUT_S = 10.0
+_EXIT_HOOK = []  # holds True once the hook is registered
 
 
 class _StoppableBatches:
@@ -66,6 +68,9 @@ class _StoppableBatches:
         self.last_active = time.monotonic()
         with _ACTIVITY_LOCK:
             _LIVE_SOURCES.add(self)
+            if not _EXIT_HOOK:
+                atexit.register(_stop_batch_sources)
+                _EXIT_HOOK.append(True)
 
     def __iter__(self) -> _StoppableBatches:
         return self
@@ -106,8 +111,6 @@ def _stop_batch_sources() -> None:
             return
         time.sleep(0.01)  # releases the GIL so the prefetch thread can finish
 
-
-atexit.register(_stop_batch_sources)
 
 
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:

@@ -121,7 +121,8 @@ class FastBatchNormalization(layers.BatchNormalization):
         variance = tf.maximum(y_squared_mean - tf.square(mean), 0.0)
         return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
 
-    def _use_fused(self, inputs, mask) -> bool:
+    def uses_fused_kernel(self, inputs, mask=None) -> bool:
+        """Whether a call on `inputs` goes through `FusedBatchNormV3`."""
         if not self.fused or mask is not None or self.renorm:
             return False
         if len(inputs.shape) != 4 or self.axis not in (-1, 3):
@@ -136,7 +137,7 @@ class FastBatchNormalization(layers.BatchNormalization):
             return self._inference_grouped(inputs, groups)
         if groups is not None and bool(training) and self.trainable and mask is None:
             return self._grouped(inputs, groups)
-        if not self._use_fused(inputs, mask):
+        if not self.uses_fused_kernel(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         x = keras.ops.cast(inputs, self.compute_dtype)
         if x.dtype not in (tf.float32, tf.float16, tf.bfloat16):

@@ -23,12 +23,13 @@ import re
 import shutil
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files, runs
-from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config
+from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config, option
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 from svgpl_tf.serving import signatures
 from svgpl_tf.serving.signatures import SVGServingModule
@@ -48,6 +49,54 @@ VERIFY_ATOL = 1e-4
 VERIFY_SEEDS = (0, 12345)
 # Model names that are safe as a folder and in a REST URL.
 _MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how; each field is also a flag of `svgpl-export`.
+
+    Args:
+        model_name: the model's name (folder and serving name).
+        version: the version folder; None takes one more than the largest.
+        step: the checkpoint step; None exports the latest.
+        num_samples: samples per sequence of `serving_default`.
+        horizon: predicted frames of `serving_default`; None uses the run's
+            `n_future`.
+        max_num_samples: largest `num_samples` of the `sample` signature.
+        max_horizon: largest `horizon` of the `sample` signature.
+        precision: precision policy the exported graphs compute in (None: the
+            run's); the weights are stored in float32 either way.
+        jit_compile: compile `serving_default`'s sampling with XLA (see
+            `SVGServingModule`).
+        verify: reload the SavedModel and compare it with the model.
+
+    Example:
+        >>> ExportOptions(num_samples=5).max_horizon
+        100
+    """
+
+    model_name: str = option(DEFAULT_MODEL_NAME, "Model name: folder and serving name.")
+    version: int | None = option(None, "Version folder (default: the next integer).")
+    step: int | None = option(None, "Checkpoint step to export (default: the latest).")
+    num_samples: int = option(DEFAULT_NUM_SAMPLES, "Samples per sequence of serving_default.")
+    horizon: int | None = option(
+        None, "Predicted frames of serving_default (default: the run's --n_future)."
+    )
+    max_num_samples: int = option(
+        DEFAULT_MAX_NUM_SAMPLES, "Largest num_samples of the 'sample' signature."
+    )
+    max_horizon: int = option(DEFAULT_MAX_HORIZON, "Largest horizon of the 'sample' signature.")
+    precision: str | None = option(
+        None,
+        "Precision the exported graphs compute in (default: the training run's).",
+        choices=PRECISIONS,
+    )
+    jit_compile: bool = option(
+        False,
+        "Compile serving_default's sampling with XLA (the server must support XLA; "
+        "see export/README.md).",
+    )
+    verify: bool = option(True, "Reload the SavedModel and compare it.", flag=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,17 +147,12 @@ def inference_copy(model: SVGModel) -> SVGModel:
     return copy
 
 
-def check_settings(
-    workdir: str,
-    model_name: str,
-    version: int | None,
-    num_samples: int,
-    horizon: int | None,
-    max_num_samples: int,
-    max_horizon: int,
-    precision: str | None = None,
-) -> None:
+def check_settings(workdir: str, options: ExportOptions) -> None:
     """Raises ValueError (or FileNotFoundError) naming the flag, before any work."""
+    o = options
+    model_name, version, precision = o.model_name, o.version, o.precision
+    num_samples, horizon = o.num_samples, o.horizon
+    max_num_samples, max_horizon = o.max_num_samples, o.max_horizon
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"--precision={precision!r}: choose one of {PRECISIONS}.")
     if not workdir or not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
@@ -304,35 +348,16 @@ def _publish(tmp_dir: str, model_dir: str, version: int | None) -> int:
 def export_savedmodel(
     workdir: str,
     export_base: str,
-    model_name: str = DEFAULT_MODEL_NAME,
-    version: int | None = None,
-    step: int | None = None,
-    num_samples: int = DEFAULT_NUM_SAMPLES,
-    horizon: int | None = None,
-    max_num_samples: int = DEFAULT_MAX_NUM_SAMPLES,
-    max_horizon: int = DEFAULT_MAX_HORIZON,
-    verify: bool = True,
-    precision: str | None = None,
-    jit_compile: bool = False,
+    options: ExportOptions | None = None,
+    **fields: Any,
 ) -> ExportResult:
     """Exports a checkpoint of `workdir` to `export_base/<model_name>/<version>/`.
 
     Args:
         workdir: a training workdir (config.json and checkpoints/).
         export_base: TF Serving's base path; the model goes in `<model_name>/`.
-        model_name: the model's name (folder and serving name).
-        version: the version folder; None takes one more than the largest.
-        step: the checkpoint step; None exports the latest.
-        num_samples: samples per sequence of `serving_default`.
-        horizon: predicted frames of `serving_default`; None uses the run's
-            `n_future`.
-        max_num_samples: largest `num_samples` of the `sample` signature.
-        max_horizon: largest `horizon` of the `sample` signature.
-        verify: reload the SavedModel and compare it with the model.
-        precision: precision policy the exported graphs compute in (None: the
-            run's); the weights are stored in float32 either way.
-        jit_compile: compile `serving_default`'s sampling with XLA (see
-            `SVGServingModule`).
+        options: what to export (default: `ExportOptions()`).
+        **fields: `ExportOptions` fields that replace those of `options`.
 
     Returns:
         An `ExportResult`.
@@ -350,16 +375,15 @@ def export_savedmodel(
         '/tmp/serving/svg/1'
     """
     start = time.time()
-    check_settings(
-        workdir,
-        model_name,
-        version,
-        num_samples,
-        horizon,
-        max_num_samples,
-        max_horizon,
-        precision,
-    )
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(ExportOptions)})
+    if unknown:
+        raise TypeError(f"export_savedmodel() got unknown options {unknown}; see ExportOptions.")
+    options = dataclasses.replace(options or ExportOptions(), **fields)
+    check_settings(workdir, options)
+    model_name, version, step = options.model_name, options.version, options.step
+    num_samples, horizon = options.num_samples, options.horizon
+    max_num_samples, max_horizon = options.max_num_samples, options.max_horizon
+    precision, jit_compile, verify = options.precision, options.jit_compile, options.verify
     config = Config.load(workdir)
     horizon = config.n_future if horizon is None else horizon
     signatures.check_export_counts(num_samples, horizon, max_num_samples, max_horizon)

@@ -1,102 +1,41 @@
-"""Tests of the SavedModel export, its signatures and the serving client.
+"""Tests of the SavedModel export (`svgpl_tf.serving.export_lib`) and its signatures.
 
-One tiny SVG-PL run (2 steps) is trained and exported once per module; the
-SavedModel is then loaded the way TF Serving does, in a process that cannot
-import `svgpl_tf`, and fed requests built by `svgpl_tf.serving.client_lib`.
+The shared tiny export (`serving_fixtures.py`) is loaded the way TF Serving
+does, in a process that cannot import `svgpl_tf`, and fed requests built by
+`svgpl_tf.serving.client_lib`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import threading
-from concurrent import futures
 
-import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from conftest import TINY_MODEL
+from helpers import run_module
+from serving_fixtures import (
+    HORIZON,
+    NUM_SAMPLES,
+    SEEDS,
+    call_signature,
+    context_clip,
+    grpc_to_inputs,
+    rest_to_inputs,
+)
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
-    predict_pb2,
     prediction_log_pb2,
-    prediction_service_pb2_grpc,
 )
 
-from svgpl_tf import client as client_binary
 from svgpl_tf import runs, train_lib
 from svgpl_tf.config import Config
 from svgpl_tf.serving import client_lib as client
 from svgpl_tf.serving import export_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Export settings of the shared export.
-NUM_SAMPLES, HORIZON, MAX_NUM_SAMPLES, MAX_HORIZON = 3, 4, 8, 8
-# Seeds of the test requests, one per sequence.
-SEEDS = (3, 7)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A 2-step tiny SVG-PL run: the perceptual VGG16 exists during training."""
-    config = Config(
-        **TINY_MODEL,
-        n_past=2,
-        n_future=2,
-        batch_size=2,
-        num_test_sequences=4,
-        steps=2,
-        log_every=1,
-        checkpoint_every=2,
-        sample_every=0,
-        perceptual_weight=1e-3,
-        vgg_weights="random",
-    ).validate()
-    path = str(tmp_path_factory.mktemp("export") / "run")
-    train_lib.train(config, path, verbose=0)
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(workdir):
-    model, _, _ = runs.restore_model(workdir)
-    return model
-
-
-@pytest.fixture(scope="module")
-def exported(workdir, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("serving"))
-    return export_lib.export_savedmodel(
-        workdir,
-        base,
-        num_samples=NUM_SAMPLES,
-        horizon=HORIZON,
-        max_num_samples=MAX_NUM_SAMPLES,
-        max_horizon=MAX_HORIZON,
-    )
-
-
-@pytest.fixture(scope="module")
-def loaded(exported):
-    return tf.saved_model.load(exported.path)
-
-
-def _context(batch=2, frames=2, seed=0):
-    return tf.random.stateless_uniform([batch, frames, 64, 64, 1], seed=[seed, 1]).numpy()
-
-
-def _call(loaded, signature, context, seeds, **counts):
-    inputs = {"context": tf.constant(context), "seed": tf.constant(seeds, tf.int64)}
-    inputs.update({k: tf.constant(v, tf.int32) for k, v in counts.items()})
-    return loaded.signatures[signature](**inputs)["frames"].numpy()
-
 
 # ------------------------------------------------------------------ export
 
@@ -120,45 +59,47 @@ def test_export_layout_and_exported_variables(exported, trained):
 
 
 def test_same_seed_same_frames_as_the_python_model(loaded, trained):
-    context = _context()
-    frames = _call(loaded, "serving_default", context, SEEDS)
+    context = context_clip()
+    frames = call_signature(loaded, "serving_default", context, SEEDS)
     assert frames.shape == (2, NUM_SAMPLES, HORIZON, 64, 64, 1)
     assert frames.min() >= 0.0 and frames.max() <= 1.0
     want = trained.sample(context, HORIZON, NUM_SAMPLES, seed=tf.constant(SEEDS, tf.int64))
     np.testing.assert_allclose(frames, want.numpy(), atol=1e-5)
-    np.testing.assert_array_equal(frames, _call(loaded, "serving_default", context, SEEDS))
+    np.testing.assert_array_equal(frames, call_signature(loaded, "serving_default", context, SEEDS))
     # Another seed changes that sequence's futures only.
-    other = _call(loaded, "serving_default", context, (4, SEEDS[1]))
+    other = call_signature(loaded, "serving_default", context, (4, SEEDS[1]))
     assert np.abs(other[0] - frames[0]).max() > 1e-5  # an untrained model varies little
     np.testing.assert_allclose(other[1], frames[1], atol=1e-6)
 
 
-def test_sample_signature_counts_and_longer_context(loaded, trained):
-    context = _context(frames=4, seed=1)
-    frames = _call(loaded, "sample", context, SEEDS, num_samples=2, horizon=6)
+def test_sample_signature_counts_and_longercontext_clip(loaded, trained):
+    context = context_clip(frames=4, seed=1)
+    frames = call_signature(loaded, "sample", context, SEEDS, num_samples=2, horizon=6)
     assert frames.shape == (2, 2, 6, 64, 64, 1)
     assert frames.min() >= 0.0 and frames.max() <= 1.0
     # Frames before the last n_past are ignored.
     want = trained.sample(context[:, -2:], 6, 2, seed=tf.constant(SEEDS, tf.int64))
     np.testing.assert_allclose(frames, want.numpy(), atol=1e-5)
     # serving_default is `sample` with the export's counts.
-    default = _call(loaded, "serving_default", context, SEEDS)
-    counted = _call(loaded, "sample", context, SEEDS, num_samples=NUM_SAMPLES, horizon=HORIZON)
+    default = call_signature(loaded, "serving_default", context, SEEDS)
+    counted = call_signature(
+        loaded, "sample", context, SEEDS, num_samples=NUM_SAMPLES, horizon=HORIZON
+    )
     np.testing.assert_allclose(default, counted, atol=1e-6)
 
 
 def _bad(context=None, seeds=SEEDS, **counts):
-    return (_context() if context is None else context, seeds, counts)
+    return (context_clip() if context is None else context, seeds, counts)
 
 
 BAD_REQUESTS = {
-    "rank": (_bad(_context()[0]), r"context must be float32 \[batch, time, 64, 64, 1\]"),
+    "rank": (_bad(context_clip()[0]), r"context must be float32 \[batch, time, 64, 64, 1\]"),
     "frame size": (_bad(np.zeros([2, 2, 32, 32, 1], np.float32)), "must be 64x64 pixels"),
     "channels": (_bad(np.zeros([2, 2, 64, 64, 3], np.float32)), r"must have 1 channel\(s\)"),
-    "too few frames": (_bad(_context(frames=1)), "at least 2 frames per sequence"),
-    "empty batch": (_bad(_context(batch=0), seeds=()), "no sequence"),
-    "above 1": (_bad(_context() * 255.0), r"values must be in \[0, 1\]"),
-    "negative": (_bad(_context() - 0.5), r"values must be in \[0, 1\]"),
+    "too few frames": (_bad(context_clip(frames=1)), "at least 2 frames per sequence"),
+    "empty batch": (_bad(context_clip(batch=0), seeds=()), "no sequence"),
+    "above 1": (_bad(context_clip() * 255.0), r"values must be in \[0, 1\]"),
+    "negative": (_bad(context_clip() - 0.5), r"values must be in \[0, 1\]"),
     "nan": (_bad(np.full([2, 2, 64, 64, 1], np.nan, np.float32)), r"in \[0, 1\].*no NaN"),
     "seed count": (_bad(seeds=(1, 2, 3)), "one value per context sequence"),
     "seed rank": (_bad(seeds=[[1, 2]]), r"seed must be int64 \[batch\]"),
@@ -176,7 +117,7 @@ def test_bad_requests_are_invalid_argument(loaded, case):
     (context, seeds, counts), message = BAD_REQUESTS[case]
     signature = "sample" if counts else "serving_default"
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        _call(loaded, signature, context, seeds, **counts)
+        call_signature(loaded, signature, context, seeds, **counts)
 
 
 def test_warmup_file_holds_prediction_logs(exported, loaded):
@@ -257,45 +198,28 @@ _SERVER_SCRIPT = textwrap.dedent(
 )
 
 
-def _rest_to_inputs(body: dict, dtypes: dict) -> dict:
-    """What TF Serving makes of a REST body: row instances stacked, columns as is."""
-    text = json.loads(json.dumps(body))  # through JSON text, as on the wire
-    if "instances" in text:
-        rows = text["instances"]
-        return {k: np.asarray([r[k] for r in rows], dtypes[k]) for k in rows[0]}
-    return {k: np.asarray(v, dtypes[k]) for k, v in text["inputs"].items()}
-
-
-def _grpc_to_inputs(request) -> dict:
-    """What TF Serving makes of a PredictRequest: its TensorProtos as arrays."""
-    wire = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-    return {k: tf.make_ndarray(v) for k, v in wire.inputs.items()}
-
-
 def test_loads_like_tf_serving_without_the_package(exported, trained, tmp_path):
     dtypes = {"context": np.float32, "seed": np.int64, "num_samples": np.int32, "horizon": np.int32}
-    context = _context(seed=5)
+    context = context_clip(seed=5)
     sample = dict(num_samples=2, horizon=5)
     requests = {
-        "serving_default:grpc": _grpc_to_inputs(client.predict_request(context, SEEDS)),
-        "sample:grpc": _grpc_to_inputs(
+        "serving_default:grpc": grpc_to_inputs(client.predict_request(context, SEEDS)),
+        "sample:grpc": grpc_to_inputs(
             client.predict_request(context, SEEDS, signature_name="sample", **sample)
         ),
-        "serving_default:row": _rest_to_inputs(client.rest_row_body(context, SEEDS), dtypes),
-        "serving_default:columnar": _rest_to_inputs(
+        "serving_default:row": rest_to_inputs(client.rest_row_body(context, SEEDS), dtypes),
+        "serving_default:columnar": rest_to_inputs(
             client.rest_columnar_body(context, SEEDS), dtypes
         ),
-        "sample:columnar": _rest_to_inputs(
+        "sample:columnar": rest_to_inputs(
             client.rest_columnar_body(context, SEEDS, "sample", **sample), dtypes
         ),
-        "serving_default:bad_size": _grpc_to_inputs(
+        "serving_default:bad_size": grpc_to_inputs(
             client.predict_request(np.zeros([1, 2, 48, 64, 1]), [0])
         ),
-        "serving_default:bad_range": _grpc_to_inputs(client.predict_request(context * 2, SEEDS)),
-        "serving_default:few_frames": _grpc_to_inputs(
-            client.predict_request(context[:, :1], SEEDS)
-        ),
-        "sample:bad_horizon": _grpc_to_inputs(
+        "serving_default:bad_range": grpc_to_inputs(client.predict_request(context * 2, SEEDS)),
+        "serving_default:few_frames": grpc_to_inputs(client.predict_request(context[:, :1], SEEDS)),
+        "sample:bad_horizon": grpc_to_inputs(
             client.predict_request(
                 context, SEEDS, signature_name="sample", num_samples=1, horizon=99
             )
@@ -356,16 +280,8 @@ def test_loads_like_tf_serving_without_the_package(exported, trained, tmp_path):
 
 def test_binary_writes_a_new_version(exported, workdir):
     base = os.path.dirname(os.path.dirname(exported.path))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
     args = [f"--workdir={workdir}", f"--export_base={base}", "--num_samples=2", "--horizon=3"]
-    run = subprocess.run(
-        [sys.executable, "-m", "svgpl_tf.export", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = run_module("svgpl_tf.export", *args)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "version 2" in run.stdout
     assert sorted(os.listdir(os.path.join(base, "svg"))) == ["1", "2"]
@@ -428,177 +344,6 @@ def test_failed_verification_leaves_no_version(workdir, tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "svg") == []
 
 
-# ------------------------------------------------------------------ client
-
-
-def test_client_bodies_and_requests():
-    context = _context()
-    row = client.rest_row_body(context, 5)
-    assert [r["seed"] for r in row["instances"]] == [5, 6]
-    np.testing.assert_array_equal(np.asarray(row["instances"][1]["context"]), context[1])
-    request = client.predict_request(context[0], [9], "m", "sample", 2, 3, version=4)
-    assert request.model_spec.version.value == 4
-    assert tf.make_ndarray(request.inputs["context"]).shape == (1, 2, 64, 64, 1)
-    assert int(tf.make_ndarray(request.inputs["horizon"])) == 3
-    with pytest.raises(ValueError, match="row format"):
-        client.rest_row_body(context, 0, "sample")
-    with pytest.raises(ValueError, match="needs both"):
-        client.rest_columnar_body(context, 0, "sample", num_samples=2)
-    with pytest.raises(ValueError, match="fixed in 'serving_default'"):
-        client.predict_request(context, 0, horizon=3)
-    with pytest.raises(ValueError, match="one seed per sequence"):
-        client.rest_columnar_body(context, [1, 2, 3])
-    assert client.rest_url("localhost:8501", "svg") == "http://localhost:8501/v1/models/svg:predict"
-    assert client.rest_url("https://h", "svg", 2).endswith("/v1/models/svg/versions/2:predict")
-
-
-def test_client_parses_answers():
-    frames = np.random.default_rng(0).random([2, 3, 4, 8, 8, 1]).astype(np.float32)
-    row = {"predictions": frames.tolist()}
-    columnar = {"outputs": frames.tolist()}
-    named = {"outputs": {"frames": frames.tolist()}}
-    for answer in (row, columnar, named):
-        np.testing.assert_array_equal(
-            client.frames_from_rest(json.loads(json.dumps(answer))), frames
-        )
-    with pytest.raises(RuntimeError, match="horizon must be"):
-        client.frames_from_rest({"error": "horizon must be >= 1"})
-    response = predict_pb2.PredictResponse()
-    response.outputs["frames"].CopyFrom(tf.make_tensor_proto(frames))
-    np.testing.assert_array_equal(client.frames_from_predict_response(response), frames)
-
-
-def test_client_gif_and_clip_files(tmp_path):
-    context = _context(batch=1, frames=2)
-    frames = np.random.default_rng(1).random([1, 3, 4, 64, 64, 1]).astype(np.float32)
-    path = client.write_gif(str(tmp_path / "out" / "s.gif"), context, frames)
-    clip = client.read_clip(path)
-    assert clip.shape == (1, 2 + 4, 64 + 4, 3 * (64 + 4), 1)
-    np.save(tmp_path / "clip.npy", (context[0, ..., 0] * 255).astype(np.uint8))
-    np.testing.assert_allclose(client.read_clip(str(tmp_path / "clip.npy")), context, atol=1 / 255)
-
-
-# ------------------------------------------- client against a stand-in server
-
-
-class _StandInServer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Serves the loaded SavedModel over REST and gRPC, converting requests
-    and errors the way TF Serving documents it (not TF Serving itself)."""
-
-    def __init__(self, loaded):
-        self.loaded = loaded
-        self.dtypes = {"context": np.float32, "seed": np.int64}
-        self.dtypes.update(num_samples=np.int32, horizon=np.int32)
-
-    def run(self, signature, inputs):
-        tensors = {k: tf.constant(v) for k, v in inputs.items()}
-        return self.loaded.signatures[signature](**tensors)["frames"].numpy()
-
-    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
-        try:
-            frames = self.run(request.model_spec.signature_name, _grpc_to_inputs(request))
-        except tf.errors.InvalidArgumentError as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
-        response = predict_pb2.PredictResponse()
-        response.outputs["frames"].CopyFrom(tf.make_tensor_proto(frames))
-        return response
-
-    def rest(self, body: dict) -> tuple[int, dict]:
-        try:
-            frames = self.run(body["signature_name"], _rest_to_inputs(body, self.dtypes))
-        except tf.errors.InvalidArgumentError as e:
-            return 400, {"error": e.message}
-        key = "predictions" if "instances" in body else "outputs"
-        return 200, {key: frames.tolist()}
-
-
-@pytest.fixture(scope="module")
-def stand_in(loaded):
-    server = _StandInServer(loaded)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server method name)
-            assert self.path == "/v1/models/svg:predict", self.path
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            code, answer = server.rest(body)
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    http_server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http_server.serve_forever, daemon=True).start()
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(server, grpc_server)
-    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
-    grpc_server.start()
-    yield f"127.0.0.1:{http_server.server_port}", f"127.0.0.1:{grpc_port}"
-    http_server.shutdown()
-    grpc_server.stop(None)
-
-
-def test_client_talks_rest_and_grpc(stand_in, trained):
-    rest, grpc_target = stand_in
-    context = _context(seed=9)
-    url = client.rest_url(rest, "svg")
-    seeds = tf.constant(SEEDS, tf.int64)
-    want = trained.sample(context, HORIZON, NUM_SAMPLES, seed=seeds).numpy()
-    for frames in (
-        client.predict_rest(url, client.rest_row_body(context, SEEDS)),
-        client.predict_rest(url, client.rest_columnar_body(context, SEEDS)),
-        client.predict_grpc(grpc_target, client.predict_request(context, SEEDS)),
-    ):
-        np.testing.assert_allclose(frames, want, atol=1e-5)
-    request = client.predict_request(
-        context, SEEDS, signature_name="sample", num_samples=1, horizon=2
-    )
-    assert client.predict_grpc(grpc_target, request).shape == (2, 1, 2, 64, 64, 1)
-    with pytest.raises(RuntimeError, match="(?s)HTTP 400.*must be 64x64 pixels"):
-        client.predict_rest(url, client.rest_row_body(np.zeros([1, 2, 32, 64, 1]), [0]))
-    with pytest.raises(RuntimeError, match="(?s)INVALID_ARGUMENT.*horizon must be <= 8"):
-        request = client.predict_request(context, SEEDS, "svg", "sample", 1, 50)
-        client.predict_grpc(grpc_target, request)
-
-
-@pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_client_binary_writes_a_gif(stand_in, tmp_path, protocol):
-    rest, grpc_target = stand_in
-    clip = (_context(batch=1)[0] * 255).astype(np.uint8)  # [time, h, w, 1]
-    np.save(tmp_path / "clip.npy", clip)
-    output = str(tmp_path / f"{protocol}.gif")
-    argv = [
-        "client",
-        f"--server={rest if protocol == 'rest' else grpc_target}",
-        f"--protocol={protocol}",
-        f"--context={tmp_path / 'clip.npy'}",
-        f"--output={output}",
-        "--request_format=columnar",
-        "--num_samples=2",
-        "--horizon=3",
-    ]
-    try:
-        flags.FLAGS(argv)
-        client_binary.main(argv[:1])
-    finally:
-        flags.FLAGS.unparse_flags()
-    assert client.read_clip(output).shape[1] == 2 + 3  # context, then predicted frames
-
-
-def test_models_config_parses():
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    with open(os.path.join(REPO, "export", "models.config")) as f:
-        config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
-    (model,) = config.model_config_list.config
-    assert (model.name, model.base_path) == (export_lib.DEFAULT_MODEL_NAME, "/models/svg")
-
-
 def test_bfloat16_xla_export_is_verified_and_runs_in_a_session(workdir, exported, tmp_path):
     result = export_lib.export_savedmodel(
         workdir,
@@ -619,9 +364,9 @@ def test_bfloat16_xla_export_is_verified_and_runs_in_a_session(workdir, exported
     nodes = [n for fn in library.function for n in fn.node_def]
     assert any(n.attr["_XlaMustCompile"].b for n in nodes)
     assert any(n.attr["T"].type == tf.bfloat16.as_datatype_enum for n in nodes)
-    context = _context(seed=4)
-    bf16 = _call(tf.saved_model.load(result.path), "serving_default", context, SEEDS)
-    f32 = _call(tf.saved_model.load(exported.path), "serving_default", context, SEEDS)
+    context = context_clip(seed=4)
+    bf16 = call_signature(tf.saved_model.load(result.path), "serving_default", context, SEEDS)
+    f32 = call_signature(tf.saved_model.load(exported.path), "serving_default", context, SEEDS)
     assert bf16.shape == f32.shape == (2, NUM_SAMPLES, HORIZON, 64, 64, 1)
     assert np.all(np.isfinite(bf16)) and 0 <= bf16.min() and bf16.max() <= 1
     # The way TF Serving runs it: a TF1 Session on the loaded MetaGraph.

@@ -1,0 +1,69 @@
+"""Several evaluations side by side: their reports read back and one table.
+
+`svgpl-compare` (`svgpl_tf/compare.py`) prints `comparison_table` and plots the
+reports with `svgpl_tf.plots`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from svgpl_tf.evaluate_lib import METRICS_FILE
+from svgpl_tf.evaluation.statistics import SELECTION_RULE
+
+
+def load_report(output_dir: str) -> dict[str, Any]:
+    """Reads `output_dir/metrics.json`, with a clear error if it is missing."""
+    path = os.path.join(output_dir, METRICS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} does not exist: give output folders of `python -m svgpl_tf.evaluate`."
+        )
+    with open(path) as f:
+        return json.load(f)
+
+
+def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
+    """A text table of several runs' step-averaged metrics, and a protocol warning.
+
+    Example:
+        >>> print(comparison_table([report_a, report_b], ["SVG-LP", "SVG-PL"]))  # doctest: +SKIP
+    """
+    header = (
+        f"{'run':<14}{'step':>8}{'ssim':>9}{'seqs x N':>11}{'frames':>8}"
+        f"{'SSIM best':>18}{'SSIM mean':>11}{'SSIM worst':>11}{'SSIM copy':>11}"
+        f"{'PSNR best':>16}{'PSNR copy':>11}"
+    )
+    lines = [header]
+    for label, r in zip(labels, reports):
+        p, avg = r["protocol"], r["average"]
+        ssim_best = avg["ssim"]["best"]
+        psnr_best = avg["psnr"]["best"]
+        lines.append(
+            f"{label:<14}{r['checkpoint_step']:>8}{p['ssim_mode']:>9}"
+            f"{str(p['num_sequences']) + 'x' + str(p['num_samples']):>11}"
+            f"{str(p['n_past']) + '+' + str(p['n_future']):>8}"
+            f"{_with_ci(ssim_best, '.4f'):>18}"
+            f"{avg['ssim']['mean']['mean']:>11.4f}{avg['ssim']['worst']['mean']:>11.4f}"
+            f"{avg['ssim']['copy_last']['mean']:>11.4f}"
+            f"{_with_ci(psnr_best, '.2f'):>16}{avg['psnr']['copy_last']['mean']:>11.2f}"
+        )
+    lines.append(
+        "Averages over the predicted frames; +- is the 95% CI half-width over sequences; "
+        f"{SELECTION_RULE}."
+    )
+    keys = ("ssim_mode", "n_past", "n_future", "num_sequences", "num_samples")
+    differing = [k for k in keys if len({r["protocol"][k] for r in reports}) > 1]
+    if differing:
+        lines.append(
+            f"WARNING: the runs differ in {', '.join(differing)}: their numbers are not "
+            "directly comparable (a different clip length also renders different test sequences)."
+        )
+    return "\n".join(lines)
+
+
+def _with_ci(stats: dict[str, float], fmt: str) -> str:
+    half = (stats["ci_high"] - stats["ci_low"]) / 2
+    return f"{stats['mean']:{fmt}} +- {half:{fmt}}"

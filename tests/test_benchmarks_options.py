@@ -1,0 +1,60 @@
+"""The benchmark's variants, options, and configurations from the installed flagfiles."""
+
+import dataclasses
+
+import pytest
+from absl import flags
+
+from svgpl_tf import entry
+from svgpl_tf import flags as svg_flags
+from svgpl_tf.benchmarks import CONFIGS, BenchmarkOptions, Variant
+from svgpl_tf.benchmarks.options import describe_configs, make_config
+from svgpl_tf.config import Config
+
+# The only fields the benchmark sets on top of a flagfile: sizes of the measurement.
+MEASUREMENT_FIELDS = {"batch_size", "sprites"}
+
+
+def _parsed_flagfile(name: str) -> Config:
+    """The flagfile as the binaries parse it (see tests/test_entry.py)."""
+    values = flags.FlagValues()
+    svg_flags.define_config_flags(values)
+    values(entry.resolve_flagfiles(["x", f"--flagfile={name}"]))
+    return svg_flags.config_from_flags(values)[0]
+
+
+def test_variant_names_parse_back():
+    specs = ("float32", "mixed_bfloat16+xla", "float32+plain+unfused", "mixed_float16+xla+plain")
+    for spec in specs:
+        assert Variant.parse(spec).name == spec
+    with pytest.raises(ValueError, match="Unknown variant token"):
+        Variant.parse("float32+fast")
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="--configs"):
+        BenchmarkOptions(configs=("imagenet",)).validate()
+    with pytest.raises(ValueError, match="--steps"):
+        BenchmarkOptions(steps=0).validate()
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_configs_are_the_installed_flagfiles(name):
+    """A benchmarked configuration is the experiment of the same name, with only
+    the measurement's batch size and sprite source changed."""
+    assert name in entry.flagfile_names()
+    assert set(CONFIGS[name]) <= MEASUREMENT_FIELDS
+    flagfile = _parsed_flagfile(name)
+    config = make_config(name, Variant(), tiny=False)
+    assert config == dataclasses.replace(flagfile, **CONFIGS[name])
+    variant = make_config(name, Variant("mixed_bfloat16", precompute_skips=False), tiny=False)
+    assert (variant.precision, variant.precompute_skips) == ("mixed_bfloat16", False)
+    assert make_config(name, Variant(), tiny=True).validate()
+    assert describe_configs((name,))[name]["flagfile"] == f"{name}.flags"
+
+
+def test_bair_context_is_the_flagfiles():
+    """The benchmark once ran BAIR SVG-LP with 2 context frames, the flagfile 5."""
+    config = make_config("bair_svglp", Variant(), tiny=False)
+    assert (config.n_past, config.n_future) == (5, 10)
+    assert (config.backbone, config.channels, config.z_dim) == ("vgg", 3, 64)
