@@ -10,10 +10,13 @@ See `svgpl_tf/benchmarks/` for what is measured and how; the configurations
 are the installed flagfiles of the same names (`svgpl_tf/flagfiles/`).
 """
 
+from collections.abc import Iterable
+
 from absl import app, flags
 
 from svgpl_tf import benchmarks, entry, files
-from svgpl_tf.config import PRECISIONS
+from svgpl_tf import flags as svg_flags
+from svgpl_tf.config import PRECISIONS, Config
 
 _CONFIGS = flags.DEFINE_list(
     "configs", list(benchmarks.CONFIGS), f"Configurations: {', '.join(benchmarks.CONFIGS)}."
@@ -63,12 +66,32 @@ _TINY = flags.DEFINE_bool("tiny", False, "Tiny sizes: runs in seconds, for CI.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the results as JSON to this file.")
 
 
+def flagfile_configs(names: Iterable[str]) -> dict[str, Config]:
+    """The `Config` of each installed flagfile `NAME.flags`, parsed as
+    `svgpl-train --flagfile=NAME` parses it (names not in `CONFIGS` are left
+    for `BenchmarkOptions.validate` to report).
+
+    Args:
+        names: the configurations to run.
+    """
+    out = {}
+    for name in names:
+        if name not in benchmarks.CONFIGS:
+            continue
+        values = flags.FlagValues()
+        svg_flags.define_config_flags(values)
+        values(entry.resolve_flagfiles(["svgpl-benchmark", f"--flagfile={name}"]))
+        out[name], _ = svg_flags.config_from_flags(values)
+    return out
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         options = benchmarks.BenchmarkOptions(
             configs=tuple(_CONFIGS.value),
+            flagfiles=flagfile_configs(_CONFIGS.value),
             variant=benchmarks.Variant(
                 _PRECISION.value,
                 _JIT_COMPILE.value,

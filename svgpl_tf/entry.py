@@ -3,8 +3,7 @@
 Every binary ends in `entry.run(main, required=[...])`, which is also its
 console script's entry point (`svgpl-train`, ...; see `pyproject.toml`). This
 module imports neither TensorFlow nor the rest of the package, so the serving
-client starts without them; `flagfile_config` imports `svgpl_tf.flags` and
-`svgpl_tf.config` (no TensorFlow either) when it is called.
+client starts without them.
 
 The experiment flagfiles are installed with the package, in
 `svgpl_tf/flagfiles/`. `--flagfile=NAME` (or `NAME.flags`, or any path ending
@@ -23,12 +22,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from absl import app, flags
-
-if TYPE_CHECKING:
-    from svgpl_tf.config import Config
 
 # The folder of the installed experiment flagfiles.
 FLAGFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flagfiles")
@@ -96,40 +91,6 @@ def resolve_flagfiles(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def flagfile_config(name: str) -> Config:
-    """The `Config` a flagfile gives: its flags over the defaults of the rest.
-
-    The flagfile is parsed as the binaries parse it (`resolve_flagfiles`,
-    then one flag per `Config` field), so a library that needs a named
-    experiment gets exactly what `svgpl-train --flagfile=NAME` trains.
-
-    Args:
-        name: an installed flagfile's name (`bair_svglp` or `bair_svglp.flags`)
-            or a path to a flagfile.
-
-    Returns:
-        the validated `Config`.
-
-    Raises:
-        ValueError: no such flagfile.
-
-    Example:
-        >>> flagfile_config("bair_svglp").n_past
-        5
-    """
-    from svgpl_tf import flags as config_flags  # here: importing this module stays light
-
-    if not os.path.isfile(resolve_flagfile(name)):
-        raise ValueError(
-            f"No flagfile {name!r}: not a file, and not one of {', '.join(flagfile_names())}."
-        )
-    values = flags.FlagValues()
-    config_flags.define_config_flags(values)
-    values(resolve_flagfiles(["flagfile_config", f"--flagfile={name}"]))
-    config, _ = config_flags.config_from_flags(values)
-    return config
 
 
 def run(main: Callable[[list[str]], None], required: Sequence[str] = ()) -> None:

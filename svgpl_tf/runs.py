@@ -123,9 +123,11 @@ def make_reconstruction_terms(config: Config) -> list:
 
 
 @contextlib.contextmanager
-def _construction_scope(precision: str, seed: int):
+def construction_scope(precision: str, seed: int):
     """Keras's dtype policy and Python's random state for building one model,
     put back afterwards, so that nothing leaks into the process.
+
+    Use it around any construction of an `SVGModel` (as `build_model` does).
 
     Keras layers take the global dtype policy when they are made, and its
     unseeded initializers draw their seeds from Python's `random` when they
@@ -167,7 +169,7 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
         >>> model.dtype_policy.name
         'float32'
     """
-    with _construction_scope(config.precision, config.seed):
+    with construction_scope(config.precision, config.seed):
         model = _build(config, with_losses)
     return model
 

@@ -5,7 +5,7 @@
 
 The output folder holds the run's config.json and a weights-only checkpoint
 (a third of a training checkpoint's size); `svgpl_tf.evaluate`,
-`export.export_savedmodel` and `runs.restore_model` take it as their
+`svgpl-export` and `runs.restore_model` take it as their
 --workdir (see `runs.write_weights_only`).
 """
 

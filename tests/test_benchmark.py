@@ -7,16 +7,13 @@ test_benchmarks_inputs.py and test_benchmarks_sampling.py.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from helpers import run_module
+from test_benchmarks_options import flagfile_configs
 
 from svgpl_tf import benchmarks, files
 from svgpl_tf.benchmarks import BenchmarkOptions, Variant
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TRAINING_KEYS = {
     "config",
@@ -53,7 +50,10 @@ SAMPLING_KEYS = {
 @pytest.fixture(scope="module")
 def results():
     options = BenchmarkOptions(
-        tiny=True, compare=(Variant(precompute_skips=False),), loss_curve_steps=2
+        flagfiles=flagfile_configs(),
+        tiny=True,
+        compare=(Variant(precompute_skips=False),),
+        loss_curve_steps=2,
     )
     return benchmarks.run_benchmark(options, log=None)
 
@@ -65,6 +65,9 @@ def test_tiny_run_has_every_section(results, tmp_path):
     assert {"float32", "bfloat16"} <= set(results["ceilings"])
     assert results["ceilings"]["float32"]["gflops"] > 0
     configs = set(benchmarks.CONFIGS)
+    assert {n: c["flagfile"] for n, c in results["configs"].items()} == {
+        n: f"{n}.flags" for n in configs
+    }
     variants = {"float32", "float32+plain"}
     assert {(r["config"], r["variant"]) for r in results["training"]} == {
         (c, v) for c in configs for v in variants
@@ -80,6 +83,7 @@ def test_tiny_run_has_every_section(results, tmp_path):
     for row in results["sampling"]:
         assert SAMPLING_KEYS <= set(row), SAMPLING_KEYS - set(row)
         assert row["traces"] == 1
+        assert "SSIM" in row["selection"]
     serving = results["serving"]
     assert serving["available"], serving.get("error")  # export/ is importable from the repo
     assert [lat["sequences"] for lat in serving["latency"]] == [1, 2]
@@ -97,22 +101,15 @@ def test_tiny_run_has_every_section(results, tmp_path):
     with open(path) as f:
         assert json.load(f)["training"][0]["config"] == results["training"][0]["config"]
     table = benchmarks.format_table(results)
+    assert "bair_svglp.flags" in table
     for heading in ("ceiling", "training step", "best-of-N sampling", "input pipeline"):
         assert heading in table
 
 
 def test_binary_runs_tiny(tmp_path):
     out = tmp_path / "bench.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "svgpl_tf.benchmark",
-        "--tiny",
-        "--configs=smmnist_svglp",
-        "--noserving",
-        f"--output={out}",
-    ]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    args = ["--tiny", "--configs=smmnist_svglp", "--noserving", f"--output={out}"]
+    proc = run_module("svgpl_tf.benchmark", *args, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "training step" in proc.stdout
     assert json.loads(out.read_text())["training"][0]["config"] == "smmnist_svglp"

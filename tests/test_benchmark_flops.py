@@ -53,5 +53,3 @@ def test_step_flops_follow_the_skip_path():
     assert a.backward < 2 * a.forward  # no input gradient for the data
     s = flops.sample_flops(fast, batch=2, n_ctx=2, horizon=3, num_samples=5)
     assert s.total < s.plain_total
-
-

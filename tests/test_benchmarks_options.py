@@ -15,12 +15,18 @@ from svgpl_tf.config import Config
 MEASUREMENT_FIELDS = {"batch_size", "sprites"}
 
 
-def _parsed_flagfile(name: str) -> Config:
-    """The flagfile as the binaries parse it (see tests/test_entry.py)."""
+def parsed_flagfile(name: str) -> Config:
+    """The installed flagfile as the binaries parse it (see tests/test_entry.py and
+    `svgpl_tf.benchmark.flagfile_configs`)."""
     values = flags.FlagValues()
     svg_flags.define_config_flags(values)
     values(entry.resolve_flagfiles(["x", f"--flagfile={name}"]))
     return svg_flags.config_from_flags(values)[0]
+
+
+def flagfile_configs(names=tuple(CONFIGS)) -> dict[str, Config]:
+    """`BenchmarkOptions.flagfiles` of `names`, as the benchmark binary passes them."""
+    return {name: parsed_flagfile(name) for name in names}
 
 
 def test_variant_names_parse_back():
@@ -36,6 +42,9 @@ def test_options_are_validated():
         BenchmarkOptions(configs=("imagenet",)).validate()
     with pytest.raises(ValueError, match="--steps"):
         BenchmarkOptions(steps=0).validate()
+    with pytest.raises(ValueError, match="flagfiles: no Config of bair_svglp.flags"):
+        BenchmarkOptions(flagfiles=flagfile_configs(["smmnist_svglp", "smmnist_svgpl"])).validate()
+    assert BenchmarkOptions(flagfiles=flagfile_configs()).validate()
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -44,17 +53,23 @@ def test_configs_are_the_installed_flagfiles(name):
     the measurement's batch size and sprite source changed."""
     assert name in entry.flagfile_names()
     assert set(CONFIGS[name]) <= MEASUREMENT_FIELDS
-    flagfile = _parsed_flagfile(name)
-    config = make_config(name, Variant(), tiny=False)
+    flagfile = parsed_flagfile(name)
+    options = BenchmarkOptions(configs=(name,), flagfiles={name: flagfile})
+    config = make_config(name, Variant(), options)
     assert config == dataclasses.replace(flagfile, **CONFIGS[name])
-    variant = make_config(name, Variant("mixed_bfloat16", precompute_skips=False), tiny=False)
+    variant = make_config(name, Variant("mixed_bfloat16", precompute_skips=False), options)
     assert (variant.precision, variant.precompute_skips) == ("mixed_bfloat16", False)
-    assert make_config(name, Variant(), tiny=True).validate()
-    assert describe_configs((name,))[name]["flagfile"] == f"{name}.flags"
+    tiny = dataclasses.replace(options, tiny=True)
+    assert make_config(name, Variant(), tiny).validate()
+    described = describe_configs(options)[name]
+    assert described["flagfile"] == f"{name}.flags"
+    assert described["overrides"] == CONFIGS[name]
+    assert described["config"] == config.to_dict()
 
 
 def test_bair_context_is_the_flagfiles():
     """The benchmark once ran BAIR SVG-LP with 2 context frames, the flagfile 5."""
-    config = make_config("bair_svglp", Variant(), tiny=False)
+    options = BenchmarkOptions(configs=("bair_svglp",), flagfiles=flagfile_configs(["bair_svglp"]))
+    config = make_config("bair_svglp", Variant(), options)
     assert (config.n_past, config.n_future) == (5, 10)
     assert (config.backbone, config.channels, config.z_dim) == ("vgg", 3, 64)

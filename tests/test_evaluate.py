@@ -254,3 +254,22 @@ def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_pat
         np.testing.assert_allclose(
             xla["per_step"][name]["best"]["mean"], plain["per_step"][name]["best"]["mean"], 1e-4
         )
+
+
+def test_a_bfloat16_evaluation_leaves_no_global_state(workdir, tmp_path):
+    """The model keeps its precision and seeds to itself: after a bfloat16
+    evaluation Keras's global policy and Python's and numpy's random states are
+    as before."""
+    import random
+
+    import keras
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    report = evaluate_lib.evaluate(
+        workdir, str(tmp_path / "bf16"), precision="mixed_bfloat16", **{**EVAL, "num_shown": 0}
+    )
+    assert report["protocol"]["precision"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])

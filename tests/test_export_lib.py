@@ -311,7 +311,7 @@ def test_bad_settings_fail_before_loading(exported, workdir, monkeypatch, kwargs
     def no_restore(*args, **kw):
         raise AssertionError("the checkpoint was loaded")
 
-    monkeypatch.setattr(train_lib, "restore_model", no_restore)
+    monkeypatch.setattr(runs, "restore_model", no_restore)
     settings = {**dict(num_samples=3, horizon=4, max_num_samples=8, max_horizon=8), **kwargs}
     base = os.path.dirname(os.path.dirname(exported.path))
     with pytest.raises(error, match=message):

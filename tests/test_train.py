@@ -183,3 +183,16 @@ def test_checkpoint_of_another_prior_is_rejected(tiny_config, tmp_path):
     ckpt, manager = runs.make_checkpoint(fixed, workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
         runs.restore_checkpoint(ckpt, manager.latest_checkpoint)
+
+
+def test_build_model_is_seeded_without_global_state(tiny_config):
+    import random
+
+    state = random.getstate()
+    a = runs.build_model(tiny_config, with_losses=False)
+    b = runs.build_model(tiny_config, with_losses=False)
+    c = runs.build_model(dataclasses.replace(tiny_config, seed=1), with_losses=False)
+    assert random.getstate() == state
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    assert any(not np.array_equal(x.numpy(), z.numpy()) for x, z in zip(a.weights, c.weights))

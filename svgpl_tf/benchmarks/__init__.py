@@ -4,8 +4,8 @@
 
 * the ceilings: float32 (and bfloat16) matrix-multiply GFLOP/s, measured at
   the start and at the end of the run (`ceilings`);
-* for each configuration (`CONFIGS`: installed flagfiles with the benchmark's
-  batch sizes, `options`) and each variant (precision, XLA, skip path,
+* for each configuration (`CONFIGS`: the installed flagfiles of the same
+  names with the benchmark's batch sizes, `options`) and each variant (precision, XLA, skip path,
   BatchNorm kernel): the median training-step time after warm-up, sequences
   per second, the FLOPs of a step counted from the layers (`svgpl_tf.flops`),
   the achieved GFLOP/s and its fraction of the ceiling of the variant's dtype,
@@ -29,8 +29,12 @@
 `run_benchmark` (`run`) returns a JSON-serialisable dict (see
 `SCHEMA_VERSION`). The binary is `svgpl_tf.benchmark`.
 
+The configurations' flagfiles are parsed by the binary, where flags are
+(`svgpl_tf.benchmark.flagfile_configs`), and passed in as `Config`s.
+
 Example:
-    >>> results = run_benchmark(BenchmarkOptions(tiny=True))
+    >>> flagfiles = {name: config_of_installed_flagfile(name) for name in CONFIGS}
+    >>> results = run_benchmark(BenchmarkOptions(flagfiles=flagfiles, tiny=True))
     >>> print(format_table(results))
 """
 

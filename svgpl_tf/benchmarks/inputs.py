@@ -36,7 +36,7 @@ def datasets(name: str, options: BenchmarkOptions) -> pipeline.Datasets | None:
         name: a key of `CONFIGS`.
         options: the sized options of the run.
     """
-    config = make_config(name, Variant(), options.tiny)
+    config = make_config(name, Variant(), options)
     if config.dataset != "smmnist":
         return None
     sequences = max(options.sample_sequences, *options.serving_batches)
@@ -69,7 +69,7 @@ def training_batch(name: str, options: BenchmarkOptions) -> tf.Tensor:
     stream = train_stream(name, options)
     if stream is not None:
         return next(iter(stream))
-    config = make_config(name, Variant(), options.tiny)
+    config = make_config(name, Variant(), options)
     shape = [config.batch_size, config.seq_len, config.image_size, config.image_size]
     return tf.random.uniform(shape + [config.channels], seed=0)
 
@@ -89,7 +89,7 @@ def test_clips(name: str, options: BenchmarkOptions, sequences: int, length: int
     """
     data = datasets(name, options)
     if data is None:
-        config = make_config(name, Variant(), options.tiny)
+        config = make_config(name, Variant(), options)
         size, c = config.image_size, config.channels
         return tf.random.uniform([sequences, length, size, size, c], seed=0)
     clips = next(iter(data.test.unbatch().batch(sequences)))  # [<=sequences, T, h, w, c]

@@ -1,18 +1,18 @@
 """What the benchmark runs: its configurations, variants and options.
 
 The configurations are the installed experiment flagfiles
-(`svgpl_tf/flagfiles/NAME.flags`, parsed by `svgpl_tf.entry.flagfile_config`)
-with only the benchmark's own sizes on top (`CONFIGS`), so a benchmarked
-configuration and the experiment of the same name train the same model on the
-same context and horizon.
+(`svgpl_tf/flagfiles/NAME.flags`) with only the benchmark's own sizes on top
+(`CONFIGS`), so a benchmarked configuration and the experiment of the same
+name train the same model on the same context and horizon. The flagfiles are
+parsed where flags are, in the binary (`svgpl_tf.benchmark.flagfile_configs`),
+and reach the benchmark as `Config`s in `BenchmarkOptions.flagfiles`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+from collections.abc import Mapping
 
-from svgpl_tf import entry
 from svgpl_tf.config import PRECISIONS, Config
 
 # The configurations: installed flagfile name -> the benchmark's overrides of it.
@@ -117,6 +117,8 @@ class BenchmarkOptions:
 
     Attributes:
         configs: names in `CONFIGS`.
+        flagfiles: the `Config` of each one's installed flagfile, parsed as
+            the binaries parse `--flagfile=NAME` (the benchmark binary does).
         variant: the main variant (the table's figures).
         compare: further variants timed side by side with the main one.
         steps: timed training steps per configuration and variant.
@@ -145,6 +147,7 @@ class BenchmarkOptions:
     """
 
     configs: tuple[str, ...] = tuple(CONFIGS)
+    flagfiles: Mapping[str, Config] = dataclasses.field(default_factory=dict, hash=False)
     variant: Variant = Variant()
     compare: tuple[Variant, ...] = ()
     steps: int = 10
@@ -188,6 +191,12 @@ class BenchmarkOptions:
                 raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1.")
         if self.sample_context < 1:
             raise ValueError(f"--sample_context={self.sample_context}: must be >= 1.")
+        missing = [c for c in self.configs if c not in self.flagfiles]
+        if missing:
+            raise ValueError(
+                f"flagfiles: no Config of {', '.join(f'{c}.flags' for c in missing)}; "
+                "parse the installed flagfiles as svgpl_tf.benchmark.flagfile_configs does."
+            )
         return self
 
     def sized(self) -> BenchmarkOptions:
@@ -221,27 +230,17 @@ class BenchmarkOptions:
         return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
-def flagfile_config(name: str) -> Config:
-    """The installed flagfile `name` as a `Config` (parsed once per process).
-
-    Args:
-        name: an installed flagfile's name, e.g. `bair_svglp`.
-    """
-    return entry.flagfile_config(name)
-
-
-def make_config(name: str, variant: Variant, tiny: bool) -> Config:
+def make_config(name: str, variant: Variant, options: BenchmarkOptions) -> Config:
     """The `Config` of configuration `name` run as `variant`.
 
     Args:
-        name: a key of `CONFIGS` (and an installed flagfile).
+        name: a key of `CONFIGS` and of `options.flagfiles`.
         variant: the precision and fast paths to run.
-        tiny: shrink the model and sequences (`TINY_OVERRIDES`).
+        options: the flagfiles' `Config`s, and `tiny` (then `TINY_OVERRIDES`).
 
     Returns:
         the flagfile's `Config` with `CONFIGS[name]`, the variant and, when
-        `tiny`, `TINY_OVERRIDES` on top, validated.
+        `options.tiny`, `TINY_OVERRIDES` on top, validated.
     """
     values = dict(CONFIGS[name])
     values.update(
@@ -250,18 +249,26 @@ def make_config(name: str, variant: Variant, tiny: bool) -> Config:
         precompute_skips=variant.precompute_skips,
         fused_batchnorm=variant.fused_batchnorm,
     )
-    if tiny:
+    if options.tiny:
         values.update(TINY_OVERRIDES)
-    return dataclasses.replace(flagfile_config(name), **values).validate()
+    return dataclasses.replace(options.flagfiles[name], **values).validate()
 
 
-def describe_configs(names: tuple[str, ...]) -> dict[str, dict]:
-    """Where each configuration comes from, for the results.
+def describe_configs(options: BenchmarkOptions) -> dict[str, dict]:
+    """Where each configuration of the run comes from, and what it ran, for the results.
 
     Args:
-        names: keys of `CONFIGS`.
+        options: the run's configurations and flagfiles.
 
     Returns:
-        `{name: {"flagfile": "NAME.flags", "overrides": {...}}}`.
+        `{name: {"flagfile": "NAME.flags", "overrides": {...}, "config": {...}}}`,
+        `config` being the main variant's `Config` as run.
     """
-    return {name: {"flagfile": f"{name}.flags", "overrides": dict(CONFIGS[name])} for name in names}
+    return {
+        name: {
+            "flagfile": f"{name}.flags",
+            "overrides": dict(CONFIGS[name]) | (dict(TINY_OVERRIDES) if options.tiny else {}),
+            "config": make_config(name, options.variant, options).to_dict(),
+        }
+        for name in options.configs
+    }

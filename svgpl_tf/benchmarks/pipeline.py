@@ -42,7 +42,7 @@ def bench_pipeline(name: str, options: BenchmarkOptions) -> dict:
     Returns:
         `{"config", "source", "batches", "sequences_per_s"}`.
     """
-    config = make_config(name, Variant(), options.tiny)
+    config = make_config(name, Variant(), options)
     ds = inputs.train_stream(name, options)
     if ds is not None:
         source = f"smmnist: moving_sprites.train_dataset, {config.sprites} sprites"

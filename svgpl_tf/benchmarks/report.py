@@ -89,10 +89,14 @@ def _pipeline_row(p: dict) -> list[str]:
 
 def _configs_line(configs: dict) -> str:
     described = [
-        f"{name} ({c['flagfile']}, " + ", ".join(f"{k}={v}" for k, v in c["overrides"].items()) + ")"
+        f"{name} ({c['flagfile']}, "
+        + ", ".join(f"{k}={v}" for k, v in c["overrides"].items())
+        + ")"
         for name, c in configs.items()
     ]
-    return "Configurations (installed flagfile, the benchmark's sizes): " + "; ".join(described) + "."
+    return (
+        "Configurations (installed flagfile, the benchmark's sizes): " + "; ".join(described) + "."
+    )
 
 
 def format_table(results: dict) -> str:

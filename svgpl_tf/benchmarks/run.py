@@ -42,7 +42,7 @@ def run_benchmark(options: BenchmarkOptions, log: Callable[[str], None] | None =
         "machine": machine_info(),
         "options": _options_dict(requested, options),
         "variants": [dataclasses.asdict(v) | {"name": v.name} for v in options.variants],
-        "configs": describe_configs(options.configs),
+        "configs": describe_configs(options),
         "flops_convention": flops.CONVENTION,
     }
     sampled = sampling_config(options.configs)
@@ -102,6 +102,7 @@ def sampling_config(configs: Sequence[str]) -> str:
 def _options_dict(requested: BenchmarkOptions, options: BenchmarkOptions) -> dict:
     """The options run, with the variants by name (the compared ones as requested)."""
     out = dataclasses.asdict(options)
+    del out["flagfiles"]  # in `configs`, with the overrides
     out["variant"] = options.variant.name
     out["compare"] = [v.name for v in requested.compare]
     return out

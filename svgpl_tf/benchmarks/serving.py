@@ -53,7 +53,7 @@ def bench_serving(name: str, model: SVGModel, variant: Variant, options: Benchma
     except ImportError as e:
         result["reason"] = f"serving is not available: {e}"
         return result
-    config = make_config(name, variant, options.tiny)
+    config = make_config(name, variant, options)
     context = inputs.test_clips(name, options, max(options.serving_batches), config.n_past)
     tmp = tempfile.mkdtemp(prefix="svg_benchmark_")
     try:

@@ -44,7 +44,7 @@ def bench_training(
     models, counts, configs = {}, {}, {}
     data = inputs.training_batch(name, options)  # [b, t, h, w, c]
     for variant in variants:
-        config = make_config(name, variant, options.tiny)
+        config = make_config(name, variant, options)
         model = runs.build_model(config)
         model.make_train_function()
         models[variant], configs[variant] = model, config
@@ -147,7 +147,7 @@ def bench_loss_curves(name: str, options: BenchmarkOptions) -> dict | None:
     batches = list(stream.take(steps))  # each [b, t, h, w, c]
     curves = {}
     for variant in options.variants:
-        config = make_config(name, variant, options.tiny)
+        config = make_config(name, variant, options)
         model = runs.build_model(config)
         model.make_train_function()
         losses = []

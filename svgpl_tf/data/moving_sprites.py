@@ -112,7 +112,6 @@ def _stop_batch_sources() -> None:
         time.sleep(0.01)  # releases the GIL so the prefetch thread can finish
 
 
-
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     """Returns ``value`` as int, raising ValueError if it is not >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:

@@ -136,8 +136,10 @@ def inference_copy(model: SVGModel) -> SVGModel:
     only the pixel loss term (a perceptual term's VGG16 is for training only).
     """
     config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable")}
-    copy = SVGModel(**config)
-    copy.build()
+    # The layers take their precision from the policy in force when they are made.
+    with runs.construction_scope(model.dtype_policy.name, model.seed):
+        copy = SVGModel(**config)
+        copy.build()
     weights = model.get_weights()
     if len(weights) != len(copy.weights):
         raise RuntimeError(
