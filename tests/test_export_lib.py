@@ -32,7 +32,7 @@ from tensorflow_serving.apis import (
     prediction_log_pb2,
 )
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import Config
 from svgpl_tf.serving import client_lib as client
 from svgpl_tf.serving import export_lib
