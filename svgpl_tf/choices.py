@@ -43,3 +43,5 @@ SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Frames per clip of the BAIR datasets.
 BAIR_FRAMES = 30
+# How frames of another size become the model's (--resize).
+RESIZE_MODES = ("crop", "pad", "stretch")

@@ -21,6 +21,7 @@ from svgpl_tf.choices import (
     DISTANCES,
     INITS,
     PRIORS,
+    RESIZE_MODES,
     SPRITE_SOURCES,
     STRATEGIES,
     SUPPORTED_IMAGE_SIZES,
@@ -97,7 +98,17 @@ class Config:
     )
     # Data.
     dataset: str = option(
-        "smmnist", f"Training data: one of {DATASETS}, or tfds:NAME for a TFDS video dataset."
+        "smmnist",
+        f"Training data: one of {DATASETS}, tfds:NAME for a TFDS video dataset, or "
+        "files:PATTERN for your own videos, frame folders or .npy clips (a folder or a glob).",
+    )
+    resize: str = option(
+        "",
+        "How --dataset=files: frames of another size become --image_size: crop, pad or stretch "
+        "(empty: a size mismatch is an error).",
+    )
+    skip_bad_files: bool = option(
+        False, "With --dataset=files:, skip (and count) the files that cannot be decoded."
     )
     video_key: str = option("image_main", "Video feature of a TFDS / softmotion dataset.")
     tfds_data_dir: str = option("", "TFDS data folder (empty: ~/tensorflow_datasets).")
@@ -255,8 +266,13 @@ class Config:
             f"--batchnorm_stats={self.batchnorm_stats!r}: choose {BATCHNORM_STATS}.",
         )
         check(
-            self.dataset in DATASETS or self.dataset.startswith("tfds:"),
-            f"--dataset={self.dataset!r}: choose {DATASETS} or tfds:NAME.",
+            self.dataset in DATASETS or self.dataset.startswith(("tfds:", "files:")),
+            f"--dataset={self.dataset!r}: choose {DATASETS}, tfds:NAME or files:PATTERN.",
+        )
+        check(self.dataset != "files:", "--dataset=files: needs a folder or glob after 'files:'.")
+        check(
+            self.resize in ("", *RESIZE_MODES),
+            f"--resize={self.resize!r}: choose one of {RESIZE_MODES} (or leave it empty).",
         )
         if self.dataset in ("bair", "bair_softmotion"):
             check(self.channels == 3, f"--channels={self.channels}: BAIR frames are RGB (3).")
@@ -354,6 +370,7 @@ RUN_OPTIONS = frozenset(
         "keep_checkpoints",
         "mnist_path",
         "offline",
+        "skip_bad_files",
         "jit_compile",
         "precompute_skips",
         "fused_batchnorm",

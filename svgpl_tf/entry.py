@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -93,8 +94,33 @@ def resolve_flagfiles(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _disk_full(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is a full disk: Python's ENOSPC, or
+    TensorFlow's error for it, which carries only the message."""
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def run(main: Callable[[list[str]], None], required: Sequence[str] = ()) -> None:
-    """Marks `required` flags as required and runs `main` with absl's `app.run`."""
+    """Marks `required` flags as required and runs `main` with absl's `app.run`.
+
+    A full disk, wherever it strikes, ends the binary with one line naming the
+    file and the fix (exit status 1) instead of a traceback; what was written
+    before stays (checkpoints are written atomically).
+    """
     if required:
         flags.mark_flags_as_required(list(required))
-    app.run(main, argv=resolve_flagfiles(sys.argv))
+    try:
+        app.run(main, argv=resolve_flagfiles(sys.argv))
+    except Exception as e:  # noqa: BLE001 (re-raised unless the disk is full)
+        if not _disk_full(e):
+            raise
+        where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+        sys.stderr.write(
+            f"Error: no space left on the device{where}. Free space (or use another folder) and "
+            "run the command again; completed checkpoints and files are intact.\n"
+        )
+        sys.exit(1)

@@ -13,7 +13,7 @@ and writes metrics.json, plots and sample videos to --output_dir (see
 
 from absl import app, flags
 
-from svgpl_tf import entry, evaluate_lib
+from svgpl_tf import entry, evaluate_lib, machine
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.config import PRECISIONS
 from svgpl_tf.evaluation.options import EvalOptions
@@ -47,6 +47,7 @@ def main(argv):
         options = svg_flags.options_from_flags(EvalOptions).validate()
         evaluate_lib.check_output_dir(_OUTPUT_DIR.value)
         model, config, step = evaluate_lib.load_run(_WORKDIR.value, options.step, _PRECISION.value)
+        machine.warn_precision(_PRECISION.value or config.precision)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     evaluate_lib.evaluate_run(model, config, step, _OUTPUT_DIR.value, options, _WORKDIR.value)

@@ -7,10 +7,13 @@ reloads it and checks it against the model (see
 `svgpl_tf/serving/export_lib.py` and `export/README.md`).
 """
 
+import os
+
 from absl import app, flags
 
-from svgpl_tf import entry
+from svgpl_tf import entry, machine
 from svgpl_tf import flags as svg_flags
+from svgpl_tf.config import CONFIG_FILE, Config
 from svgpl_tf.serving import export_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
@@ -25,6 +28,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         options = svg_flags.options_from_flags(export_lib.ExportOptions)
+        if options.precision or os.path.isfile(os.path.join(_WORKDIR.value or "", CONFIG_FILE)):
+            machine.warn_precision(options.precision or Config.load(_WORKDIR.value).precision)
         result = export_lib.export_savedmodel(_WORKDIR.value, _EXPORT_BASE.value, options)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
         raise app.UsageError(str(e)) from e

@@ -11,6 +11,7 @@ import platform
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 
 def cpu_model() -> str:
@@ -68,3 +69,35 @@ def bfloat16_hardware() -> bool:
     return bool(tf.config.list_physical_devices("GPU")) or bool(
         flags_ & {"avx512_bf16", "amx_bf16"}
     )
+
+
+def precision_warning(precision: str) -> str | None:
+    """One line saying that `precision` will be slow on this machine, and what
+    to use instead; None when it suits the machine. It never refuses: the user
+    may know better.
+
+    Example:
+        >>> precision_warning("float32") is None
+        True
+    """
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    if precision == "mixed_bfloat16" and not bfloat16_hardware():
+        return (
+            "--precision=mixed_bfloat16: this machine has no native bfloat16 (no GPU, "
+            "AVX512-BF16 or AMX), so bfloat16 products are emulated; a training step was 5x "
+            "slower than float32 on such a CPU. Use --precision=float32 here."
+        )
+    if precision == "mixed_float16" and not gpu:
+        return (
+            "--precision=mixed_float16 on a CPU: float16 products are emulated and Keras adds "
+            "loss scaling; it is meant for GPUs. Use --precision=float32 here."
+        )
+    return None
+
+
+def warn_precision(precision: str) -> str | None:
+    """Logs `precision_warning(precision)` as a warning, if any; returns it."""
+    message = precision_warning(precision)
+    if message:
+        logging.warning(message)
+    return message

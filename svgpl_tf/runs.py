@@ -31,9 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files
-from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, Config, conflicts
+from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, VGG_WEIGHT_SOURCES, Config, conflicts
 from svgpl_tf.data import digits
-from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.data.pipeline import make_datasets, user_file_split
 from svgpl_tf.losses import PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
@@ -86,13 +86,17 @@ def preflight(config: Config) -> None:
     """
     if config.perceptual_weight > 0 and config.vgg_weights == "imagenet":
         vgg_weights.imagenet_weights_path()
+    if config.perceptual_weight > 0 and config.vgg_weights not in VGG_WEIGHT_SOURCES:
+        vgg_weights.check_weights_file(config.vgg_weights)
     if config.dataset == "smmnist" and config.sprites == "mnist":
         digits.load_mnist_digits(
             "test", path=config.mnist_path or None, allow_download=not config.offline
         )
     if config.dataset == "smmnist" and config.sprites == "mnist5k":
         digits.mnist5k_path()
-    if config.dataset != "smmnist":
+    if config.dataset.startswith("files:"):
+        user_file_split(config)  # lists and splits the files; decodes nothing yet
+    elif config.dataset != "smmnist":
         make_datasets(config)  # locates the files; reads nothing yet
 
 

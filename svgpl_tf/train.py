@@ -8,7 +8,7 @@ the same workdir resumes the run.
 
 from absl import app, flags
 
-from svgpl_tf import entry, runs, train_lib
+from svgpl_tf import entry, machine, runs, train_lib
 from svgpl_tf import flags as svg_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.")
@@ -23,9 +23,13 @@ def main(argv):
         runs.check_workdir(_WORKDIR.value)
         config = runs.resolve_config(_WORKDIR.value, config, explicit)
         runs.preflight(config)
+        machine.warn_precision(config.precision)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
-    train_lib.train(config, _WORKDIR.value)
+    try:
+        train_lib.train(config, _WORKDIR.value)
+    except (ValueError, FileNotFoundError, PermissionError) as e:  # input found while building
+        raise app.UsageError(str(e)) from e
 
 
 def run() -> None:

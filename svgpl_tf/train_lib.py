@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import sys
+import time
 
 import keras
 import numpy as np
@@ -66,6 +67,55 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._save()
+
+
+class ProgressLine(keras.callbacks.Callback):
+    """Progress in the run's own steps: `step 120/2400  loss 0.0123 ...  0.25 s/step  ETA 9.2 min`.
+
+    On a terminal one line is rewritten in place, at most 4 times a second;
+    otherwise (a log file, a pipe) a plain line is printed every `every` steps
+    and at the last step, without escape codes.
+
+    Args:
+        start: the step the run starts from (a resumed run's checkpoint).
+        total: the run's total steps (`--steps`).
+        every: steps between two lines when not on a terminal.
+        stream: where to write (default: stdout).
+        terminal: rewrite one line (default: whether `stream` is a terminal).
+    """
+
+    def __init__(self, start: int, total: int, every: int, stream=None, terminal=None):
+        super().__init__()
+        self.start, self.total, self.every = start, total, max(1, every)
+        self.stream = stream or sys.stdout
+        is_tty = getattr(self.stream, "isatty", lambda: False)()
+        self.terminal = is_tty if terminal is None else terminal
+        self._began = self._shown = None
+
+    def on_train_begin(self, logs=None):
+        self._began = self._shown = time.monotonic()
+
+    def _line(self, step: int, logs: dict) -> str:
+        done = step - self.start
+        per_step = (time.monotonic() - self._began) / max(done, 1)
+        terms = "  ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()))
+        eta = (self.total - step) * per_step / 60
+        return (
+            f"step {step}/{self.total}  {terms}  {per_step:.3f} s/step  ETA {eta:.1f} min".rstrip()
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        last = step >= self.total
+        if self.terminal:
+            now = time.monotonic()
+            if last or now - self._shown >= 0.25:
+                self._shown = now
+                self.stream.write("\r" + self._line(step, logs) + ("\n" if last else ""))
+                self.stream.flush()
+        elif last or (step - self.start) % self.every == 0:
+            self.stream.write(self._line(step, logs) + "\n")
+            self.stream.flush()
 
 
 class ScalarSummaries(keras.callbacks.Callback):
@@ -189,7 +239,9 @@ def train(
         workdir: folder of checkpoints, logs and samples; resumed if it holds a run.
         explicit: names of the fields the user set explicitly (see
             `resolve_config`); None means every field is explicit.
-        verbose: Keras progress-bar verbosity (0 silent, 1 bar, 2 one line/epoch).
+        verbose: 0 silent; 1 a progress line in the run's steps (`ProgressLine`:
+            rewritten in place on a terminal); 2 a plain line every
+            `log_every` steps, even on a terminal.
         extra_callbacks: further Keras callbacks, run on the chief after the run's
             own (e.g. `svgpl_tf.quality.QualityProbe`).
 
@@ -236,6 +288,9 @@ def train(
         clips = next(iter(datasets.test.unbatch().batch(NUM_SAMPLE_CLIPS))).numpy()
         sampler = SampleImages(clips, config.n_past, config.sample_every, workdir, writer)
         callbacks.append(sampler)
+    if chief and verbose:
+        terminal = None if verbose == 1 else False
+        callbacks.append(ProgressLine(start, config.steps, config.log_every, terminal=terminal))
     if chief:
         callbacks.extend(extra_callbacks or [])
     initial_epoch = start // config.log_every
@@ -247,7 +302,7 @@ def train(
             initial_epoch=initial_epoch,
             epochs=epochs,
             callbacks=callbacks,
-            verbose=verbose if chief else 0,
+            verbose=0,
             shuffle=False,
         )
         if sampler is not None:

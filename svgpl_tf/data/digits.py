@@ -24,6 +24,7 @@ import importlib.util
 import itertools
 import os
 import warnings
+import zipfile
 import zlib
 
 import numpy as np
@@ -444,10 +445,13 @@ def _read_mnist_npz(path: str, split: str) -> np.ndarray:
                     f"{', '.join(_MNIST_KEYS)} as written by keras.datasets.mnist."
                 )
             return np.asarray(f[f"x_{split}"])
-    except (OSError, EOFError) as e:  # not an npz / corrupt zip
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:  # not an npz / corrupt
+        if isinstance(e, ValueError) and "lacks the keys" in str(e):
+            raise
         raise ValueError(
-            f"Could not read MNIST file {path!r} as an .npz archive ({e}). "
-            f"Expected an mnist.npz with keys {', '.join(_MNIST_KEYS)}."
+            f"--mnist_path={path!r} is not a readable .npz archive ({type(e).__name__}); "
+            f"give an mnist.npz with keys {', '.join(_MNIST_KEYS)} as keras.datasets.mnist "
+            "writes it."
         ) from e
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
+from absl import logging
 
 from svgpl_tf.config import Config
-from svgpl_tf.data import digits, moving_sprites, video
+from svgpl_tf.data import clips, digits, moving_sprites, video
 
 # Seed of the fixed SM-MNIST test split, shared by every run.
 TEST_SEED = 1234
@@ -35,6 +36,8 @@ def make_datasets(config: Config, start_step: int = 0) -> Datasets:
     """
     if config.dataset == "smmnist":
         return _smmnist(config, start_step)
+    if config.dataset.startswith("files:"):
+        return _user_files(config, start_step)
     return _video_files(config, start_step)
 
 
@@ -107,5 +110,54 @@ def _video_files(config: Config, start_step: int) -> Datasets:
     description = (
         f"{source}: train windows of {config.seq_len} frames at seeded random starts, "
         f"test: first {config.num_test_sequences} clips, frames 0-{config.eval_seq_len - 1}"
+    )
+    return Datasets(train=train, test=test, description=description)
+
+
+def user_file_split(config: Config) -> tuple[list[str], list[str]]:
+    """The train and test files of `--dataset=files:PATTERN` (see `clips.split_files`)."""
+    return clips.split_files(clips.find_clips(config.dataset[len("files:") :]))
+
+
+def _clip_dataset(arrays: list) -> tf.data.Dataset:
+    """In-memory uint8 clips of different lengths as a dataset of `[t, h, w, c]`."""
+    lengths = [len(a) for a in arrays]
+    ragged = tf.RaggedTensor.from_row_lengths(tf.concat(arrays, 0), lengths)  # [n, (t), h, w, c]
+    return tf.data.Dataset.from_tensor_slices(ragged)
+
+
+def _user_files(config: Config, start_step: int) -> Datasets:
+    pattern = config.dataset[len("files:") :]
+    train_files, test_files = user_file_split(config)
+    convert = dict(channels=config.channels, image_size=config.image_size, resize=config.resize)
+    train_clips, bad_train = clips.load_clips(
+        train_files, **convert, min_frames=config.seq_len, skip_bad_files=config.skip_bad_files
+    )
+    test_clips, bad_test = clips.load_clips(
+        test_files, **convert, min_frames=config.eval_seq_len, skip_bad_files=config.skip_bad_files
+    )
+    skipped = bad_train + bad_test
+    for reason in skipped:
+        logging.warning("Skipped: %s", reason)
+    seed = config.seed * 1_000_003 + start_step  # a resumed run gets a fresh stream
+    train = video.train_pipeline(
+        _clip_dataset(train_clips),
+        length=config.seq_len,
+        batch_size=config.batch_size,
+        seed=seed,
+        shuffle_buffer=config.shuffle_buffer,
+    )
+    test = video.test_pipeline(
+        _clip_dataset(test_clips),
+        length=config.eval_seq_len,
+        batch_size=config.batch_size,
+        num_sequences=config.num_test_sequences,
+    )
+    description = (
+        f"files:{pattern}: {len(train_clips)} train clips, windows of {config.seq_len} frames at "
+        f"seeded random starts; {len(test_clips)} held-out test clips (every 10th file by name, "
+        f"or the last), frames 0-{config.eval_seq_len - 1}; {config.channels} channels"
+        + (f", resized by {config.resize}" if config.resize else "")
+        + (f"; {len(skipped)} bad files skipped" if skipped else "")
     )
     return Datasets(train=train, test=test, description=description)

@@ -202,6 +202,28 @@ def imagenet_weights_path() -> str:
         ) from err
 
 
+def check_weights_file(path: str) -> None:
+    """Fails, naming the flag, unless `path` is an existing HDF5 file (a Keras
+    `.weights.h5` or legacy `.h5`); cheap, so it runs before any work.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not HDF5.
+    """
+    full = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.isfile(full):
+        raise FileNotFoundError(
+            f"--vgg_weights={path}: no such file; give a Keras VGG16 weights file or one of "
+            f"{WEIGHT_SOURCES_HELP}."
+        )
+    if not h5py.is_hdf5(full):
+        raise ValueError(
+            f"--vgg_weights={path}: not an HDF5 weights file; give a Keras VGG16 weights file "
+            "(.weights.h5, or a legacy .h5 such as Keras's ImageNet notop file) or one of "
+            f"{WEIGHT_SOURCES_HELP}."
+        )
+
+
 def _conv_layers(model: keras.Model) -> dict[str, keras.layers.Conv2D]:
     return {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
 

@@ -1,0 +1,117 @@
+"""Every expected error is one clean line naming the flag or file and the fix;
+speed switches that will be slow here say so."""
+
+import errno
+import io
+import logging
+import sys
+
+import pytest
+from helpers import TINY_FLAGS, run_module
+
+from svgpl_tf import entry, machine, train_lib
+
+
+def _one_clean_line(result, *needles):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    for needle in needles:
+        assert needle in result.stderr, result.stderr[-2000:]
+
+
+def test_vgg_weights_that_are_not_hdf5(tmp_path):
+    fake = tmp_path / "vgg.weights.h5"
+    fake.write_text("not hdf5")
+    result = run_module(
+        "svgpl_tf.train", *TINY_FLAGS, f"--workdir={tmp_path / 'run'}", "--steps=1",
+        "--perceptual_weight=1e-3", f"--vgg_weights={fake}",
+    )  # fmt: skip
+    _one_clean_line(result, f"--vgg_weights={fake}: not an HDF5 weights file")
+
+
+def test_mnist_path_that_is_not_an_npz(tmp_path):
+    fake = tmp_path / "mnist.npz"
+    fake.write_text("just text")
+    result = run_module(
+        "svgpl_tf.train", *TINY_FLAGS, f"--workdir={tmp_path / 'run'}", "--steps=1",
+        "--sprites=mnist", f"--mnist_path={fake}",
+    )  # fmt: skip
+    _one_clean_line(result, f"--mnist_path='{fake}' is not a readable .npz archive")
+
+
+def test_corrupt_config_json_of_a_workdir(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{ not json")
+    result = run_module("svgpl_tf.evaluate", f"--workdir={run}", f"--output_dir={tmp_path / 'e'}")
+    _one_clean_line(result, "config.json is not valid JSON")
+
+
+def test_a_corrupt_video_dataset_file_names_it(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"\x00" * 64)
+    (videos / "b.mp4").write_bytes(b"\x00" * 64)
+    result = run_module(
+        "svgpl_tf.train", *TINY_FLAGS, f"--workdir={tmp_path / 'run'}", "--steps=1",
+        f"--dataset=files:{videos}", "--channels=1",
+    )  # fmt: skip
+    _one_clean_line(result, "a.mp4: the video cannot be decoded", "--skip_bad_files")
+
+
+def test_a_full_disk_is_one_line(capsys, monkeypatch):
+    def main(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/run/ckpt-7.data")
+
+    monkeypatch.setattr(sys, "argv", ["svgpl-train"])
+    with pytest.raises(SystemExit) as done:
+        entry.run(main)
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert "no space left on the device writing /data/run/ckpt-7.data" in err
+    assert err.count("\n") == 1
+    # TensorFlow's own error for it carries only the message.
+    assert entry._disk_full(RuntimeError("ResourceExhausted: No space left on device"))
+    assert not entry._disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+@pytest.mark.parametrize(
+    "precision, native, gpu, warned",
+    [
+        ("mixed_bfloat16", False, False, True),
+        ("mixed_bfloat16", True, False, False),
+        ("mixed_float16", False, False, True),
+        ("mixed_float16", False, True, False),
+        ("float32", False, False, False),
+    ],
+)
+def test_precision_warning_on_a_cpu_without_native_16_bit(
+    monkeypatch, caplog, precision, native, gpu, warned
+):
+    monkeypatch.setattr(machine, "bfloat16_hardware", lambda: native)
+    monkeypatch.setattr(
+        machine.tf.config, "list_physical_devices", lambda kind=None: ["gpu"] if gpu else []
+    )
+    with caplog.at_level(logging.WARNING):
+        message = machine.warn_precision(precision)
+    assert (message is not None) == warned
+    if warned:
+        assert "Use --precision=float32 here" in message
+        assert message in caplog.text
+
+
+def test_progress_counts_the_runs_own_steps_without_escape_codes(tiny_config, tmp_path):
+    import dataclasses
+
+    stream = io.StringIO()  # not a terminal
+    progress = train_lib.ProgressLine(start=0, total=2, every=600, stream=stream)
+    config = dataclasses.replace(tiny_config, steps=2, log_every=600, sample_every=0)
+    train_lib.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
+    text = stream.getvalue()
+    assert text.startswith("step 2/2 ") and text.count("\n") == 1, text
+    assert "600" not in text and "\r" not in text and "\x1b" not in text
+    terminal = io.StringIO()
+    progress = train_lib.ProgressLine(start=2, total=4, every=1, stream=terminal, terminal=True)
+    config = dataclasses.replace(config, steps=4)
+    train_lib.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
+    assert terminal.getvalue().startswith("\rstep ") and "step 4/4" in terminal.getvalue()
