@@ -90,9 +90,9 @@ def _clips(config: Config, split: str) -> tuple[tf.data.Dataset, str]:
     return video.check_frame_shape(clips, config.image_size, config.channels, source), source
 
 
-def _video_files(config: Config, start_step: int) -> Datasets:
-    train_clips, source = _clips(config, "train")
-    test_clips, _ = _clips(config, "test")
+def _windowed(config: Config, start_step: int, train_clips, test_clips):
+    """The train stream and test split of clip datasets `[t, h, w, c]` uint8: seeded
+    random training windows, and the first frames of the first test clips."""
     seed = config.seed * 1_000_003 + start_step  # a resumed run gets a fresh stream
     train = video.train_pipeline(
         train_clips,
@@ -107,6 +107,13 @@ def _video_files(config: Config, start_step: int) -> Datasets:
         batch_size=config.batch_size,
         num_sequences=config.num_test_sequences,
     )
+    return train, test
+
+
+def _video_files(config: Config, start_step: int) -> Datasets:
+    train_clips, source = _clips(config, "train")
+    test_clips, _ = _clips(config, "test")
+    train, test = _windowed(config, start_step, train_clips, test_clips)
     description = (
         f"{source}: train windows of {config.seq_len} frames at seeded random starts, "
         f"test: first {config.num_test_sequences} clips, frames 0-{config.eval_seq_len - 1}"
@@ -139,19 +146,8 @@ def _user_files(config: Config, start_step: int) -> Datasets:
     skipped = bad_train + bad_test
     for reason in skipped:
         logging.warning("Skipped: %s", reason)
-    seed = config.seed * 1_000_003 + start_step  # a resumed run gets a fresh stream
-    train = video.train_pipeline(
-        _clip_dataset(train_clips),
-        length=config.seq_len,
-        batch_size=config.batch_size,
-        seed=seed,
-        shuffle_buffer=config.shuffle_buffer,
-    )
-    test = video.test_pipeline(
-        _clip_dataset(test_clips),
-        length=config.eval_seq_len,
-        batch_size=config.batch_size,
-        num_sequences=config.num_test_sequences,
+    train, test = _windowed(
+        config, start_step, _clip_dataset(train_clips), _clip_dataset(test_clips)
     )
     description = (
         f"files:{pattern}: {len(train_clips)} train clips, windows of {config.seq_len} frames at "
