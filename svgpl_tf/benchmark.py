@@ -74,15 +74,7 @@ def flagfile_configs(names: Iterable[str]) -> dict[str, Config]:
     Args:
         names: the configurations to run.
     """
-    out = {}
-    for name in names:
-        if name not in benchmarks.CONFIGS:
-            continue
-        values = flags.FlagValues()
-        svg_flags.define_config_flags(values)
-        values(entry.resolve_flagfiles(["svgpl-benchmark", f"--flagfile={name}"]))
-        out[name], _ = svg_flags.config_from_flags(values)
-    return out
+    return {n: svg_flags.config_from_flagfile(n) for n in names if n in benchmarks.CONFIGS}
 
 
 def main(argv):

@@ -393,9 +393,6 @@ def evaluate(
         ...                   num_sequences=16)  # doctest: +SKIP
         >>> report["average"]["ssim"]["best"]["mean"]  # doctest: +SKIP
     """
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(EvalOptions)})
-    if unknown:
-        raise TypeError(f"evaluate() got unknown options {unknown}; see EvalOptions.")
     options = dataclasses.replace(options or EvalOptions(), **fields).validate()
     check_output_dir(output_dir)
     model, config, checkpoint_step = load_run(workdir, options.step, precision)

@@ -12,6 +12,7 @@ import dataclasses
 
 from absl import flags
 
+from svgpl_tf import entry
 from svgpl_tf.config import Config
 
 _DEFINERS = {
@@ -64,3 +65,17 @@ def config_from_flags(flag_values=flags.FLAGS) -> tuple[Config, set[str]]:
     config = options_from_flags(Config, flag_values)
     explicit = {f.name for f in dataclasses.fields(Config) if flag_values[f.name].present}
     return config.validate(), explicit
+
+
+def config_from_flagfile(name: str) -> Config:
+    """The validated `Config` of a flagfile (an installed one by name, see
+    `svgpl_tf.entry`), parsed as `svgpl-train --flagfile=NAME` parses it.
+
+    Example:
+        >>> config_from_flagfile("quickstart").steps
+        2400
+    """
+    values = flags.FlagValues()
+    define_config_flags(values)
+    values(entry.resolve_flagfiles(["svgpl", f"--flagfile={name}"]))
+    return config_from_flags(values)[0]

@@ -31,11 +31,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         options = svg_flags.options_from_flags(predict_lib.PredictOptions).validate()
-        source = predict_lib.describe_model(_MODEL.value)
-        if source.kind == "workdir":
-            from svgpl_tf.config import Config
-
-            machine.warn_precision(Config.load(_MODEL.value).precision)
+        machine.warn_precision(predict_lib.describe_model(_MODEL.value).precision)
         info = predict_lib.predict(_MODEL.value, _INPUT.value, _OUTPUT_DIR.value, options)
     except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e

@@ -98,6 +98,7 @@ class ModelSource:
         path: the folder.
         kind: `"workdir"` (a training workdir or shipped checkpoint) or `"savedmodel"`.
         n_past, image_size, channels, n_future: the model's shapes.
+        precision: the policy the model computes in.
         max_horizon, max_num_samples: the SavedModel's bounds (None for a workdir).
     """
 
@@ -107,6 +108,7 @@ class ModelSource:
     image_size: int
     channels: int
     n_future: int
+    precision: str = "float32"
     max_horizon: int | None = None
     max_num_samples: int | None = None
 
@@ -134,6 +136,7 @@ def describe_model(path: str) -> ModelSource:
                 image_size=int(info["image_size"]),
                 channels=int(info["channels"]),
                 n_future=int(info["horizon"]),
+                precision=str(info.get("precision", "float32")),
                 max_horizon=int(info["max_horizon"]),
                 max_num_samples=int(info["max_num_samples"]),
             )
@@ -148,6 +151,7 @@ def describe_model(path: str) -> ModelSource:
             image_size=config.image_size,
             channels=config.channels,
             n_future=config.n_future,
+            precision=config.precision,
         )
     versions = sorted((n for n in os.listdir(path) if n.isdigit()), key=int)
     hint = (

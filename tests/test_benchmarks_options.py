@@ -3,7 +3,6 @@
 import dataclasses
 
 import pytest
-from absl import flags
 
 from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
@@ -15,18 +14,9 @@ from svgpl_tf.config import Config
 MEASUREMENT_FIELDS = {"batch_size", "sprites"}
 
 
-def parsed_flagfile(name: str) -> Config:
-    """The installed flagfile as the binaries parse it (see tests/test_entry.py and
-    `svgpl_tf.benchmark.flagfile_configs`)."""
-    values = flags.FlagValues()
-    svg_flags.define_config_flags(values)
-    values(entry.resolve_flagfiles(["x", f"--flagfile={name}"]))
-    return svg_flags.config_from_flags(values)[0]
-
-
 def flagfile_configs(names=tuple(CONFIGS)) -> dict[str, Config]:
     """`BenchmarkOptions.flagfiles` of `names`, as the benchmark binary passes them."""
-    return {name: parsed_flagfile(name) for name in names}
+    return {name: svg_flags.config_from_flagfile(name) for name in names}
 
 
 def test_variant_names_parse_back():
@@ -53,7 +43,7 @@ def test_configs_are_the_installed_flagfiles(name):
     the measurement's batch size and sprite source changed."""
     assert name in entry.flagfile_names()
     assert set(CONFIGS[name]) <= MEASUREMENT_FIELDS
-    flagfile = parsed_flagfile(name)
+    flagfile = svg_flags.config_from_flagfile(name)
     options = BenchmarkOptions(configs=(name,), flagfiles={name: flagfile})
     config = make_config(name, Variant(), options)
     assert config == dataclasses.replace(flagfile, **CONFIGS[name])

@@ -183,44 +183,49 @@ class FastBatchNormalization(layers.BatchNormalization):
         mean = total / count
         return mean, tf.maximum(squares / count - tf.square(mean), 0.0)
 
-    def _normalize(self, xg, mean, variance):
+    def _normalize_groups(self, inputs, inner, by: str = "inner"):
+        """Normalises each group of rows by its own batch statistics.
+
+        The rows `[n, ...]` are `[outer, inner]` folded (row `o * inner + i`);
+        `by="inner"` makes each inner index a group (statistics over the outer
+        rows), `by="outer"` each outer index. Statistics are over the group's
+        rows and all other axes but the channels, synchronised over replicas.
+
+        Returns:
+            `(y, mean, variance)`: float32 `y` shaped as `inputs`, and the
+            statistics with size-1 axes where they were reduced.
+        """
+        x = tf.cast(inputs, tf.float32)  # [n, ..., c]
+        shape = tf.shape(x)
+        xg = tf.reshape(x, tf.concat([[-1, inner], shape[1:]], 0))  # [outer, inner, ..., c]
+        over = 0 if by == "inner" else 1
+        axes = [over] + list(range(2, len(inputs.shape)))  # all but the groups and channels
+        mean, variance = self._group_moments(xg, axes)
         y = (xg - mean) * tf.math.rsqrt(variance + self.epsilon)
-        return y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+        y = y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+        return tf.reshape(y, shape), mean, variance
 
     def _grouped(self, inputs, groups):
         """Training-mode BatchNorm with one set of statistics per group.
 
         The rows of `inputs` `[n, ...]` are `[outer, groups]` folded (for
-        example batch x time): row `o * groups + g` belongs to group `g`, and
-        each group is normalised by the mean and biased variance over its
-        own rows (and all other axes but the channels), synchronised over
-        replicas. The moving averages take the mean of the groups' statistics.
+        example batch x time): row `o * groups + g` belongs to group `g`
+        (`_normalize_groups`). The moving averages take the mean of the
+        groups' statistics.
         """
-        x = tf.cast(inputs, tf.float32)  # [n, ..., c]
-        shape = tf.shape(x)
-        xg = tf.reshape(x, tf.concat([[-1, groups], shape[1:]], 0))  # [outer, groups, ..., c]
-        axes = [0] + list(range(2, len(inputs.shape)))  # all but groups and channels
-        mean, variance = self._group_moments(xg, axes)  # [1, groups, 1.., c]
-        y = self._normalize(xg, mean, variance)
+        y, mean, variance = self._normalize_groups(inputs, groups)  # mean [1, groups, 1.., c]
         m = self.momentum
         group_axes = list(range(len(inputs.shape)))  # every axis but the channels
         self.moving_mean.assign(self.moving_mean * m + tf.reduce_mean(mean, group_axes) * (1.0 - m))
         self.moving_variance.assign(
             self.moving_variance * m + tf.reduce_mean(variance, group_axes) * (1.0 - m)
         )
-        return keras.ops.cast(tf.reshape(y, shape), self.compute_dtype)
+        return keras.ops.cast(y, self.compute_dtype)
 
     def _inference_grouped(self, inputs, groups: InferenceGroups):
         """Batch statistics per group (see `InferenceGroups`), moving averages untouched."""
-        x = tf.cast(inputs, tf.float32)  # [n, ..., c]
-        shape = tf.shape(x)
-        xg = tf.reshape(x, tf.concat([[-1, groups.inner], shape[1:]], 0))  # [outer, inner, ..., c]
-        # One group per inner index reduces over the outer axis, and back.
-        over = 0 if groups.by == "inner" else 1
-        axes = [over] + list(range(2, len(inputs.shape)))
-        mean, variance = self._group_moments(xg, axes)
-        y = self._normalize(xg, mean, variance)
-        return keras.ops.cast(tf.reshape(y, shape), self.compute_dtype)
+        y, _, _ = self._normalize_groups(inputs, groups.inner, groups.by)
+        return keras.ops.cast(y, self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "fused": self.fused}

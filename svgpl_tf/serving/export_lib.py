@@ -377,9 +377,6 @@ def export_savedmodel(
         '/tmp/serving/svg/1'
     """
     start = time.time()
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(ExportOptions)})
-    if unknown:
-        raise TypeError(f"export_savedmodel() got unknown options {unknown}; see ExportOptions.")
     options = dataclasses.replace(options or ExportOptions(), **fields)
     check_settings(workdir, options)
     model_name, version, step = options.model_name, options.version, options.step
