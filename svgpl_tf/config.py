@@ -178,6 +178,13 @@ class Config:
         "float32",
         f"Numeric precision: one of {PRECISIONS} (mixed: compute in 16 bits, variables in 32).",
     )
+    init_from: str = option(
+        "",
+        "Warm start: a training workdir or weights-only folder (svgpl-weights-only) whose "
+        "latest checkpoint's weights start this new run, with a fresh optimizer at step 0. Its "
+        "architecture flags must equal this run's; data, loss and optimiser flags may differ. "
+        "Ignored when the workdir already holds checkpoints (the run resumes).",
+    )
     # Run options: may change when a run is resumed.
     steps: int = option(1000, "Total number of training steps of the run.")
     log_every: int = option(100, "Steps between progress-bar lines and TensorBoard scalars.")
@@ -360,9 +367,26 @@ class Config:
         return cls.from_dict(values)
 
 
+# Fields that fix the shapes of a model's weights: a warm start (`init_from`)
+# needs them equal in the source run and the new one.
+ARCHITECTURE_FIELDS = (
+    "backbone",
+    "image_size",
+    "channels",
+    "g_dim",
+    "nf",
+    "z_dim",
+    "rnn_size",
+    "predictor_rnn_layers",
+    "posterior_rnn_layers",
+    "prior_rnn_layers",
+    "prior",
+)
+
 # Fields that may differ between a run and the run it resumes.
 RUN_OPTIONS = frozenset(
     {
+        "init_from",
         "steps",
         "log_every",
         "checkpoint_every",

@@ -6,14 +6,17 @@ SVG's: condition on `n_past` test frames, draw `num_samples` futures of
 `n_future` frames per test sequence, and per sequence keep the sample with
 the highest SSIM averaged over the predicted steps ("best"). The mean over all
 samples and the sample of lowest mean SSIM ("worst") are reported too, and so
-is the baseline that copies the last context frame ("copy_last"), on the same
-sequences.
+are two baselines on the same sequences: copy the last context frame
+("copy_last") and an all-black frame ("blank"). `beats_baselines` says whether
+the best sample beats the better of the two at every predicted step, in SSIM
+and in PSNR.
 
 `output_dir` receives:
 
 - `metrics.json`: configuration, checkpoint step, protocol, per-step mean and
   95% confidence interval over sequences of each metric for best / mean /
-  worst / copy_last, their averages over the steps, and per-sequence SSIM;
+  worst / copy_last / blank, their averages over the steps, the verdict
+  `beats_baselines`, and per-sequence SSIM;
 - `per_sample.npz`: every metric of every sequence, sample and step;
 - `ssim_per_step.png`, `psnr_per_step.png`, `ssim_per_sequence.png`;
 - `samples.png` and `samples.gif`: a few test sequences with their ground
@@ -46,7 +49,7 @@ from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.runs import restore_model
 
 # Version of the metrics.json layout.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Names of the files written in the output folder.
 METRICS_FILE = "metrics.json"
 PER_SAMPLE_FILE = "per_sample.npz"
@@ -129,6 +132,13 @@ def _summary_text(report: dict[str, Any]) -> str:
             half = (s["ci_high"] - s["ci_low"]) / 2
             cells.append(f"{s['mean']:{fmt}} +- {half:{fmt}}")
         lines.append(f"{kind:<11}{cells[0]:>18}{cells[1]:>18}{cells[2]:>20}")
+    verdict = report["beats_baselines"]
+    lead = verdict["margin"]
+    lines.append(
+        ("Beats" if verdict["beats"] else "Does not beat")
+        + " both baselines at every step (worst step's lead over the better baseline: SSIM "
+        f"{lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB)."
+    )
     return "\n".join(lines)
 
 
@@ -232,6 +242,7 @@ def _protocol(options: EvalOptions, test_split: str, precision: str) -> dict[str
         "selection": SELECTION_RULE,
         "mean": "the average over all samples",
         "copy_last": "baseline: every predicted frame is the last context frame",
+        "blank": "baseline: every predicted frame is all zeros (black)",
         "confidence_interval": "95%, normal approximation over sequences: "
         "mean +- 1.96 * sd / sqrt(num_sequences)",
     }

@@ -35,7 +35,10 @@ STYLES = {
     "mean": dict(color="tab:orange", linestyle="--", label="mean of N"),
     "worst": dict(color="tab:red", linestyle=":", label="worst of N (by mean SSIM)"),
     "copy_last": dict(color="0.4", linestyle="-.", label="copy last context frame"),
+    "blank": dict(color="0.1", linestyle=(0, (1, 3)), label="all-black frame"),
 }
+# The baselines among the styles, drawn once when every compared run has the same.
+BASELINE_KINDS = ("copy_last", "blank")
 # Axis labels of the metrics.
 METRIC_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE"}
 # Border colours (RGB) of context, predicted and ground-truth future frames.
@@ -80,7 +83,7 @@ def _mark_training_horizon(ax, protocol: dict[str, Any]) -> None:
 
 
 def plot_per_step(report: dict[str, Any], metric: str, path: str) -> None:
-    """One metric per future frame: best / mean / worst of N and copy-last, with 95% CIs.
+    """One metric per future frame: best / mean / worst of N and the baselines, with 95% CIs.
 
     Args:
         report: an evaluation report (`evaluate_lib.evaluate`'s metrics.json).
@@ -95,7 +98,8 @@ def plot_per_step(report: dict[str, Any], metric: str, path: str) -> None:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for kind, style in STYLES.items():
-        _band(ax, x, report["per_step"][metric][kind], style)
+        if kind in report["per_step"][metric]:  # reports before format 2 have no blank
+            _band(ax, x, report["per_step"][metric][kind], style)
     _mark_training_horizon(ax, p)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"frame (after {p['n_past']} context frames)")
@@ -111,7 +115,7 @@ def plot_per_step(report: dict[str, Any], metric: str, path: str) -> None:
 
 
 def plot_per_sequence(report: dict[str, Any], path: str) -> None:
-    """SSIM of each test sequence (mean over its predicted frames): best of N, mean, copy-last.
+    """SSIM of each test sequence (mean over its predicted frames): best of N, mean, baselines.
 
     Example:
         >>> plot_per_sequence(json.load(open("OUT/metrics.json")), "seq.png")  # doctest: +SKIP
@@ -123,6 +127,8 @@ def plot_per_sequence(report: dict[str, Any], path: str) -> None:
     ax.plot(x, seq["best_ssim"], "o", markersize=3, **_marker(STYLES["best"]))
     ax.plot(x, seq["mean_ssim"], "_", markersize=5, **_marker(STYLES["mean"]))
     ax.plot(x, seq["copy_last_ssim"], "x", markersize=3, **_marker(STYLES["copy_last"]))
+    if "blank_ssim" in seq:
+        ax.plot(x, seq["blank_ssim"], "+", markersize=3, **_marker(STYLES["blank"]))
     ax.axhline(np.mean(seq["best_ssim"]), color=STYLES["best"]["color"], linewidth=0.8)
     _finish_sequence_axes(
         fig,
@@ -150,8 +156,8 @@ def plot_comparison_per_sequence(
 ) -> None:
     """Best-of-N SSIM of each test sequence, one line per run (the papers' Figure 6).
 
-    Sequences are in test-split order; copy-last is drawn once in grey when
-    every run has the same one.
+    Sequences are in test-split order; each baseline (copy-last, the
+    all-black frame) is drawn once when every run has the same one.
 
     Args:
         reports: evaluation reports (metrics.json contents) of the same test split.
@@ -164,20 +170,22 @@ def plot_comparison_per_sequence(
         seq = report["per_sequence"]
         ax.plot(seq["index"], seq["best_ssim"], color=f"C{i % 10}", linewidth=0.9, label=label)
     first = reports[0]["per_sequence"]
-    same = [
-        len(r["per_sequence"]["copy_last_ssim"]) == len(first["copy_last_ssim"])
-        and np.allclose(r["per_sequence"]["copy_last_ssim"], first["copy_last_ssim"])
-        for r in reports
-    ]
-    if all(same):
-        ax.plot(
-            first["index"],
-            first["copy_last_ssim"],
-            color="0.5",
-            linewidth=0.7,
-            linestyle=":",
-            label=STYLES["copy_last"]["label"],
-        )
+    for kind, marker in (("copy_last", ":"), ("blank", (0, (1, 3)))):
+        key = f"{kind}_ssim"
+        if all(
+            key in r["per_sequence"]
+            and len(r["per_sequence"][key]) == len(first[key])
+            and np.allclose(r["per_sequence"][key], first[key])
+            for r in reports
+        ):
+            ax.plot(
+                first["index"],
+                first[key],
+                color="0.5" if kind == "copy_last" else "0.1",
+                linewidth=0.7,
+                linestyle=marker,
+                label=STYLES[kind]["label"],
+            )
     p = reports[0]["protocol"]
     _finish_sequence_axes(
         fig,
@@ -201,8 +209,8 @@ def plot_comparison(
 ) -> None:
     """Overlays several runs' best-of-N (solid) and mean-of-N (dashed) curves.
 
-    The copy-last baseline is drawn once in grey when every run has the same
-    one, else once per run in the run's colour.
+    Each baseline (copy-last, the all-black frame) is drawn once in grey
+    when every run has the same one, else once per run in the run's colour.
 
     Args:
         reports: evaluation reports (metrics.json contents).
@@ -217,27 +225,40 @@ def plot_comparison(
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     colors = [f"C{i % 10}" for i in range(len(reports))]
     for ax, metric in zip(axes, metrics):
-        baselines = [r["per_step"][metric]["copy_last"]["mean"] for r in reports]
-        same_baseline = all(
-            len(b) == len(baselines[0]) and np.allclose(b, baselines[0]) for b in baselines
-        )
+        same = {
+            kind: all(
+                kind in r["per_step"][metric]
+                and len(r["per_step"][metric][kind]["mean"])
+                == len(reports[0]["per_step"][metric][kind]["mean"])
+                and np.allclose(
+                    r["per_step"][metric][kind]["mean"],
+                    reports[0]["per_step"][metric][kind]["mean"],
+                )
+                for r in reports
+            )
+            if kind in reports[0]["per_step"][metric]
+            else False
+            for kind in BASELINE_KINDS
+        }
         for report, label, color in zip(reports, labels, colors):
             x = report["protocol"]["future_frames"]
             stats = report["per_step"][metric]
             _band(ax, x, stats["best"], dict(color=color, linestyle="-"), f"{label} best of N")
             ax.plot(x, stats["mean"]["mean"], color=color, linestyle="--", linewidth=1)
-            if not same_baseline:
-                ax.plot(
-                    x,
-                    stats["copy_last"]["mean"],
-                    color=color,
-                    linestyle="-.",
-                    linewidth=1,
-                    label=f"{label} copy last",
-                )
-        if same_baseline:
-            x = reports[0]["protocol"]["future_frames"]
-            _band(ax, x, reports[0]["per_step"][metric]["copy_last"], STYLES["copy_last"])
+            for kind in BASELINE_KINDS:
+                if kind in stats and not same[kind]:
+                    ax.plot(
+                        x,
+                        stats[kind]["mean"],
+                        color=color,
+                        linestyle=STYLES[kind]["linestyle"],
+                        linewidth=1,
+                        label=f"{label} {STYLES[kind]['label']}",
+                    )
+        for kind in BASELINE_KINDS:
+            if same[kind]:
+                x = reports[0]["protocol"]["future_frames"]
+                _band(ax, x, reports[0]["per_step"][metric][kind], STYLES[kind])
         longest = max(reports, key=lambda r: len(r["protocol"]["future_frames"]))
         _mark_training_horizon(ax, longest["protocol"])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -398,11 +419,12 @@ def _save_image(image: Image.Image, path: str, fmt: str, **kwargs) -> None:
 
 
 def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
-    """Best-of-N SSIM at each predicted step against training time, and copy-last.
+    """Best-of-N SSIM and PSNR at each predicted step against training time.
 
-    One solid line per predicted step (its best-of-N SSIM at each probe) and
-    a dotted line of the same colour at copy-last's SSIM for that step; a
-    vertical line marks the first probe that beats copy-last at every step.
+    One panel per metric: a solid line per predicted step (its best-of-N
+    value at each probe) and a dotted line of the same colour at the better
+    baseline for that step (copy-last or an all-black frame); a vertical line
+    marks the first probe that beats both baselines at every step in both.
 
     Args:
         report: a `svgpl_tf.quality.time_to_quality` report.
@@ -410,34 +432,37 @@ def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
     """
     probes = report["probes"]
     seconds = [p["train_seconds"] / 60 for p in probes]
-    best = np.array([p["best_ssim_per_step"] for p in probes])  # [probes, horizon]
-    copy_last = np.array(probes[-1]["copy_last_ssim_per_step"])  # [horizon]
     n_past = report["protocol"]["n_past"]
-    fig = Figure(figsize=(6.5, 4.2))
-    ax = fig.subplots()
-    for t in range(best.shape[1]):
-        color = f"C{t % 10}"
-        ax.plot(seconds, best[:, t], color=color, marker=".", label=f"frame {n_past + t + 1}")
-        ax.axhline(copy_last[t], color=color, linestyle=":", linewidth=1)
-    first = report.get("first_beats_copy_last")
-    if first:
-        ax.axvline(first["train_seconds"] / 60, color="0.2", linestyle="--", linewidth=1)
-        ax.annotate(
-            f"beats copy-last at every step\nstep {first['step']}, "
-            f"{first['train_seconds'] / 60:.1f} min",
-            (first["train_seconds"] / 60, ax.get_ylim()[0]),
-            xytext=(4, 6),
-            textcoords="offset points",
-            fontsize=8,
+    first = report.get("first_beats_baselines")
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    for ax, (metric, unit) in zip(axes, [("ssim", ""), ("psnr", " (dB)")]):
+        best = np.array([p[f"best_{metric}_per_step"] for p in probes])  # [probes, horizon]
+        baseline = np.maximum(
+            probes[-1][f"copy_last_{metric}_per_step"], probes[-1][f"blank_{metric}_per_step"]
+        )  # [horizon]
+        for t in range(best.shape[1]):
+            color = f"C{t % 10}"
+            ax.plot(seconds, best[:, t], color=color, marker=".", label=f"frame {n_past + t + 1}")
+            ax.axhline(baseline[t], color=color, linestyle=":", linewidth=1)
+        if first:
+            ax.axvline(first["train_seconds"] / 60, color="0.2", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"beats both baselines at every step\nstep {first['step']}, "
+                f"{first['train_seconds'] / 60:.1f} min",
+                (first["train_seconds"] / 60, ax.get_ylim()[0]),
+                xytext=(4, 6),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        protocol = report["protocol"]
+        ax.set_xlabel("training wall time (min), probes excluded")
+        ax.set_ylabel(f"best-of-{protocol['num_samples']} {metric.upper()}{unit}")
+        ax.set_title(
+            f"{metric.upper()} on {protocol['num_sequences']} test sequences (solid: model, "
+            "dotted: better of copy-last and blank)",
+            fontsize=9,
         )
-    protocol = report["protocol"]
-    ax.set_xlabel("training wall time (min), probes excluded")
-    ax.set_ylabel(f"best-of-{protocol['num_samples']} SSIM")
-    ax.set_title(
-        f"Time to quality on {protocol['num_sequences']} test sequences "
-        "(solid: model, dotted: copy last frame)",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2)
     _save_figure(fig, path)

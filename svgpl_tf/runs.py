@@ -25,13 +25,21 @@ import contextlib
 import dataclasses
 import os
 import random
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files
-from svgpl_tf.config import CONFIG_FILE, RUN_OPTIONS, VGG_WEIGHT_SOURCES, Config, conflicts
+from svgpl_tf.config import (
+    ARCHITECTURE_FIELDS,
+    CONFIG_FILE,
+    RUN_OPTIONS,
+    VGG_WEIGHT_SOURCES,
+    Config,
+    conflicts,
+)
 from svgpl_tf.data import digits
 from svgpl_tf.data.pipeline import make_datasets, user_file_split
 from svgpl_tf.losses import PixelMSE, vgg_weights
@@ -82,8 +90,11 @@ def preflight(config: Config) -> None:
     """Fetches or locates what the run needs from outside, before any work.
 
     Raises a clear error when ImageNet VGG16 weights or MNIST digits are asked
-    for but cannot be had (for example offline), instead of failing later.
+    for but cannot be had (for example offline), or when `--init_from` names a
+    run of another architecture, instead of failing later.
     """
+    if config.init_from:
+        check_init_from(config)
     if config.perceptual_weight > 0 and config.vgg_weights == "imagenet":
         vgg_weights.imagenet_weights_path()
     if config.perceptual_weight > 0 and config.vgg_weights not in VGG_WEIGHT_SOURCES:
@@ -303,6 +314,68 @@ def restore_model(
     return model, config, int(path.rsplit("-", 1)[1])
 
 
+def check_init_from(config: Config) -> tuple[Config, str]:
+    """The source run of a warm start (`config.init_from`), checked before any work.
+
+    Returns:
+        `(source_config, checkpoint_path)`: the source's saved configuration
+        and its latest checkpoint.
+
+    Raises:
+        FileNotFoundError: the folder holds no configuration or no checkpoint.
+        ValueError: an architecture field (`ARCHITECTURE_FIELDS`) differs; the
+            message names each one.
+    """
+    source = config.init_from
+    if not os.path.isfile(os.path.join(source, CONFIG_FILE)):
+        raise FileNotFoundError(
+            f"--init_from={source}: no {CONFIG_FILE} there; give a training workdir or a "
+            "weights-only folder (svgpl-weights-only), e.g. pretrained/smmnist5k_svglp."
+        )
+    saved = Config.load(source)
+    differ = [
+        f"--{name}={getattr(saved, name)!r} there, {getattr(config, name)!r} here"
+        for name in ARCHITECTURE_FIELDS
+        if getattr(saved, name) != getattr(config, name)
+    ]
+    if differ:
+        raise ValueError(
+            f"--init_from={source} holds another architecture ({'; '.join(differ)}); set "
+            "these flags as the source run has them, or train from scratch."
+        )
+    latest = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR))
+    if latest is None:
+        raise FileNotFoundError(
+            f"--init_from={source}: {source}/{CHECKPOINT_DIR} holds no checkpoint."
+        )
+    return saved, latest
+
+
+def warm_start(model: SVGModel, config: Config) -> dict[str, Any]:
+    """Copies the weights of `config.init_from`'s latest checkpoint into `model`.
+
+    Every module's weights and BatchNorm statistics are copied; the optimizer
+    is left as it is (fresh in a new run). Training, data and loss settings
+    of the source do not matter, only its architecture.
+
+    Args:
+        model: a model built for `config` (its optimizer untouched).
+        config: the new run's configuration, with `init_from` set.
+
+    Returns:
+        `{"path", "checkpoint", "step"}` of the source, for run_info.json.
+
+    Example:
+        >>> warm_start(model, config)["step"]  # doctest: +SKIP
+        2000
+    """
+    _, path = check_init_from(config)
+    source, _, step = restore_model(config.init_from)
+    for name, module in model.modules.items():
+        module.set_weights(source.modules[name].get_weights())
+    return {"path": os.path.abspath(config.init_from), "checkpoint": path, "step": step}
+
+
 def holds_optimizer(path: str) -> bool:
     """Whether the checkpoint `path` holds optimizer slots (a training checkpoint)."""
     try:
@@ -327,7 +400,9 @@ def weights_checkpoint(model: SVGModel) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**{name: list(m.weights) for name, m in model.modules.items()})
 
 
-def write_weights_only(workdir: str, output_dir: str, step: int | None = None) -> str:
+def write_weights_only(
+    workdir: str, output_dir: str, step: int | None = None, precision: str | None = None
+) -> str:
     """Writes a run's weights without optimizer slots, as a folder `restore_model` reads.
 
     The folder gets the run's `config.json` and `checkpoints/ckpt-STEP`, a
@@ -339,12 +414,18 @@ def write_weights_only(workdir: str, output_dir: str, step: int | None = None) -
         workdir: a training workdir.
         output_dir: the folder to write (created).
         step: the checkpoint step; None takes the latest.
+        precision: the precision recorded in the folder's config.json, which
+            its users then sample in by default (None: the run's). The weights
+            are float32 in every precision, so a model trained in
+            mixed_bfloat16 can ship as float32 for CPUs without bfloat16.
 
     Returns:
         The path of the written checkpoint.
     """
     model, config, step = restore_model(workdir, step)
     check_workdir(output_dir)
+    if precision:
+        config = dataclasses.replace(config, precision=precision).validate()
     config.save(output_dir)
     manager = tf.train.CheckpointManager(
         weights_checkpoint(model), os.path.join(output_dir, CHECKPOINT_DIR), 1

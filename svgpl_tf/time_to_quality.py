@@ -5,7 +5,8 @@
 
 Every training flag applies (see `svgpl_tf/config.py`). Every --probe_every
 steps it samples --probe_samples futures of the first --probe_sequences test
-sequences and compares best-of-N SSIM per predicted step with copy-last; it
+sequences and compares best-of-N SSIM and PSNR per predicted step with copy-last
+and an all-black frame; it
 writes WORKDIR/time_to_quality.json and time_to_quality.png (see
 `svgpl_tf/quality.py`).
 """
@@ -34,16 +35,18 @@ def main(argv):
         )
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
-    first = report["first_beats_copy_last"]
+    first = report["first_beats_baselines"]
     last = report["probes"][-1]
     print(
-        f"Final: best-of-{_SAMPLES.value} SSIM {last['best_ssim']:.4f} vs copy-last "
-        f"{last['copy_last_ssim']:.4f} at step {last['step']}. "
+        f"Final: best-of-{_SAMPLES.value} SSIM {last['best_ssim']:.4f} (copy-last "
+        f"{last['copy_last_ssim']:.4f}, blank {last['blank_ssim']:.4f}), PSNR "
+        f"{last['best_psnr']:.2f} dB (copy-last {last['copy_last_psnr']:.2f}, blank "
+        f"{last['blank_psnr']:.2f}) at step {last['step']}. "
         + (
-            f"First beat copy-last at every step at step {first['step']}, "
-            f"{first['train_seconds']:.0f}s of training."
+            f"First beat both baselines at every step, in SSIM and PSNR, at step "
+            f"{first['step']}, {first['train_seconds']:.0f}s of training."
             if first
-            else "Never beat copy-last at every step."
+            else "Never beat both baselines at every step in SSIM and PSNR."
         )
     )
 

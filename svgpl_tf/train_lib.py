@@ -7,6 +7,7 @@ layout, the model and the checkpoints are `svgpl_tf.runs`'s.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -262,14 +263,22 @@ def train(
     check_disk_space(workdir, model, config.keep_checkpoints)
     ckpt, manager = runs.make_checkpoint(model, out_dir, config.keep_checkpoints)
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
-    start = 0
+    start, warm = 0, None
     if latest:
         runs.restore_checkpoint(ckpt, latest)
         start = int(model.optimizer.iterations.numpy())
+    elif config.init_from:
+        warm = runs.warm_start(model, config)
     datasets = make_datasets(config, start_step=start)
     if chief:
         config.save(workdir)
-        _report(config, model, datasets, workdir)
+        _report(config, model, datasets, workdir, warm)
+        if warm:
+            print(
+                f"Warm start from {warm['checkpoint']} (step {warm['step']}): its weights, "
+                "a fresh optimizer, step 0.",
+                flush=True,
+            )
     if start >= config.steps:
         logging.info(
             "Workdir %s is already at step %d >= --steps=%d.", workdir, start, config.steps
@@ -314,7 +323,7 @@ def train(
     return model
 
 
-def _report(config: Config, model: SVGModel, datasets, workdir: str) -> None:
+def _report(config: Config, model: SVGModel, datasets, workdir: str, warm=None) -> None:
     """Prints the parameter table, data source and loss terms; writes run_info.json."""
     summary = runs.parameter_summary(model)
     print(f"SVG model ({config.backbone}, prior={config.prior}):\n{summary}", flush=True)
@@ -322,18 +331,23 @@ def _report(config: Config, model: SVGModel, datasets, workdir: str) -> None:
     for term in model.reconstruction_terms:
         detail = getattr(term, "weights_description", "")
         print(f"Loss term {term.name}: weight {term.weight:g} {detail}".rstrip(), flush=True)
+    info_path = os.path.join(workdir, "run_info.json")
+    if warm is None and os.path.isfile(info_path):  # a resumed run keeps its warm start
+        with open(info_path) as f:
+            warm = json.load(f).get("init_from")
     vgg = [
         t.weights_description
         for t in model.reconstruction_terms
         if isinstance(t, VGGPerceptualLoss)
     ]
     files.write_json(
-        os.path.join(workdir, "run_info.json"),
+        info_path,
         {
             "data": datasets.description,
             "trainable_params": {n: runs.count_params(m) for n, m in model.modules.items()},
             "loss_terms": {t.name: t.get_config() for t in model.reconstruction_terms},
             "vgg_weights": vgg[0] if vgg else None,
+            "init_from": warm,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "command": sys.argv,

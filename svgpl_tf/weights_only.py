@@ -14,17 +14,27 @@ import os
 from absl import app, flags
 
 from svgpl_tf import entry, runs
+from svgpl_tf.config import PRECISIONS
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training workdir.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The folder to write.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    None,
+    list(PRECISIONS),
+    "Precision written into the folder's config.json, the one its users sample in by "
+    "default (default: the run's); the weights are float32 in every precision.",
+)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        path = runs.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value)
+        path = runs.write_weights_only(
+            _WORKDIR.value, _OUTPUT_DIR.value, _STEP.value, _PRECISION.value
+        )
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     folder = os.path.dirname(path)

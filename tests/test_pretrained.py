@@ -67,8 +67,25 @@ def test_shipped_checkpoint_reproduces_its_metrics(name, tmp_path):
         stated["per_sequence"]["best_ssim"][:NUM_SEQUENCES],
         atol=2e-4,
     )
-    np.testing.assert_allclose(
-        report["per_sequence"]["copy_last_ssim"],
-        stated["per_sequence"]["copy_last_ssim"][:NUM_SEQUENCES],
-        atol=1e-5,
-    )
+    for baseline in ("copy_last", "blank"):
+        np.testing.assert_allclose(
+            report["per_sequence"][f"{baseline}_ssim"],
+            stated["per_sequence"][f"{baseline}_ssim"][:NUM_SEQUENCES],
+            atol=1e-5,
+        )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_card_states_the_verdict_of_its_metrics(name):
+    """The card says "beats" only where its metrics.json says so, by the two-baseline rule."""
+    folder = os.path.join(PRETRAINED, name)
+    with open(os.path.join(folder, "metrics.json")) as f:
+        stated = json.load(f)
+    verdict = stated["beats_baselines"]
+    card = open(os.path.join(folder, "MODEL_CARD.md")).read()
+    if verdict["beats"]:
+        assert "**Beats both baselines**" in card
+    else:
+        assert "**Does not beat both baselines**" in card
+        assert "**Beats both baselines**" not in card
+    assert "all-black frame" in card

@@ -38,17 +38,70 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     margin = (best.mean(0) - copy_last.mean(0)).min()
     assert last["margin"] == pytest.approx(margin, abs=1e-5)
     assert last["beats_copy_last"] == bool(margin > 0)
+    # The rule: best-of-N SSIM and PSNR above the better baseline at every step.
+    best_psnr = metrics.psnr(frames, truth[:, None]).numpy()[np.arange(4), ssim.mean(2).argmax(1)]
+    np.testing.assert_allclose(last["best_psnr_per_step"], best_psnr.mean(0), rtol=1e-5)
+    blank_psnr = metrics.psnr(np.zeros_like(truth), truth).numpy().mean(0)
+    np.testing.assert_allclose(last["blank_psnr_per_step"], blank_psnr, rtol=1e-5)
+    copy_psnr = metrics.psnr(clips[:, config.n_past - 1 : config.n_past], truth).numpy().mean(0)
+    ssim_lead = (best.mean(0) - np.maximum(copy_last.mean(0), blank)).min()
+    psnr_lead = (best_psnr.mean(0) - np.maximum(copy_psnr, blank_psnr)).min()
+    assert last["baseline_margin"]["ssim"] == pytest.approx(ssim_lead, abs=1e-5)
+    assert last["baseline_margin"]["psnr"] == pytest.approx(psnr_lead, abs=1e-4)
+    assert last["beats_baselines"] == bool(ssim_lead > 0 and psnr_lead > 0)
     assert 0 < last["train_seconds"] < report["total_seconds"]
 
 
-def test_first_beating_takes_the_first_probe_above_copy_last():
+def test_first_beating_takes_the_first_probe_above_the_baselines():
     probes = [
-        {"step": 2, "train_seconds": 1.0, "beats_copy_last": False},
-        {"step": 4, "train_seconds": 2.0, "beats_copy_last": True},
-        {"step": 6, "train_seconds": 3.0, "beats_copy_last": True},
+        {"step": 2, "train_seconds": 1.0, "beats_copy_last": False, "beats_baselines": False},
+        {"step": 4, "train_seconds": 2.0, "beats_copy_last": True, "beats_baselines": False},
+        {"step": 6, "train_seconds": 3.0, "beats_copy_last": True, "beats_baselines": True},
     ]
-    assert quality.first_beating(probes) == {"step": 4, "train_seconds": 2.0}
+    assert quality.first_beating(probes) == {"step": 6, "train_seconds": 3.0}
+    assert quality.first_beating(probes, "beats_copy_last") == {"step": 4, "train_seconds": 2.0}
     assert quality.first_beating(probes[:1]) is None
+
+
+def test_report_is_written_after_every_probe(tiny_config, tmp_path):
+    """A run stopped after its first probe keeps that probe on disk."""
+    config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
+    workdir = str(tmp_path / "run")
+    seen = []
+    original = quality.QualityProbe.probe
+
+    def probe_and_read(self):
+        record = original(self)
+        seen.append(json.load(open(os.path.join(workdir, quality.REPORT_FILE)))["probes"])
+        return record
+
+    quality.QualityProbe.probe = probe_and_read
+    try:
+        quality.time_to_quality(config, workdir, every=2, num_samples=2, num_sequences=2)
+    finally:
+        quality.QualityProbe.probe = original
+    # The end of training probes step 4 again, which writes nothing new.
+    assert [[p["step"] for p in probes] for probes in seen] == [[2], [2, 4], [2, 4]]
+
+
+def test_beats_baselines_needs_every_step_and_every_metric():
+    baselines = {
+        "copy_last": {"ssim": np.array([0.8, 0.6]), "psnr": np.array([12.0, 11.0])},
+        "blank": {"ssim": np.array([0.7, 0.7]), "psnr": np.array([13.0, 13.0])},
+    }
+    model = {"ssim": np.array([0.81, 0.71]), "psnr": np.array([13.5, 13.1])}
+    result = quality.statistics.beats_baselines(model, baselines)
+    assert result["beats"]
+    assert result["margin"]["ssim"] == pytest.approx(0.01)
+    assert result["margin"]["psnr"] == pytest.approx(0.1)
+    model["psnr"] = np.array([13.5, 12.9])  # behind the blank frame at step 2
+    result = quality.statistics.beats_baselines(model, baselines)
+    assert not result["beats"] and result["margin"]["psnr"] == pytest.approx(-0.1)
+    # Lower is better for MSE.
+    mse = quality.statistics.beats_baselines(
+        {"mse": np.array([0.01])}, {"blank": {"mse": np.array([0.02])}}
+    )
+    assert mse["beats"] and mse["margin"]["mse"] == pytest.approx(0.01)
 
 
 def test_time_to_quality_needs_a_new_workdir(tiny_config, tmp_path):
@@ -76,6 +129,19 @@ def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
         for a, b in zip(module.weights, restored):  # weights and BatchNorm statistics
             assert a.path.split("/", 1)[1] == b.path.split("/", 1)[1]
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_weights_only_folder_may_record_another_precision(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    config = dataclasses.replace(tiny_config, steps=2, sample_every=0, precision="mixed_bfloat16")
+    trained = train_lib.train(config, workdir, verbose=0)
+    out = str(tmp_path / "shipped")
+    runs.write_weights_only(workdir, out, precision="float32")
+    model, saved, _ = runs.restore_model(out)
+    assert saved == dataclasses.replace(config, precision="float32")
+    for a, b in zip(trained.modules["decoder"].weights, model.modules["decoder"].weights):
+        assert b.dtype == "float32"
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_path):

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from svgpl_tf.evaluate_lib import METRICS_FILE
-from svgpl_tf.evaluation.statistics import SELECTION_RULE
+from svgpl_tf.evaluation.statistics import BEATS_RULE, SELECTION_RULE
 
 
 def load_report(output_dir: str) -> dict[str, Any]:
@@ -34,7 +34,8 @@ def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
     header = (
         f"{'run':<14}{'step':>8}{'ssim':>9}{'seqs x N':>11}{'frames':>8}"
         f"{'SSIM best':>18}{'SSIM mean':>11}{'SSIM worst':>11}{'SSIM copy':>11}"
-        f"{'PSNR best':>16}{'PSNR copy':>11}"
+        f"{'SSIM blank':>11}{'PSNR best':>16}{'PSNR copy':>11}{'PSNR blank':>11}"
+        f"{'beats both':>11}"
     )
     lines = [header]
     for label, r in zip(labels, reports):
@@ -48,11 +49,14 @@ def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
             f"{_with_ci(ssim_best, '.4f'):>18}"
             f"{avg['ssim']['mean']['mean']:>11.4f}{avg['ssim']['worst']['mean']:>11.4f}"
             f"{avg['ssim']['copy_last']['mean']:>11.4f}"
+            f"{_mean_or_dash(avg['ssim'], 'blank', '.4f'):>11}"
             f"{_with_ci(psnr_best, '.2f'):>16}{avg['psnr']['copy_last']['mean']:>11.2f}"
+            f"{_mean_or_dash(avg['psnr'], 'blank', '.2f'):>11}"
+            f"{_verdict(r):>11}"
         )
     lines.append(
         "Averages over the predicted frames; +- is the 95% CI half-width over sequences; "
-        f"{SELECTION_RULE}."
+        f"{SELECTION_RULE}. Beats both: {BEATS_RULE} ('-': a report without the blank baseline)."
     )
     keys = ("ssim_mode", "n_past", "n_future", "num_sequences", "num_samples")
     differing = [k for k in keys if len({r["protocol"][k] for r in reports}) > 1]
@@ -67,3 +71,14 @@ def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
 def _with_ci(stats: dict[str, float], fmt: str) -> str:
     half = (stats["ci_high"] - stats["ci_low"]) / 2
     return f"{stats['mean']:{fmt}} +- {half:{fmt}}"
+
+
+def _mean_or_dash(by_kind: dict[str, Any], kind: str, fmt: str) -> str:
+    return f"{by_kind[kind]['mean']:{fmt}}" if kind in by_kind else "-"
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    verdict = report.get("beats_baselines")
+    if verdict is None:
+        return "-"
+    return "yes" if verdict["beats"] else "no"

@@ -38,7 +38,9 @@ class SampleMetrics:
     """Every metric of every evaluated sequence, sample and future step.
 
     `index [n]` are the sequences' positions in the test split; `ssim`,
-    `psnr`, `mse` are `[n, samples, time]`; `copy_last_*` are `[n, time]`.
+    `psnr`, `mse` are `[n, samples, time]`; the baselines' `copy_last_*`
+    (every predicted frame is the last context frame) and `blank_*` (every
+    predicted frame is all zeros, the black background) are `[n, time]`.
     """
 
     index: np.ndarray
@@ -48,6 +50,9 @@ class SampleMetrics:
     copy_last_ssim: np.ndarray
     copy_last_psnr: np.ndarray
     copy_last_mse: np.ndarray
+    blank_ssim: np.ndarray
+    blank_psnr: np.ndarray
+    blank_mse: np.ndarray
 
     @classmethod
     def concatenate(cls, parts: list[SampleMetrics]) -> SampleMetrics:
@@ -64,6 +69,12 @@ class SampleMetrics:
     @classmethod
     def load(cls, path: str) -> SampleMetrics:
         with np.load(path) as data:
+            missing = [f.name for f in _fields() if f.name not in data]
+            if missing:
+                raise ValueError(
+                    f"{path} has no {', '.join(missing)}: it was written by an older version "
+                    "of the evaluation; evaluate the checkpoint again."
+                )
             return cls(**{f.name: data[f.name] for f in _fields()})
 
 
@@ -94,8 +105,8 @@ def make_eval_step(
 
     The function takes clips `[b, n_past + n_future, h, w, c]`, their sample
     seeds `[b]` and `keep`, and returns a dict of `ssim`, `psnr`, `mse`
-    `[b, num_samples, n_future]`, `copy_last_{ssim,psnr,mse}` `[b, n_future]`
-    and `frames`, the samples of the first `keep` clips
+    `[b, num_samples, n_future]`, the baselines' `copy_last_{ssim,psnr,mse}`
+    and `blank_{ssim,psnr,mse}` `[b, n_future]`, and `frames`, the samples of the first `keep` clips
     `[keep, num_samples, n_future, h, w, c]`. All samples of all clips are
     drawn in one `model.sample` call, compiled by XLA with `jit_compile`,
     with the BatchNorm statistics `sampling_batchnorm`.
@@ -119,6 +130,7 @@ def make_eval_step(
         )  # [b, s, T, h, w, c]
         target = truth[:, None]  # [b, 1, T, h, w, c]
         last = context[:, -1:]  # [b, 1, h, w, c], broadcast over T
+        blank = tf.zeros_like(truth)  # [b, T, h, w, c]
         return {
             "ssim": metrics.ssim(samples, target, ssim_mode),
             "psnr": metrics.psnr(samples, target),
@@ -126,6 +138,9 @@ def make_eval_step(
             "copy_last_ssim": metrics.ssim(last, truth, ssim_mode),
             "copy_last_psnr": metrics.psnr(last, truth),
             "copy_last_mse": metrics.mse(last, truth),
+            "blank_ssim": metrics.ssim(blank, truth, ssim_mode),
+            "blank_psnr": metrics.psnr(blank, truth),
+            "blank_mse": metrics.mse(blank, truth),
             "frames": samples[:keep],
         }
 

@@ -10,10 +10,22 @@ import numpy as np
 from svgpl_tf import metrics
 from svgpl_tf.evaluation.sampling import SampleMetrics
 
-# The four rows of every report: best / mean / worst of N samples, and the baseline.
-KINDS = ("best", "mean", "worst", "copy_last")
+# The trivial baselines of every report: copy the last context frame, and an
+# all-black (all-zero) frame, which SM-MNIST's black background makes strong.
+BASELINES = ("copy_last", "blank")
+# The rows of every report: best / mean / worst of N samples, and the baselines.
+KINDS = ("best", "mean", "worst", *BASELINES)
 # The metrics of every report.
 METRICS = ("ssim", "psnr", "mse")
+# The metrics whose smaller values are better.
+LOWER_IS_BETTER = ("mse",)
+# The metrics of the "beats the baselines" rule (`beats_baselines`).
+RULE_METRICS = ("ssim", "psnr")
+# The rule, as reports state it.
+BEATS_RULE = (
+    "at every predicted step, the best sample's mean SSIM and PSNR are above those of the "
+    "better of copy-last and an all-black frame"
+)
 # Normal quantile of the two-sided 95% confidence interval.
 Z_95 = 1.959963984540054
 # How the best and worst samples are chosen, as the reports state it.
@@ -49,7 +61,7 @@ def mean_and_ci(values: np.ndarray) -> dict[str, Any]:
 
 
 def per_kind(m: SampleMetrics) -> dict[str, dict[str, np.ndarray]]:
-    """`{metric: {kind: [n, time]}}`: best, mean and worst sample, and copy_last.
+    """`{metric: {kind: [n, time]}}`: best, mean and worst sample, and the baselines.
 
     Best and worst are chosen per sequence by SSIM averaged over time, for
     every metric (`SELECTION_RULE`).
@@ -62,9 +74,44 @@ def per_kind(m: SampleMetrics) -> dict[str, dict[str, np.ndarray]]:
             "best": metrics.take_sample(values, best).numpy(),
             "mean": values.mean(axis=1),
             "worst": metrics.take_sample(values, worst).numpy(),
-            "copy_last": getattr(m, f"copy_last_{name}"),
+            **{b: getattr(m, f"{b}_{name}") for b in BASELINES},
         }
     return out
+
+
+def beats_baselines(
+    model_per_step: dict[str, np.ndarray], baselines_per_step: dict[str, dict[str, np.ndarray]]
+) -> dict[str, Any]:
+    """The rule by which a model "beats the baselines".
+
+    At every predicted step, the model's best-of-N value is better than the
+    better of the baselines at that step, in each metric: higher SSIM and
+    higher PSNR (lower for metrics named in `LOWER_IS_BETTER`).
+
+    Args:
+        model_per_step: `{metric: [time]}`, the model's per-step means.
+        baselines_per_step: `{baseline: {metric: [time]}}`, the same for each
+            baseline.
+
+    Returns:
+        `{"beats": bool, "margin": {metric: float}}`, the margin being the
+        worst step's lead over the better baseline (negative where it trails).
+
+    Example:
+        >>> r = beats_baselines({"ssim": np.array([0.8, 0.7])},
+        ...                     {"blank": {"ssim": np.array([0.75, 0.72])}})
+        >>> r["beats"], round(r["margin"]["ssim"], 2)
+        (False, -0.02)
+    """
+    margins = {}
+    for name, model in model_per_step.items():
+        sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+        model = sign * np.asarray(model, np.float64)
+        best_baseline = np.max(
+            [sign * np.asarray(b[name], np.float64) for b in baselines_per_step.values()], axis=0
+        )
+        margins[name] = float(np.min(model - best_baseline))
+    return {"beats": all(v > 0 for v in margins.values()), "margin": margins}
 
 
 def summarize(m: SampleMetrics) -> dict[str, Any]:
@@ -73,8 +120,10 @@ def summarize(m: SampleMetrics) -> dict[str, Any]:
     Returns:
         `{"per_step": {metric: {kind: {mean, ci_low, ci_high}}}` (lists of
         length n_future), `"average"` (the same for the mean over the steps,
-        floats) and `"per_sequence"` (SSIM averaged over the steps of each
-        sequence for every kind, and the index of its best sample).
+        floats), `"beats_baselines"` (`beats_baselines` of the best sample
+        against the baselines, per-step means of `RULE_METRICS`) and
+        `"per_sequence"` (SSIM averaged over the steps of each sequence for
+        every kind, and the index of its best sample).
     """
     kinds = per_kind(m)
     best, _ = metrics.rank_samples(m.ssim)
@@ -87,9 +136,22 @@ def summarize(m: SampleMetrics) -> dict[str, Any]:
             name: {kind: mean_and_ci(v.mean(axis=1)) for kind, v in by_kind.items()}
             for name, by_kind in kinds.items()
         },
+        "beats_baselines": _verdict(kinds),
         "per_sequence": {
             "index": m.index.tolist(),
             **{f"{kind}_ssim": v.mean(axis=1).tolist() for kind, v in kinds["ssim"].items()},
             "best_sample": best.numpy().tolist(),
         },
+    }
+
+
+def _verdict(kinds: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """`beats_baselines` of the best sample on the per-step means of `RULE_METRICS`."""
+    means = {  # {kind: {metric: [time]}}
+        kind: {name: kinds[name][kind].mean(axis=0) for name in RULE_METRICS}
+        for kind in ("best", *BASELINES)
+    }
+    return {
+        "rule": BEATS_RULE,
+        **beats_baselines(means["best"], {b: means[b] for b in BASELINES}),
     }
