@@ -21,6 +21,8 @@ BATCHNORM_STATS = ("per_step", "pooled")
 SAMPLING_BATCHNORM = ("moving", "batch", "sequence")
 # Distances between VGG16 feature maps in the perceptual term.
 DISTANCES = ("l1", "l2", "squared_l2")
+# Pixel reconstruction terms (--pixel_loss): the paper's MSE, or binary cross-entropy.
+PIXEL_LOSSES = ("mse", "bce")
 # The 13 convolutions of VGG16, in network order (Keras layer names).
 VGG16_CONV_LAYERS: tuple[str, ...] = (
     "block1_conv1",

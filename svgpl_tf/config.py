@@ -20,6 +20,7 @@ from svgpl_tf.choices import (
     BATCHNORM_STATS,
     DISTANCES,
     INITS,
+    PIXEL_LOSSES,
     PRIORS,
     RESIZE_MODES,
     SPRITE_SOURCES,
@@ -77,7 +78,13 @@ class Config:
     n_future: int = option(10, "Number of predicted frames during training.")
     # Loss.
     beta: float = option(1e-4, "Weight of the KL term.")
-    pixel_weight: float = option(1.0, "Weight of the pixel MSE term.")
+    pixel_weight: float = option(1.0, "Weight of the pixel term.")
+    pixel_loss: str = option(
+        "mse",
+        f"Pixel term: one of {PIXEL_LOSSES}. 'mse': the paper's; 'bce': binary cross-entropy "
+        "of the frames' pixels as Bernoulli probabilities (Improved-VRNN's SM-MNIST loss).",
+        choices=PIXEL_LOSSES,
+    )
     perceptual_weight: float = option(
         0.0, "Weight of the VGG16 perceptual term (SVG-PL); 0 gives SVG-LP and builds no VGG."
     )
@@ -265,6 +272,10 @@ class Config:
         check(0 <= self.beta_1 < 1, f"--beta_1={self.beta_1}: must be in [0, 1).")
         check(self.adam_epsilon > 0, f"--adam_epsilon={self.adam_epsilon}: must be > 0.")
         check(self.init in INITS, f"--init={self.init!r}: choose {INITS}.")
+        check(
+            self.pixel_loss in PIXEL_LOSSES,
+            f"--pixel_loss={self.pixel_loss!r}: choose {PIXEL_LOSSES}.",
+        )
         check(
             self.lstm_bias in LSTM_BIASES, f"--lstm_bias={self.lstm_bias!r}: choose {LSTM_BIASES}."
         )

@@ -42,7 +42,7 @@ from svgpl_tf.config import (
 )
 from svgpl_tf.data import digits
 from svgpl_tf.data.pipeline import make_datasets, user_file_split
-from svgpl_tf.losses import PixelMSE, vgg_weights
+from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
@@ -122,7 +122,8 @@ def make_reconstruction_terms(config: Config) -> list:
     """
     terms = []
     if config.pixel_weight > 0:
-        terms.append(PixelMSE(weight=config.pixel_weight))
+        pixel = PixelBCE if config.pixel_loss == "bce" else PixelMSE
+        terms.append(pixel(weight=config.pixel_weight))
     if config.perceptual_weight > 0:
         terms.append(
             VGGPerceptualLoss(

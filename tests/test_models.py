@@ -1,12 +1,14 @@
 """Tests of the backbones, the recurrent modules and SVGModel."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 from helpers import TINY_MODEL
 
-from svgpl_tf.losses import PixelMSE, kl_divergence
+from svgpl_tf.losses import PixelBCE, PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
 from svgpl_tf.models.svg import SVGModel, sample_keys
 
@@ -151,6 +153,40 @@ def test_pixel_mse_matches_reference_scaling():
     np.testing.assert_allclose(float(got["mse"]), expected, rtol=1e-5)
 
 
+def test_pixel_bce_matches_an_independent_computation():
+    rng = np.random.default_rng(2)
+    target = rng.uniform(size=(2, 3, 8, 8, 1)).astype(np.float32)
+    pred = rng.uniform(0.01, 0.99, size=(2, 3, 8, 8, 1)).astype(np.float32)
+    # scipy's binary entropy terms, per frame (mean over batch and pixels), summed over time.
+    from scipy.special import xlogy
+
+    err = -(xlogy(target, pred) + xlogy(1 - target, 1 - pred))
+    expected = sum(err[:, t].mean() for t in range(3))
+    got = PixelBCE(weight=0.5)(tf.constant(target), tf.constant(pred))
+    np.testing.assert_allclose(float(got["bce"]), expected, rtol=1e-5)
+    # Saturated predictions stay finite, and the gradient at the logits is pred - target.
+    logits = tf.Variable(rng.normal(size=(1, 1, 4, 4, 1)).astype(np.float32) * 30)
+    y = tf.constant(rng.uniform(size=(1, 1, 4, 4, 1)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        value = PixelBCE()(y, tf.sigmoid(logits))["bce"]
+    grad = tape.gradient(value, logits).numpy() * 16
+    assert np.isfinite(float(value))
+    unsaturated = np.abs(logits.numpy()) < 10
+    np.testing.assert_allclose(
+        grad[unsaturated], (tf.sigmoid(logits) - y).numpy()[unsaturated], rtol=1e-3, atol=1e-6
+    )
+
+
+def test_pixel_loss_flag_picks_the_term():
+    from svgpl_tf import runs
+    from svgpl_tf.config import Config
+
+    terms = runs.make_reconstruction_terms(dataclasses.replace(Config(), pixel_loss="bce"))
+    assert [type(t).__name__ for t in terms] == ["PixelBCE"]
+    with pytest.raises(ValueError, match="--pixel_loss"):
+        dataclasses.replace(Config(), pixel_loss="l1").validate()
+
+
 def _model(**kwargs):
     model = SVGModel(**{**TINY, "n_past": 2, **kwargs})
     model.build()
@@ -166,6 +202,16 @@ def test_loss_terms_compose():
         float(values["loss"]), 3.0 * float(values["mse"]) + 0.5 * float(values["kl"]), rtol=1e-6
     )
     assert float(values["kl"]) > 0
+
+
+def test_bce_pixel_term_composes_with_the_kl():
+    model = _model(beta=0.5, reconstruction_terms=[PixelBCE(weight=2.0)])
+    x = tf.random.uniform([2, 4, 64, 64, 1], seed=4)
+    values = model.compute_loss_terms(x, training=False)
+    assert set(values) == {"loss", "bce", "kl"}
+    np.testing.assert_allclose(
+        float(values["loss"]), 2.0 * float(values["bce"]) + 0.5 * float(values["kl"]), rtol=1e-6
+    )
 
 
 def test_fixed_prior_kl_is_against_standard_normal():

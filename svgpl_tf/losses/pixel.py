@@ -1,4 +1,4 @@
-"""Pixel-wise reconstruction loss: the MSE term of SVG-LP and SVG-PL."""
+"""Pixel-wise reconstruction losses: the MSE term of SVG-LP and SVG-PL, and binary cross-entropy."""
 
 from __future__ import annotations
 
@@ -29,5 +29,42 @@ class PixelMSE(ReconstructionTerm):
 
     def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
         err = tf.square(tf.cast(target, tf.float32) - tf.cast(pred, tf.float32))
+        per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
+        return {self.name: tf.reduce_sum(per_step)}
+
+
+# Probabilities are clipped to [BCE_EPSILON, 1 - BCE_EPSILON] before the log.
+BCE_EPSILON = 1e-6
+
+
+class PixelBCE(ReconstructionTerm):
+    """Binary cross-entropy per frame, summed over time, averaged over the batch.
+
+    Each pixel of the target in [0, 1] is the probability of a Bernoulli
+    variable and the prediction its model (Improved-VRNN's SM-MNIST term,
+    Castrejon et al. 2019). Its gradient at the decoder's pre-sigmoid output is
+    `pred - target`, which does not vanish near saturation as the MSE's does.
+    The scaling is `PixelMSE`'s: the per-pixel mean over the batch, summed
+    over the frames. The value is not 0 at `pred == target` for grey targets
+    (it is their entropy).
+
+    Args:
+        weight: multiplier of the term in the total loss.
+        name: key of the term in the logs.
+
+    Example:
+        >>> term = PixelBCE()
+        >>> x = tf.fill([2, 3, 8, 8, 1], 0.5)
+        >>> round(float(term(tf.zeros_like(x), x)["bce"]), 4)  # 3 frames * log 2
+        2.0794
+    """
+
+    def __init__(self, weight: float = 1.0, name: str = "bce"):
+        super().__init__(weight=weight, name=name)
+
+    def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
+        y = tf.cast(target, tf.float32)
+        p = tf.clip_by_value(tf.cast(pred, tf.float32), BCE_EPSILON, 1.0 - BCE_EPSILON)
+        err = -(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
         per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
         return {self.name: tf.reduce_sum(per_step)}
