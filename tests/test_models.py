@@ -193,25 +193,19 @@ def _model(**kwargs):
     return model
 
 
-def test_loss_terms_compose():
-    model = _model(beta=0.5, reconstruction_terms=[PixelMSE(weight=3.0)])
+@pytest.mark.parametrize("term,weight", [(PixelMSE, 3.0), (PixelBCE, 2.0)])
+def test_loss_terms_compose(term, weight):
+    model = _model(beta=0.5, reconstruction_terms=[term(weight=weight)])
+    name = model.reconstruction_terms[0].name
     x = tf.random.uniform([2, 4, 64, 64, 1], seed=4)
     values = model.compute_loss_terms(x, training=False)
-    assert set(values) == {"loss", "mse", "kl"}
+    assert set(values) == {"loss", name, "kl"}
     np.testing.assert_allclose(
-        float(values["loss"]), 3.0 * float(values["mse"]) + 0.5 * float(values["kl"]), rtol=1e-6
+        float(values["loss"]),
+        weight * float(values[name]) + 0.5 * float(values["kl"]),
+        rtol=1e-6,
     )
     assert float(values["kl"]) > 0
-
-
-def test_bce_pixel_term_composes_with_the_kl():
-    model = _model(beta=0.5, reconstruction_terms=[PixelBCE(weight=2.0)])
-    x = tf.random.uniform([2, 4, 64, 64, 1], seed=4)
-    values = model.compute_loss_terms(x, training=False)
-    assert set(values) == {"loss", "bce", "kl"}
-    np.testing.assert_allclose(
-        float(values["loss"]), 2.0 * float(values["bce"]) + 0.5 * float(values["kl"]), rtol=1e-6
-    )
 
 
 def test_fixed_prior_kl_is_against_standard_normal():
