@@ -18,7 +18,8 @@
 # A run stopped before --steps resumes with `python -m svgpl_tf.train
 # --flagfile=smmnist5k_svglp_5to10 --workdir=$WORK/svglp` (the probe's report
 # keeps the probes it made); then run steps 2-3 with TRAIN_SECONDS set to the
-# training wall time. PYTHON, WORK, PRECISION and STEPS override the
+# training wall time (by default the last probe's clock, probes excluded) and
+# NOTE to a line for the chain of runs. PYTHON, WORK, PRECISION and STEPS override the
 # interpreter, the training folder, the precision and the steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +33,15 @@ EXTRA=()
 if [[ -n "${STEPS:-}" ]]; then EXTRA+=("--steps=$STEPS"); fi
 mkdir -p "$OUT" "$WORK"
 if [[ -z "${TRAIN_SECONDS:-}" ]]; then
-  start=$(date +%s)
   "$PYTHON" -m svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 \
     --precision="$PRECISION" --workdir="$WORK/svglp" --keep_checkpoints=3 \
     --probe_every=1000 --probe_samples=20 --probe_sequences=32 "${EXTRA[@]}" \
     > "$WORK/svglp.train.log" 2>&1
-  TRAIN_SECONDS=$(( $(date +%s) - start ))
 fi
+# Training wall time without the probes: the last probe's clock.
+TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
+print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
+  "$WORK/svglp/time_to_quality.json")}
 cp "$WORK/svglp/time_to_quality.json" "$WORK/svglp/time_to_quality.png" "$OUT/"
 "$PYTHON" -m svgpl_tf.evaluate --workdir="$WORK/svglp" --output_dir="$OUT/uniform" \
   --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
@@ -49,5 +52,5 @@ rm -rf "$SHIP/checkpoints"
 "$PYTHON" -m svgpl_tf.weights_only --workdir="$WORK/svglp" --output_dir="$SHIP" --precision=float32
 rm -f "$SHIP/training.json"
 "$PYTHON" experiments/training_chain.py "$SHIP" "$WORK/svglp" "$TRAIN_SECONDS" \
-  --note="svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 --precision=$PRECISION"
+  --note="svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 --precision=$PRECISION${NOTE:+; $NOTE}"
 "$PYTHON" experiments/model_card.py "$SHIP" "$OUT/uniform" "SVG-LP" --srvp="$OUT/srvp"

@@ -458,11 +458,12 @@ def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
         protocol = report["protocol"]
         ax.set_xlabel("training wall time (min), probes excluded")
         ax.set_ylabel(f"best-of-{protocol['num_samples']} {metric.upper()}{unit}")
-        ax.set_title(
-            f"{metric.upper()} on {protocol['num_sequences']} test sequences (solid: model, "
-            "dotted: better of copy-last and blank)",
-            fontsize=9,
-        )
+        ax.set_title(f"{metric.upper()} on {protocol['num_sequences']} test sequences", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(
+        "solid: the model's best of N at each predicted frame; dotted: the better of "
+        "copy-last and an all-black frame at that frame",
+        fontsize=9,
+    )
     _save_figure(fig, path)
