@@ -10,7 +10,8 @@ samples.png, and optionally an evaluation at SRVP's protocol (5 context, 20
 predicted, Gaussian SSIM); copies metrics.json and samples.png into the folder
 and writes MODEL_CARD.md from those numbers alone. A model "beats the
 baselines" when, at every predicted step, its best-of-N SSIM and PSNR are
-above the better of copy-last and an all-black frame.
+above, and its LPIPS (where measured) below, the better of copy-last and an
+all-black frame.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _PER_STEP_ROWS = (
     ("psnr", "best", "PSNR, best of N", ".2f"),
     ("psnr", "copy_last", "PSNR, copy last", ".2f"),
     ("psnr", "blank", "PSNR, all-black", ".2f"),
+    ("lpips", "best", "LPIPS, best of N", ".3f"),
+    ("lpips", "copy_last", "LPIPS, copy last", ".3f"),
+    ("lpips", "blank", "LPIPS, all-black", ".3f"),
 )
 
 
@@ -54,9 +58,15 @@ def _summary_table(report: dict) -> str:
         ("copy last frame", "copy_last"),
         ("all-black frame", "blank"),
     ]
-    lines = ["| | SSIM | PSNR (dB) |", "| --- | --- | --- |"]
+    lpips = "lpips" in avg
+    lines = [
+        "| | SSIM | PSNR (dB) |" + (" LPIPS |" if lpips else ""),
+        "| --- | --- | --- |" + (" --- |" if lpips else ""),
+    ]
     lines += [
-        f"| {label} | {cell('ssim', k, '.4f')} | {cell('psnr', k, '.2f')} |" for label, k in rows
+        f"| {label} | {cell('ssim', k, '.4f')} | {cell('psnr', k, '.2f')} |"
+        + (f" {cell('lpips', k, '.4f')} |" if lpips else "")
+        for label, k in rows
     ]
     return "\n".join(lines)
 
@@ -68,6 +78,8 @@ def _per_step_table(report: dict) -> str:
         "| --- | " + " | ".join("---" for _ in frames) + " |",
     ]
     for metric, kind, label, fmt in _PER_STEP_ROWS:
+        if metric not in report["per_step"]:
+            continue
         values = report["per_step"][metric][kind]["mean"]
         lines.append(f"| {label} | " + " | ".join(f"{v:{fmt}}" for v in values) + " |")
     return "\n".join(lines)
@@ -79,8 +91,16 @@ def _verdict(report: dict) -> str:
     head = "**Beats both baselines**" if v["beats"] else "**Does not beat both baselines**"
     return (
         f"{head} at every predicted step (the worst step's lead over the better of copy-last "
-        f"and an all-black frame: SSIM {lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB)."
+        f"and an all-black frame: SSIM {lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB"
+        + (f", LPIPS {lead['lpips']:+.4f}" if "lpips" in lead else "")
+        + ")."
     )
+
+
+def _selection(protocol: dict) -> str:
+    if protocol.get("best_by", "ssim") == "each":
+        return "each metric's own best sample"
+    return "the best sample chosen by mean SSIM, its other metrics reported"
 
 
 def _chain_table(chain: dict) -> str:
@@ -130,8 +150,7 @@ def card(folder: str, eval_dir: str, title: str, srvp_dir: str | None = None) ->
 
 {sp["n_past"]} context -> {sp["n_future"]} predicted frames (beyond the training horizon
 of {config["n_future"]}), best of {sp["num_samples"]} on {sp["num_sequences"]} test
-sequences, SSIM with the {sp["ssim_mode"]} window; the best sample is chosen by mean SSIM
-and its PSNR reported.
+sequences, SSIM with the {sp["ssim_mode"]} window; {_selection(sp)}.
 
 {_summary_table(s)}
 
@@ -151,8 +170,8 @@ and its PSNR reported.
 {_chain_table(chain)}
 
 - **Checkpoint**: weights only, {size:.1f} MiB (`checkpoints/`), with `config.json`.
-- **Protocol**: best of {p["num_samples"]} samples by mean SSIM ({p["ssim_mode"]} window) on
-  the first {p["num_sequences"]} test sequences, {p["n_past"]} context ->
+- **Protocol**: best of {p["num_samples"]} samples ({p["ssim_mode"]} SSIM window;
+  {_selection(p)}) on the first {p["num_sequences"]} test sequences, {p["n_past"]} context ->
   {p["n_future"]} predicted frames; 95% confidence intervals over sequences. Baselines:
   copy the last context frame, and an all-black frame.
 

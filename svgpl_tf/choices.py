@@ -19,6 +19,11 @@ BATCHNORM_STATS = ("per_step", "pooled")
 # averages; batch statistics over the sequences sampled together (the
 # reference's generation); batch statistics of each sequence alone.
 SAMPLING_BATCHNORM = ("moving", "batch", "sequence")
+# LPIPS networks of the evaluation (--lpips; `evaluation.lpips`), or none.
+LPIPS_CHOICES = ("alex", "vgg", "off")
+# How the best (worst) of N samples is chosen (--best_by): one sample by mean
+# SSIM for every metric (SVG's code), or each metric's own (SRVP's, SLAMP's).
+BEST_BY = ("ssim", "each")
 # Distances between VGG16 feature maps in the perceptual term.
 DISTANCES = ("l1", "l2", "squared_l2")
 # Pixel reconstruction terms (--pixel_loss): the paper's MSE, or binary cross-entropy.

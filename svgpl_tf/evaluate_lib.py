@@ -1,4 +1,4 @@
-"""Evaluation: best-of-N SSIM / PSNR / MSE per future step, plots and videos.
+"""Evaluation: best-of-N SSIM / PSNR / MSE / LPIPS per future step, plots and videos.
 
 `evaluate(workdir, output_dir)` is the whole evaluation job; the binary
 `svgpl_tf.evaluate` only turns flags into its arguments. The protocol is
@@ -8,8 +8,9 @@ the highest SSIM averaged over the predicted steps ("best"). The mean over all
 samples and the sample of lowest mean SSIM ("worst") are reported too, and so
 are two baselines on the same sequences: copy the last context frame
 ("copy_last") and an all-black frame ("blank"). `beats_baselines` says whether
-the best sample beats the better of the two at every predicted step, in SSIM
-and in PSNR.
+the best sample beats the better of the two at every predicted step, in SSIM,
+in PSNR and, where measured, in LPIPS (v0.1, AlexNet by default; `--lpips`).
+With `--best_by=each` every metric picks its own best sample (SRVP's rule).
 
 `output_dir` receives:
 
@@ -18,15 +19,17 @@ and in PSNR.
   worst / copy_last / blank, their averages over the steps, the verdict
   `beats_baselines`, and per-sequence SSIM;
 - `per_sample.npz`: every metric of every sequence, sample and step;
-- `ssim_per_step.png`, `psnr_per_step.png`, `ssim_per_sequence.png`;
+- `ssim_per_step.png`, `psnr_per_step.png`, `lpips_per_step.png` (with
+  LPIPS), `ssim_per_sequence.png`;
 - `samples.png` and `samples.gif`: a few test sequences with their ground
   truth, best sample and random samples.
 
 Test sequence `i` (its index in the fixed test split) draws its samples from
 the stateless key `seed * 2**32 + i`, so results do not depend on the batch
-size, and a job split over several processes by sequence ranges gives the same
-numbers as one job. The parts are in `svgpl_tf/evaluation/`: the options,
-the sampling loop, the statistics and the comparison of several reports.
+size (beyond float rounding), and a job split over several processes by
+sequence ranges gives the same numbers as one job. The parts are in
+`svgpl_tf/evaluation/`: the options, the sampling loop, the statistics, LPIPS
+and the comparison of several reports.
 """
 
 from __future__ import annotations
@@ -42,19 +45,22 @@ import numpy as np
 from svgpl_tf import files, metrics, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.evaluation import lpips
 from svgpl_tf.evaluation.options import EvalOptions
 from svgpl_tf.evaluation.sampling import SampleMetrics, ShownSequence, collect
-from svgpl_tf.evaluation.statistics import KINDS, SELECTION_RULE, summarize
+from svgpl_tf.evaluation.statistics import KINDS, SELECTION_RULES, summarize
+from svgpl_tf.losses import lpips_weights
 from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.runs import restore_model
 
-# Version of the metrics.json layout.
-FORMAT_VERSION = 2
+# Version of the metrics.json layout (3: LPIPS and the selection rule).
+FORMAT_VERSION = 3
 # Names of the files written in the output folder.
 METRICS_FILE = "metrics.json"
 PER_SAMPLE_FILE = "per_sample.npz"
 SHARD_FILE, SHOWN_FILE = "shard.json", "shown.npz"
 SSIM_PLOT, PSNR_PLOT = "ssim_per_step.png", "psnr_per_step.png"
+LPIPS_PLOT = "lpips_per_step.png"
 SEQUENCE_PLOT = "ssim_per_sequence.png"
 GRID_FILE, GIF_FILE = "samples.png", "samples.gif"
 
@@ -121,23 +127,36 @@ def _summary_text(report: dict[str, Any]) -> str:
         f"Checkpoint step {report['checkpoint_step']} of {report['workdir']}: "
         f"{p['num_sequences']} test sequences x {p['num_samples']} samples, "
         f"{p['n_past']} context -> {p['n_future']} predicted frames, SSIM {p['ssim_mode']}.",
-        f"Selection: {SELECTION_RULE}.",
+        f"Selection: {p['selection']}.",
         "Averages over the predicted steps, +- the 95% CI half-width over sequences:",
-        f"{'':<11}{'SSIM':>18}{'PSNR (dB)':>18}{'MSE':>20}",
     ]
+    columns = [
+        (name, title, fmt, width)
+        for name, title, fmt, width in (
+            ("ssim", "SSIM", ".4f", 18),
+            ("psnr", "PSNR (dB)", ".2f", 18),
+            ("mse", "MSE", ".5f", 20),
+            ("lpips", "LPIPS", ".4f", 18),
+        )
+        if name in report["average"]
+    ]
+    lines.append(f"{'':<11}" + "".join(f"{title:>{width}}" for _, title, _, width in columns))
     for kind in KINDS:
         cells = []
-        for name, fmt in (("ssim", ".4f"), ("psnr", ".2f"), ("mse", ".5f")):
+        for name, _, fmt, width in columns:
             s = report["average"][name][kind]
             half = (s["ci_high"] - s["ci_low"]) / 2
-            cells.append(f"{s['mean']:{fmt}} +- {half:{fmt}}")
-        lines.append(f"{kind:<11}{cells[0]:>18}{cells[1]:>18}{cells[2]:>20}")
+            text = f"{s['mean']:{fmt}} +- {half:{fmt}}"
+            cells.append(f"{text:>{width}}")
+        lines.append(f"{kind:<11}" + "".join(cells))
     verdict = report["beats_baselines"]
     lead = verdict["margin"]
+    leads = f"SSIM {lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB" + (
+        f", LPIPS {lead['lpips']:+.4f}" if "lpips" in lead else ""
+    )
     lines.append(
         ("Beats" if verdict["beats"] else "Does not beat")
-        + " both baselines at every step (worst step's lead over the better baseline: SSIM "
-        f"{lead['ssim']:+.4f}, PSNR {lead['psnr']:+.2f} dB)."
+        + f" both baselines at every step (worst step's lead over the better baseline: {leads})."
     )
     return "\n".join(lines)
 
@@ -161,6 +180,7 @@ def evaluate_run(
     """
     options.validate()
     check_output_dir(output_dir)
+    check_lpips(options, config.image_size)
     options = options.resolve(config)
     n_past, n_future = options.n_past, options.n_future
     eval_config = dataclasses.replace(
@@ -239,13 +259,43 @@ def _protocol(options: EvalOptions, test_split: str, precision: str) -> dict[str
         "psnr": f"10 log10(1 / MSE) per frame, capped at {metrics.PSNR_MAX_DB:g} dB "
         "(identical frames)",
         "mse": "mean over the pixels and channels of a frame",
-        "selection": SELECTION_RULE,
+        "lpips": _LPIPS_DESCRIPTIONS[options.lpips],
+        "best_by": options.best_by,
+        "selection": SELECTION_RULES[options.best_by],
         "mean": "the average over all samples",
         "copy_last": "baseline: every predicted frame is the last context frame",
         "blank": "baseline: every predicted frame is all zeros (black)",
         "confidence_interval": "95%, normal approximation over sequences: "
         "mean +- 1.96 * sd / sqrt(num_sequences)",
     }
+
+
+_LPIPS_DESCRIPTIONS = {
+    "alex": "LPIPS v0.1 (Zhang et al. 2018) on torchvision's ImageNet AlexNet, the reference "
+    "lpips package's default; grey frames repeated to RGB; lower is better",
+    "vgg": "LPIPS v0.1 (Zhang et al. 2018) on torchvision's ImageNet VGG16; grey frames "
+    "repeated to RGB; lower is better",
+    "off": "not measured (--lpips=off)",
+}
+
+
+def check_lpips(options: EvalOptions, image_size: int | None = None) -> None:
+    """Checks, before any sampling, that LPIPS can run: its weights and the frame size.
+
+    Args:
+        options: the evaluation's options.
+        image_size: the frames' side; None checks the weights alone.
+
+
+    Raises:
+        RuntimeError: the weights package is not installed (the message gives the command).
+        ValueError: frames too small for the network (the message says what to pass).
+    """
+    if options.lpips == "off":
+        return
+    lpips_weights.load_arrays(options.lpips)
+    if image_size is not None:
+        lpips.check_frame_size(options.lpips, image_size, image_size)
 
 
 def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[str, Any]:
@@ -298,10 +348,12 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
     shown.sort(key=lambda seq: seq.index)
     protocol = first["protocol"]
     seconds = sum(shard["seconds"] for shard in shards)
+    plotted = (("ssim", SSIM_PLOT), ("psnr", PSNR_PLOT)) + (
+        (("lpips", LPIPS_PLOT),) if sample_metrics.lpips is not None else ()
+    )
     outputs = {
         "per_sample": PER_SAMPLE_FILE,
-        "ssim_plot": SSIM_PLOT,
-        "psnr_plot": PSNR_PLOT,
+        **{f"{name}_plot": path for name, path in plotted},
         "sequence_plot": SEQUENCE_PLOT,
     }
     config = Config.from_dict(first["config"])
@@ -316,7 +368,7 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
             "train_n_future": config.n_future,
             "num_shards": len(shards),
         },
-        **summarize(sample_metrics),
+        **summarize(sample_metrics, protocol.get("best_by", "ssim")),
         "timing": {
             "seconds": seconds,
             "sequence_samples_per_second": len(sample_metrics.index)
@@ -327,7 +379,7 @@ def merge(shard_dirs: list[str], output_dir: str, verbose: bool = True) -> dict[
     }
     if os.path.abspath(output_dir) not in {os.path.abspath(d) for d in shard_dirs}:
         sample_metrics.save(os.path.join(output_dir, PER_SAMPLE_FILE))
-    for name, path in (("ssim", SSIM_PLOT), ("psnr", PSNR_PLOT)):
+    for name, path in plotted:
         plots.plot_per_step(report, name, os.path.join(output_dir, path))
     plots.plot_per_sequence(report, os.path.join(output_dir, SEQUENCE_PLOT))
     if shown:

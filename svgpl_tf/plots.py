@@ -40,7 +40,12 @@ STYLES = {
 # The baselines among the styles, drawn once when every compared run has the same.
 BASELINE_KINDS = ("copy_last", "blank")
 # Axis labels of the metrics.
-METRIC_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE"}
+METRIC_LABELS = {
+    "ssim": "SSIM",
+    "psnr": "PSNR (dB)",
+    "mse": "MSE",
+    "lpips": "LPIPS (lower is better)",
+}
 # Border colours (RGB) of context, predicted and ground-truth future frames.
 CONTEXT_COLOR, PREDICTED_COLOR, TRUTH_COLOR = (0, 170, 0), (210, 30, 30), (150, 150, 150)
 # Border width around each frame, and the gap between frames, in pixels.
@@ -172,12 +177,7 @@ def plot_comparison_per_sequence(
     first = reports[0]["per_sequence"]
     for kind, marker in (("copy_last", ":"), ("blank", (0, (1, 3)))):
         key = f"{kind}_ssim"
-        if all(
-            key in r["per_sequence"]
-            and len(r["per_sequence"][key]) == len(first[key])
-            and np.allclose(r["per_sequence"][key], first[key])
-            for r in reports
-        ):
+        if _shared([r["per_sequence"].get(key) for r in reports]):
             ax.plot(
                 first["index"],
                 first[key],
@@ -195,6 +195,12 @@ def plot_comparison_per_sequence(
         f"{p['future_frames'][-1]}",
         path,
     )
+
+
+def _shared(curves: list) -> bool:
+    """Whether every run has the same baseline curve (None where a run has none)."""
+    first = curves[0]
+    return all(c is not None and len(c) == len(first) and np.allclose(c, first) for c in curves)
 
 
 def _marker(style: dict[str, Any]) -> dict[str, Any]:
@@ -226,18 +232,7 @@ def plot_comparison(
     colors = [f"C{i % 10}" for i in range(len(reports))]
     for ax, metric in zip(axes, metrics):
         same = {
-            kind: all(
-                kind in r["per_step"][metric]
-                and len(r["per_step"][metric][kind]["mean"])
-                == len(reports[0]["per_step"][metric][kind]["mean"])
-                and np.allclose(
-                    r["per_step"][metric][kind]["mean"],
-                    reports[0]["per_step"][metric][kind]["mean"],
-                )
-                for r in reports
-            )
-            if kind in reports[0]["per_step"][metric]
-            else False
+            kind: _shared([r["per_step"][metric].get(kind, {}).get("mean") for r in reports])
             for kind in BASELINE_KINDS
         }
         for report, label, color in zip(reports, labels, colors):

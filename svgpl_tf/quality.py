@@ -40,7 +40,9 @@ from svgpl_tf import files, plots
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.evaluation import sampling, statistics
+from svgpl_tf.evaluation.lpips import check_frame_size
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
+from svgpl_tf.losses import lpips_weights
 from svgpl_tf.machine import machine_info
 from svgpl_tf.train_lib import train
 
@@ -51,12 +53,12 @@ PROBE_SEED = 0
 
 
 class QualityProbe(keras.callbacks.Callback):
-    """Every `every` steps, best-of-N SSIM and PSNR per predicted step against the baselines.
+    """Every `every` steps, best-of-N SSIM, PSNR and LPIPS per predicted step against the baselines.
 
     The baselines are copy-last and an all-black frame
     (`statistics.BASELINES`); a probe beats them when, at every predicted
-    step, the best-of-N mean is above the better baseline in SSIM and in PSNR
-    (`statistics.beats_baselines`).
+    step, the best-of-N mean is better than the better baseline in SSIM, in
+    PSNR and in LPIPS (`statistics.beats_baselines`).
 
     Args:
         clips: test clips `[n, n_past + horizon, h, w, c]`.
@@ -68,6 +70,9 @@ class QualityProbe(keras.callbacks.Callback):
         verbose: print one line per probe.
         on_probe: called with the list of probes after each probe (the
             report is written there, so that a run stopped early keeps it).
+        lpips: the LPIPS network of the probes (`"alex"`, `"vgg"`), part of
+            the rule where measured, or `"off"`. Its weights are checked here,
+            before any training.
     """
 
     def __init__(
@@ -80,8 +85,12 @@ class QualityProbe(keras.callbacks.Callback):
         batch_size: int = 8,
         verbose: bool = True,
         on_probe: Callable[[list[dict[str, Any]]], None] | None = None,
+        lpips: str = "alex",
     ):
         super().__init__()
+        if lpips != "off":
+            lpips_weights.load_arrays(lpips)  # RuntimeError with the pip command
+            check_frame_size(lpips, *clips.shape[2:4])
         self.clips = clips  # [n, n_past + horizon, h, w, c]
         self.n_past = n_past
         self.horizon = clips.shape[1] - n_past
@@ -95,6 +104,7 @@ class QualityProbe(keras.callbacks.Callback):
             seed=PROBE_SEED,
             num_shown=0,
             verbose=False,
+            lpips=lpips,
         ).validate()
         self.every = every
         self.verbose = verbose
@@ -123,13 +133,8 @@ class QualityProbe(keras.callbacks.Callback):
             self.model, test, n_past=self.n_past, n_future=self.horizon, options=self.options
         )
         kinds = statistics.per_kind(m)
-        means = {  # {kind: {metric: [horizon]}}
-            kind: {name: kinds[name][kind].mean(axis=0) for name in statistics.RULE_METRICS}
-            for kind in ("best", "mean", *statistics.BASELINES)
-        }
-        rule = statistics.beats_baselines(
-            means["best"], {b: means[b] for b in statistics.BASELINES}
-        )
+        means = statistics.step_means(kinds, ("best", "mean", *statistics.BASELINES))
+        rule = statistics.verdict(kinds)
         copy_rule = statistics.beats_baselines(
             {"ssim": means["best"]["ssim"]}, {"copy_last": {"ssim": means["copy_last"]["ssim"]}}
         )

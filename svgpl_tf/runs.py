@@ -96,7 +96,7 @@ def preflight(config: Config) -> None:
     if config.init_from:
         check_init_from(config)
     if config.perceptual_weight > 0 and config.vgg_weights == "imagenet":
-        vgg_weights.imagenet_weights_path()
+        vgg_weights.check_imagenet()
     if config.perceptual_weight > 0 and config.vgg_weights not in VGG_WEIGHT_SOURCES:
         vgg_weights.check_weights_file(config.vgg_weights)
     if config.dataset == "smmnist" and config.sprites == "mnist":

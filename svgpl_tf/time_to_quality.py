@@ -43,10 +43,10 @@ def main(argv):
         f"{last['best_psnr']:.2f} dB (copy-last {last['copy_last_psnr']:.2f}, blank "
         f"{last['blank_psnr']:.2f}) at step {last['step']}. "
         + (
-            f"First beat both baselines at every step, in SSIM and PSNR, at step "
+            f"First beat both baselines at every step (SSIM, PSNR and LPIPS) at step "
             f"{first['step']}, {first['train_seconds']:.0f}s of training."
             if first
-            else "Never beat both baselines at every step in SSIM and PSNR."
+            else "Never beat both baselines at every step in SSIM, PSNR and LPIPS."
         )
     )
 

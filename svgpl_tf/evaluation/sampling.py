@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files, metrics
+from svgpl_tf.evaluation.lpips import LPIPS, lpips_of_samples
 from svgpl_tf.evaluation.options import EvalOptions
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 
@@ -41,6 +42,7 @@ class SampleMetrics:
     `psnr`, `mse` are `[n, samples, time]`; the baselines' `copy_last_*`
     (every predicted frame is the last context frame) and `blank_*` (every
     predicted frame is all zeros, the black background) are `[n, time]`.
+    The LPIPS fields are None when the evaluation ran without LPIPS.
     """
 
     index: np.ndarray
@@ -53,29 +55,51 @@ class SampleMetrics:
     blank_ssim: np.ndarray
     blank_psnr: np.ndarray
     blank_mse: np.ndarray
+    lpips: np.ndarray | None = None
+    copy_last_lpips: np.ndarray | None = None
+    blank_lpips: np.ndarray | None = None
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics measured: SSIM, PSNR, MSE, and LPIPS when it was."""
+        return ("ssim", "psnr", "mse") + (("lpips",) if self.lpips is not None else ())
 
     @classmethod
     def concatenate(cls, parts: list[SampleMetrics]) -> SampleMetrics:
-        """Joins the metrics of disjoint sets of sequences, sorted by index."""
-        fields = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in _fields()}
+        """Joins the metrics of disjoint sets of sequences, sorted by index.
+
+        Raises:
+            ValueError: some parts measured LPIPS and others did not.
+        """
+        if len({p.lpips is None for p in parts}) > 1:
+            raise ValueError("Some parts were evaluated with LPIPS and some without.")
+        fields = {
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in _fields()
+            if getattr(parts[0], f.name) is not None
+        }
         order = np.argsort(fields["index"], kind="stable")
         return cls(**{name: value[order] for name, value in fields.items()})
 
     def save(self, path: str) -> None:
         """Writes the arrays as a `.npz` file, atomically."""
-        arrays = dataclasses.asdict(self)
+        arrays = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         files.write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays), ".npz")
 
     @classmethod
     def load(cls, path: str) -> SampleMetrics:
         with np.load(path) as data:
-            missing = [f.name for f in _fields() if f.name not in data]
+            missing = [f.name for f in _fields() if f.name not in data and f.name not in _OPTIONAL]
             if missing:
                 raise ValueError(
                     f"{path} has no {', '.join(missing)}: it was written by an older version "
                     "of the evaluation; evaluate the checkpoint again."
                 )
-            return cls(**{f.name: data[f.name] for f in _fields()})
+            return cls(**{f.name: data[f.name] for f in _fields() if f.name in data})
+
+
+# The fields of an evaluation run with --lpips=off are absent.
+_OPTIONAL = ("lpips", "copy_last_lpips", "blank_lpips")
 
 
 def _fields():
@@ -100,16 +124,18 @@ def make_eval_step(
     frame_shape: tuple[int, int, int],
     jit_compile: bool = False,
     sampling_batchnorm: str = "moving",
+    lpips_net: str = "off",
 ):
-    """A compiled function: test clips -> metrics of their sampled futures.
+    """A function of compiled graphs: test clips -> metrics of their sampled futures.
 
     The function takes clips `[b, n_past + n_future, h, w, c]`, their sample
     seeds `[b]` and `keep`, and returns a dict of `ssim`, `psnr`, `mse`
-    `[b, num_samples, n_future]`, the baselines' `copy_last_{ssim,psnr,mse}`
-    and `blank_{ssim,psnr,mse}` `[b, n_future]`, and `frames`, the samples of the first `keep` clips
-    `[keep, num_samples, n_future, h, w, c]`. All samples of all clips are
-    drawn in one `model.sample` call, compiled by XLA with `jit_compile`,
-    with the BatchNorm statistics `sampling_batchnorm`.
+    (and `lpips` unless `lpips_net` is `"off"`) `[b, num_samples, n_future]`,
+    the baselines' `copy_last_*` and `blank_*` `[b, n_future]`, and `frames`,
+    the samples of the first `keep` clips `[keep, num_samples, n_future, h,
+    w, c]`. All samples of all clips are drawn in one `model.sample` call,
+    compiled by XLA with `jit_compile`, with the BatchNorm statistics
+    `sampling_batchnorm`.
     """
     spec = (
         tf.TensorSpec([None, n_past + n_future, *frame_shape], tf.float32),
@@ -119,10 +145,11 @@ def make_eval_step(
 
     # The slice by `keep` below stays outside the (XLA-)compiled sampler.
     sampler = CompiledSampler(model, jit_compile=jit_compile, batchnorm=sampling_batchnorm)
+    distance = None if lpips_net == "off" else LPIPS(lpips_net)
 
     # No autograph: every loop in here is a tf.while_loop or a static Python loop already.
     @tf.function(input_signature=spec, autograph=False)
-    def step(clips, seeds, keep):
+    def sample_and_score(clips, seeds, keep):
         context, truth = clips[:, :n_past], clips[:, n_past:]  # [b, n_past | T, h, w, c]
         samples = sampler(context, n_future, num_samples, seeds)
         samples = tf.ensure_shape(
@@ -142,7 +169,27 @@ def make_eval_step(
             "blank_psnr": metrics.psnr(blank, truth),
             "blank_mse": metrics.mse(blank, truth),
             "frames": samples[:keep],
+            "samples": samples,
         }
+
+    # LPIPS in a graph of its own, so the sampler's graph, and with it every
+    # other metric, is the same with and without it.
+    @tf.function(autograph=False)
+    def perceptual(samples, clips):
+        truth = clips[:, n_past:]  # [b, T, h, w, c]
+        last = clips[:, n_past - 1 : n_past]  # [b, 1, h, w, c], broadcast over T
+        return {
+            "lpips": lpips_of_samples(distance, samples, truth),
+            "copy_last_lpips": distance(last, truth),
+            "blank_lpips": distance(tf.zeros_like(truth), truth),
+        }
+
+    def step(clips, seeds, keep):
+        out = sample_and_score(clips, seeds, keep)
+        samples = out.pop("samples")  # [b, s, T, h, w, c]
+        if distance is not None:
+            out.update(perceptual(samples, clips))
+        return out
 
     return step
 
@@ -208,6 +255,7 @@ def collect(
         frame_shape,
         jit_compile=options.jit_compile,
         sampling_batchnorm=options.sampling_batchnorm,
+        lpips_net=options.lpips,
     )
     first, stop = options.shard_range
     progress = Progress(stop - first, options.num_samples, options.verbose)
@@ -219,8 +267,8 @@ def collect(
         keep = max(0, min(b, options.num_shown - index))  # the first sequences of the split
         out = step(clips, sequence_seeds(options.seed, indices), tf.constant(keep, tf.int32))
         out = {k: v.numpy() for k, v in out.items()}
-        for name in ("ssim", "psnr", "mse"):
-            if not np.all(np.isfinite(out[name])):
+        for name in ("ssim", "psnr", "mse", "lpips"):
+            if name in out and not np.all(np.isfinite(out[name])):
                 raise RuntimeError(
                     f"Non-finite {name} for test sequences {index}..{index + b - 1}: the model "
                     "produced NaN or infinite frames; check the checkpoint."

