@@ -37,7 +37,6 @@ SELECTION_RULES = {
     "of that metric averaged over the predicted steps (highest SSIM and PSNR, lowest MSE and "
     "LPIPS), so each metric may pick another sample",
 }
-SELECTION_RULE = SELECTION_RULES["ssim"]
 
 
 def mean_and_ci(values: np.ndarray) -> dict[str, Any]:
