@@ -28,6 +28,8 @@ F32_RTOL, F32_ATOL = 1e-4, 1e-5
 # losses the loss of a tiny model moves by about 1%. 5% leaves room for the
 # error to grow, and still catches a wrong dtype or a missing loss term.
 BF16_LOSS_RTOL = 5e-2
+# Two graphs' gradients, relative in norm (see test_precompute_skips_is_the_same_model).
+GRAD_RTOL = 2e-2
 
 
 def _clip(seed=0, batch=2, time=4, channels=1):
@@ -80,6 +82,22 @@ def test_skip_terms_equal_the_concatenation(backbone, channels):
     np.testing.assert_allclose(fast, plain, rtol=F32_RTOL, atol=F32_ATOL)
 
 
+def _assert_close_gradients(variables, got, want):
+    """Each variable's gradient as a whole, relative to its norm.
+
+    Through training-mode BatchNorm on a batch of 2, float32 rounding (which
+    differs between CPUs' kernels) can move single small entries of the first
+    layers' gradients by a few percent, while a wrong skip term or frame moves
+    the whole gradient. A bias just before a BatchNorm has a gradient of
+    rounding noise only, so each norm is floored at 1e-3 of the largest.
+    """
+    norms = [np.linalg.norm(b) for b in want]
+    floor = 1e-3 * max(norms)
+    for v, a, b, n in zip(variables, got, want, norms):
+        diff = np.linalg.norm(np.asarray(a) - np.asarray(b))
+        assert diff <= GRAD_RTOL * max(n, floor), (v.path, diff, n)
+
+
 @pytest.mark.parametrize("last_frame_skip", [False, True])
 def test_precompute_skips_is_the_same_model(last_frame_skip):
     kw = dict(TINY, n_past=2, last_frame_skip=last_frame_skip)
@@ -95,8 +113,7 @@ def test_precompute_skips_is_the_same_model(last_frame_skip):
             loss = model.compute_loss_terms(x, training=True)["loss"]
         grads.append((loss, tape.gradient(loss, model.trainable_variables)))
     np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=F32_RTOL)
-    for a, b in zip(grads[0][1], grads[1][1]):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    _assert_close_gradients(fast.trainable_variables, grads[0][1], grads[1][1])
     a = fast.sample(x[:, :2], horizon=3, num_samples=4, seed=1)
     b = plain.sample(x[:, :2], horizon=3, num_samples=4, seed=1)
     np.testing.assert_allclose(a, b, atol=F32_ATOL)
