@@ -4,7 +4,7 @@
 # on the 256 test sequences, 10 predicted frames, uniform SSIM, batches of 8
 # sequences (the training batch, as the reference generates). Writes
 # $WORK/<model>_<mode>/metrics.json; experiments/results/sampling_batchnorm/
-# holds the metrics.json files of the README's table.
+# holds the metrics.json files of docs/training.md's table.
 #   PYTHON=.venv/bin/python WORK=evals/sampling_batchnorm experiments/sampling_batchnorm.sh
 set -euo pipefail
 PYTHON=${PYTHON:-python}

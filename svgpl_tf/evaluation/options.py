@@ -12,7 +12,7 @@ from svgpl_tf import metrics
 from svgpl_tf.choices import BEST_BY, LPIPS_CHOICES, SAMPLING_BATCHNORM
 from svgpl_tf.config import Config, option
 
-# SSIM mode of the reports unless asked otherwise (see the README).
+# SSIM mode of the reports unless asked otherwise (see docs/evaluation.md).
 DEFAULT_SSIM_MODE = "uniform"
 
 
@@ -107,8 +107,8 @@ class EvalOptions:
     )
     jit_compile: bool = option(
         False,
-        "Compile the sampler with XLA (slower than the plain graph on CPUs, see the README's "
-        "Performance section; meant for GPUs). XLA draws other futures than the plain graph "
+        "Compile the sampler with XLA (slower than the plain graph on CPUs, see "
+        "docs/performance.md; meant for GPUs). XLA draws other futures than the plain graph "
         "for the same seed, so compare reports made with the same setting.",
     )
     sampling_batchnorm: str = option(
