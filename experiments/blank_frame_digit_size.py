@@ -24,8 +24,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import metrics
 from svgpl_tf.data import digits, moving_sprites
+from svgpl_tf.evaluation import metrics
 
 N_PAST, N_FUTURE, NUM_SEQUENCES = 5, 20, 256
 

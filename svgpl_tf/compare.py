@@ -17,8 +17,7 @@ import argparse
 import os
 import sys
 
-from svgpl_tf import plots
-from svgpl_tf.evaluation import comparison
+from svgpl_tf.evaluation import comparison, plots
 
 
 def make_parser() -> argparse.ArgumentParser:

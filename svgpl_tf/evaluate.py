@@ -4,7 +4,7 @@
 
 Draws --num_samples futures per test sequence, keeps the best by mean SSIM,
 and writes metrics.json, plots and sample videos to --output_dir (see
-`svgpl_tf/evaluate_lib.py`). Split over several jobs:
+`svgpl_tf/evaluation/job.py`). Split over several jobs:
 
     svgpl-evaluate --workdir=W --output_dir=out/0 --shard_index=0 --num_shards=2
     svgpl-evaluate --workdir=W --output_dir=out/1 --shard_index=1 --num_shards=2
@@ -13,9 +13,10 @@ and writes metrics.json, plots and sample videos to --output_dir (see
 
 from absl import app, flags
 
-from svgpl_tf import entry, evaluate_lib, machine
+from svgpl_tf import entry, machine
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.config import PRECISIONS
+from svgpl_tf.evaluation import job, report
 from svgpl_tf.evaluation.options import EvalOptions
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
@@ -39,20 +40,20 @@ def main(argv):
         raise app.UsageError("--workdir is required (or --merge to combine shards).")
     if _MERGE.value:
         try:
-            evaluate_lib.merge(_MERGE.value, _OUTPUT_DIR.value)
+            report.merge(_MERGE.value, _OUTPUT_DIR.value)
         except (ValueError, PermissionError, FileNotFoundError) as e:
             raise app.UsageError(str(e)) from e
         return
     try:
         options = svg_flags.options_from_flags(EvalOptions).validate()
-        evaluate_lib.check_output_dir(_OUTPUT_DIR.value)
-        evaluate_lib.check_lpips(options)
-        model, config, step = evaluate_lib.load_run(_WORKDIR.value, options.step, _PRECISION.value)
-        evaluate_lib.check_lpips(options, config.image_size)
+        report.check_output_dir(_OUTPUT_DIR.value)
+        job.check_lpips(options)
+        model, config, step = job.load_run(_WORKDIR.value, options.step, _PRECISION.value)
+        job.check_lpips(options, config.image_size)
         machine.warn_precision(_PRECISION.value or config.precision)
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
-    evaluate_lib.evaluate_run(model, config, step, _OUTPUT_DIR.value, options, _WORKDIR.value)
+    job.evaluate_run(model, config, step, _OUTPUT_DIR.value, options, _WORKDIR.value)
 
 
 def run() -> None:

@@ -36,10 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import files, plots
+from svgpl_tf import files
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
-from svgpl_tf.evaluation import sampling, statistics
+from svgpl_tf.evaluation import plots, sampling, statistics
 from svgpl_tf.evaluation.lpips import check_frame_size
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.losses import lpips_weights
@@ -65,7 +65,7 @@ class QualityProbe(keras.callbacks.Callback):
         n_past: context frames.
         num_samples: sampled futures per clip (best of N by mean SSIM).
         every: steps between probes (and one at the end of training).
-        ssim_mode: `"uniform"` or `"gaussian"` (see `svgpl_tf.metrics`).
+        ssim_mode: `"uniform"` or `"gaussian"` (see `svgpl_tf.evaluation.metrics`).
         batch_size: clips sampled together.
         verbose: print one line per probe.
         on_probe: called with the list of probes after each probe (the

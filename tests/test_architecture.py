@@ -46,7 +46,7 @@ def test_the_package_never_imports_the_export_folder():
 
 @pytest.mark.parametrize("layer", ["svgpl_tf.models", "svgpl_tf.losses", "svgpl_tf.data"])
 def test_lower_layers_know_nothing_of_runs_or_jobs(layer):
-    jobs = ("svgpl_tf.runs", "svgpl_tf.train_lib", "svgpl_tf.evaluate_lib", "svgpl_tf.serving")
+    jobs = ("svgpl_tf.runs", "svgpl_tf.train_lib", "svgpl_tf.evaluation.job", "svgpl_tf.serving")
     for module in (m for m in MODULES if m.startswith(layer)):
         for job in jobs + ("svgpl_tf.flags", "svgpl_tf.evaluation", "svgpl_tf.benchmarks"):
             assert not _imports(module, job), (module, job)
@@ -86,5 +86,28 @@ def test_no_module_imports_anothers_private_names():
         for dep in deps:
             name = dep.rsplit(".", 1)[-1]
             if name.startswith("_") and not name.startswith("__"):
+                bad.append((module, dep))
+    assert not bad, bad
+
+
+# The top-level modules a stage package may use: the configuration, the run
+# folder and the shared helpers. Everything else at the top is a binary or a
+# job of another stage, above the stages.
+_SHARED_TOP = {"config", "choices", "files", "runs", "machine", "flops"}
+
+
+@pytest.mark.parametrize("stage", ["evaluation", "serving", "benchmarks"])
+def test_stage_packages_import_no_binary_or_job_above_them(stage):
+    top_modules = {
+        name[: -len(".py")]
+        for name in os.listdir(PACKAGE)
+        if name.endswith(".py") and name != "__init__.py"
+    }
+    assert {"evaluate", "train_lib", "quality"} <= top_modules
+    bad = []
+    for module in (m for m in MODULES if m.startswith(f"svgpl_tf.{stage}")):
+        for dep in MODULES[module]:
+            parts = dep.split(".")
+            if len(parts) > 1 and parts[1] in top_modules - _SHARED_TOP:
                 bad.append((module, dep))
     assert not bad, bad

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import metrics
 from svgpl_tf.benchmarks.sampling import select_best
+from svgpl_tf.evaluation import metrics
 
 
 def test_best_sample_is_chosen_by_ssim_not_mse():

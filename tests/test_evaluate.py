@@ -11,9 +11,10 @@ from conftest import portable_noise
 from helpers import run_module
 from PIL import Image
 
-from svgpl_tf import evaluate_lib, runs, train_lib
-from svgpl_tf.evaluation import sampling
+from svgpl_tf import runs, train_lib
+from svgpl_tf.evaluation import job, sampling
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
+from svgpl_tf.evaluation.report import merge
 from svgpl_tf.models import svg
 
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
@@ -37,7 +38,7 @@ def report(workdir, tmp_path_factory):
     """`(report, output_dir)` of the tiny run at the training horizon (once)."""
     if "report" not in _SHARED:
         out = str(tmp_path_factory.mktemp("evaluate") / "out")
-        _SHARED["report"] = (evaluate_lib.evaluate(workdir, out, **EVAL), out)
+        _SHARED["report"] = (job.evaluate(workdir, out, **EVAL), out)
     return _SHARED["report"]
 
 
@@ -102,7 +103,7 @@ def test_best_mean_worst_and_baseline(report):
 
 def test_lpips_off_and_each_metrics_own_best(report, workdir, tmp_path):
     first, _ = report
-    each = evaluate_lib.evaluate(
+    each = job.evaluate(
         workdir, str(tmp_path / "each"), **{**EVAL, "lpips": "off", "best_by": "each"}
     )
     assert "lpips" not in each["average"] and "lpips" not in each["beats_baselines"]["margin"]
@@ -148,14 +149,14 @@ def test_figures_are_valid_images(report):
 
 def test_longer_horizon_batch_size_and_seed(report, workdir, tmp_path):
     first, _ = report
-    longer = evaluate_lib.evaluate(workdir, str(tmp_path / "long"), **{**EVAL, "n_future": 4})
+    longer = job.evaluate(workdir, str(tmp_path / "long"), **{**EVAL, "n_future": 4})
     assert len(longer["per_step"]["ssim"]["best"]["mean"]) == 4
     assert longer["protocol"]["train_n_future"] == 2
     with Image.open(tmp_path / "long" / "samples.gif") as gif:
         assert gif.n_frames == 6
 
     # Same seed, another batch size: the same samples, so the same numbers.
-    again = evaluate_lib.evaluate(workdir, str(tmp_path / "again"), **{**EVAL, "batch_size": 3})
+    again = job.evaluate(workdir, str(tmp_path / "again"), **{**EVAL, "batch_size": 3})
     for name in ("ssim", "psnr"):
         np.testing.assert_allclose(
             again["per_step"][name]["best"]["mean"], first["per_step"][name]["best"]["mean"], 1e-5
@@ -171,7 +172,7 @@ def test_sampling_batchnorm_batch_statistics(report, workdir, tmp_path):
     """The reference's batch statistics change the samples, and so the numbers;
     the protocol says which statistics sampled; a bad value is named."""
     first, _ = report
-    batch = evaluate_lib.evaluate(
+    batch = job.evaluate(
         workdir, str(tmp_path / "batch"), **{**EVAL, "sampling_batchnorm": "batch"}
     )
     assert "batch statistics" in batch["protocol"]["sampling_batchnorm"]
@@ -187,15 +188,15 @@ def test_sampling_batchnorm_batch_statistics(report, workdir, tmp_path):
 def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
     out = str(tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        evaluate_lib.evaluate(str(tmp_path / "missing"), out, **EVAL)
+        job.evaluate(str(tmp_path / "missing"), out, **EVAL)
     with pytest.raises(FileNotFoundError, match="holds no config.json"):
-        evaluate_lib.evaluate(str(tmp_path), out, **EVAL)
+        job.evaluate(str(tmp_path), out, **EVAL)
     with pytest.raises(FileNotFoundError, match=r"No checkpoint of step 3 .* steps \[2, 4\]"):
-        evaluate_lib.evaluate(workdir, out, step=3, **EVAL)
+        job.evaluate(workdir, out, step=3, **EVAL)
     with pytest.raises(ValueError, match="--num_samples=0: must be >= 1"):
-        evaluate_lib.evaluate(workdir, out, **{**EVAL, "num_samples": 0})
+        job.evaluate(workdir, out, **{**EVAL, "num_samples": 0})
     with pytest.raises(ValueError, match="--ssim_mode='box'"):
-        evaluate_lib.evaluate(workdir, out, ssim_mode="box", **EVAL)
+        job.evaluate(workdir, out, ssim_mode="box", **EVAL)
 
     # A checkpoint that does not fit the saved configuration names the checkpoint.
     other = str(tmp_path / "other")
@@ -206,7 +207,7 @@ def test_wrong_workdir_and_mismatched_checkpoint(workdir, tmp_path):
     with open(config_path, "w") as f:
         json.dump({**values, "z_dim": values["z_dim"] + 1}, f)
     with pytest.raises(RuntimeError, match="ckpt-4 could not be restored"):
-        evaluate_lib.evaluate(other, out, **EVAL)
+        job.evaluate(other, out, **EVAL)
     assert not os.path.exists(os.path.join(out, "metrics.json"))
 
 
@@ -265,11 +266,11 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
     shards = []
     for index in range(2):
         out = str(tmp_path / f"shard{index}")
-        part = evaluate_lib.evaluate(workdir, out, shard_index=index, num_shards=2, **EVAL)
+        part = job.evaluate(workdir, out, shard_index=index, num_shards=2, **EVAL)
         assert part["sequences"] == [[0, 1], [1, 3]][index]
         assert not os.path.exists(os.path.join(out, "metrics.json"))
         shards.append(out)
-    merged = evaluate_lib.merge(shards, str(tmp_path / "merged"), verbose=False)
+    merged = merge(shards, str(tmp_path / "merged"), verbose=False)
     # Equal to float rounding: a shard samples its sequences in other batches,
     # and oneDNN may pick other kernels (another summation order) for another
     # batch shape; on some CPUs the numbers are equal to the bit.
@@ -288,9 +289,9 @@ def test_two_shards_merged_equal_one_run(report, workdir, tmp_path):
         assert os.path.exists(tmp_path / "merged" / name)
 
     with pytest.raises(ValueError, match=r"cover sequences 0..0, not 0..2"):
-        evaluate_lib.merge(shards[:1], str(tmp_path / "partial"), verbose=False)
+        merge(shards[:1], str(tmp_path / "partial"), verbose=False)
     with pytest.raises(ValueError, match="--shard_index=2"):
-        evaluate_lib.evaluate(workdir, str(tmp_path / "x"), shard_index=2, num_shards=2, **EVAL)
+        job.evaluate(workdir, str(tmp_path / "x"), shard_index=2, num_shards=2, **EVAL)
 
 
 def test_protocol_defaults_come_from_the_training_config(workdir, tmp_path):
@@ -303,8 +304,8 @@ def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_pat
     # (tensorflow/tensorflow#121243); with a noise function that is the same in
     # both, the compiled evaluation must give the plain one's numbers.
     monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
-    plain = evaluate_lib.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
-    xla = evaluate_lib.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)
+    plain = job.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
+    xla = job.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)
     m1 = sampling.SampleMetrics.load(str(tmp_path / "plain" / "per_sample.npz"))
     m2 = sampling.SampleMetrics.load(str(tmp_path / "xla" / "per_sample.npz"))
     np.testing.assert_allclose(m2.mse, m1.mse, rtol=1e-4, atol=1e-6)
@@ -324,7 +325,7 @@ def test_a_bfloat16_evaluation_leaves_no_global_state(workdir, tmp_path):
     import keras
 
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    report = evaluate_lib.evaluate(
+    report = job.evaluate(
         workdir, str(tmp_path / "bf16"), precision="mixed_bfloat16", **{**EVAL, "num_shown": 0}
     )
     assert report["protocol"]["precision"] == "mixed_bfloat16"

@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 from scipy import ndimage, signal
 
-from svgpl_tf import metrics
+from svgpl_tf.evaluation import metrics
 
 SIZE = 64
 

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from svgpl_tf import evaluate_lib, runs
+from svgpl_tf import runs
+from svgpl_tf.evaluation import job
 from svgpl_tf.evaluation.options import EvalOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +60,7 @@ def test_shipped_checkpoint_reproduces_its_metrics(name, tmp_path):
         verbose=False,
     )
     options = dataclasses.replace(options, seed=protocol.get("seed", 0))
-    report = evaluate_lib.evaluate_run(model, config, step, str(tmp_path), options)
+    report = job.evaluate_run(model, config, step, str(tmp_path), options)
     # Each sequence's samples come from its own key: the first sequences of the
     # full evaluation are reproduced exactly, whatever the batch.
     np.testing.assert_allclose(

@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from svgpl_tf import metrics, quality, runs, train_lib
+from svgpl_tf import quality, runs, train_lib
 from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.lpips import LPIPS
 
 

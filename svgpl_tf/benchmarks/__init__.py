@@ -14,7 +14,7 @@
   (`training`; a `tf.profiler` summary by op type in `profiling`);
 * the SVG-PL / SVG-LP step-time ratio next to their FLOP ratio;
 * best-of-N sampling: sampling N futures of 16 test sequences and keeping the
-  one evaluation keeps (highest mean SSIM, `svgpl_tf.metrics`), total time and
+  one evaluation keeps (highest mean SSIM, `svgpl_tf.evaluation.metrics`), total time and
   sequence-samples/s (`sampling`);
 * the exported SavedModel's `serving_default` latency for 1 and 16
   sequences (median and 95th percentile), through

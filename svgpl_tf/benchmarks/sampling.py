@@ -1,6 +1,6 @@
 """Best-of-N sampling speed: N futures of each test sequence, the best kept.
 
-The best sample is chosen as evaluation chooses it (`svgpl_tf.metrics`): the
+The best sample is chosen as evaluation chooses it (`svgpl_tf.evaluation.metrics`): the
 one with the highest SSIM against the truth, averaged over the predicted
 steps, in evaluation's default SSIM mode; the timed call includes that choice.
 """
@@ -12,10 +12,11 @@ import time
 
 import tensorflow as tf
 
-from svgpl_tf import flops, metrics
+from svgpl_tf import flops
 from svgpl_tf.benchmarks import inputs
 from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant
+from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 
@@ -28,7 +29,7 @@ def select_best(
     Args:
         frames: samples `[b, n, t, h, w, c]`.
         future: the true frames `[b, t, h, w, c]`.
-        ssim_mode: `"uniform"` or `"gaussian"` (see `svgpl_tf.metrics`).
+        ssim_mode: `"uniform"` or `"gaussian"` (see `svgpl_tf.evaluation.metrics`).
 
     Returns:
         `(best, ssim)`: the best sample's frames `[b, t, h, w, c]` and its

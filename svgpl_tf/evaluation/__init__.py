@@ -1,4 +1,4 @@
 """The parts of an evaluation: options, sampling with metrics, statistics, comparisons.
 
-The job that runs them and writes the report is `svgpl_tf.evaluate_lib`.
+The job that runs them is `job`, and `report` writes what it finds.
 """

@@ -1,7 +1,7 @@
 """Several evaluations side by side: their reports read back and one table.
 
 `svgpl-compare` (`svgpl_tf/compare.py`) prints `comparison_table` and plots the
-reports with `svgpl_tf.plots`.
+reports with `svgpl_tf.evaluation.plots`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from svgpl_tf.evaluate_lib import METRICS_FILE
+from svgpl_tf.evaluation.report import METRICS_FILE
 from svgpl_tf.evaluation.statistics import BEATS_RULE, SELECTION_RULES
 
 

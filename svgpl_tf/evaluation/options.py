@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from svgpl_tf import metrics
 from svgpl_tf.choices import BEST_BY, LPIPS_CHOICES, SAMPLING_BATCHNORM
 from svgpl_tf.config import Config, option
+from svgpl_tf.evaluation import metrics
 
 # SSIM mode of the reports unless asked otherwise (see docs/evaluation.md).
 DEFAULT_SSIM_MODE = "uniform"

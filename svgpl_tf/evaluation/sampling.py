@@ -15,7 +15,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import files, metrics
+from svgpl_tf import files
+from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.lpips import LPIPS, lpips_of_samples
 from svgpl_tf.evaluation.options import EvalOptions
 from svgpl_tf.models.svg import CompiledSampler, SVGModel

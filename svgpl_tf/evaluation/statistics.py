@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from svgpl_tf import metrics
+from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.sampling import SampleMetrics
 
 # The trivial baselines of every report: copy the last context frame, and an

@@ -91,7 +91,7 @@ def plot_per_step(report: dict[str, Any], metric: str, path: str) -> None:
     """One metric per future frame: best / mean / worst of N and the baselines, with 95% CIs.
 
     Args:
-        report: an evaluation report (`evaluate_lib.evaluate`'s metrics.json).
+        report: an evaluation report (`svgpl_tf.evaluation.job.evaluate`'s metrics.json).
         metric: `"ssim"`, `"psnr"` or `"mse"`.
         path: the PNG to write.
 
