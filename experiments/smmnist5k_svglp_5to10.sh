@@ -8,12 +8,11 @@
 # 1. trains svgpl_tf/flagfiles/smmnist5k_svglp_5to10.flags under the time-to-
 #    quality probe (every 1,000 steps: best of 20 on 32 test sequences, SSIM
 #    and PSNR against copy-last and an all-black frame);
-# 2. evaluates the final checkpoint in float32 (as it ships) with the repository's protocol (best of 100
-#    on 256 test sequences, 5 -> 10 frames, uniform SSIM) and with SRVP's
-#    (5 -> 20 frames, Gaussian SSIM);
-# 3. writes the weights-only folder (float32 in its config.json: the weights
-#    are float32 whatever the training precision), appends the run to its
-#    training.json and writes its MODEL_CARD.md.
+# 2-3. evaluates the final checkpoint, ships it and starts its chain of runs
+#    afresh: experiments/smmnist5k_svglp_ship.sh (the repository's protocol,
+#    best of 100 on 256 test sequences, 5 -> 10 frames, uniform SSIM, and
+#    SRVP's, 5 -> 20 frames, Gaussian SSIM; weights float32 whatever the
+#    training precision; training.json and MODEL_CARD.md).
 #
 # A run stopped before --steps resumes with `python -m svgpl_tf.train
 # --flagfile=smmnist5k_svglp_5to10 --workdir=$WORK/svglp` (the probe's report
@@ -28,7 +27,6 @@ PYTHON=${PYTHON:-python}
 WORK=${WORK:-workdirs/smmnist5k_5to10}
 PRECISION=${PRECISION:-float32}
 OUT=experiments/results/smmnist5k_5to10/svglp
-SHIP=pretrained/smmnist5k_svglp
 EXTRA=()
 if [[ -n "${STEPS:-}" ]]; then EXTRA+=("--steps=$STEPS"); fi
 mkdir -p "$OUT" "$WORK"
@@ -43,14 +41,5 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
 print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
   "$WORK/svglp/time_to_quality.json")}
 cp "$WORK/svglp/time_to_quality.json" "$WORK/svglp/time_to_quality.png" "$OUT/"
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$WORK/svglp" --output_dir="$OUT/uniform" \
-  --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$WORK/svglp" --output_dir="$OUT/srvp" \
-  --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
-  --precision=float32
-rm -rf "$SHIP/checkpoints"
-"$PYTHON" -m svgpl_tf.weights_only --workdir="$WORK/svglp" --output_dir="$SHIP" --precision=float32
-rm -f "$SHIP/training.json"
-"$PYTHON" experiments/training_chain.py "$SHIP" "$WORK/svglp" "$TRAIN_SECONDS" \
-  --note="svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 --precision=$PRECISION${NOTE:+; $NOTE}"
-"$PYTHON" experiments/model_card.py "$SHIP" "$OUT/uniform" "SVG-LP" --srvp="$OUT/srvp"
+PYTHON="$PYTHON" RESET_CHAIN=1 bash experiments/smmnist5k_svglp_ship.sh "$WORK/svglp" "$TRAIN_SECONDS" \
+  "svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 --precision=$PRECISION${NOTE:+; $NOTE}"

@@ -11,11 +11,11 @@
 # 1. trains into $WORK/$NAME, probing every 1,000 steps (best of 20 on 32 test
 #    sequences, SSIM, PSNR and LPIPS against copy-last and an all-black
 #    frame); the curve goes to experiments/results/smmnist5k_5to10/svglp/$NAME/;
-# 2. evaluates the final checkpoint in float32 with the repository's protocol
-#    (best of 100 on 256 test sequences, 5 -> 10 frames, uniform SSIM) and
-#    SRVP's (5 -> 20 frames, Gaussian SSIM, each metric's own best sample);
-# 3. replaces the shipped weights, appends the run to training.json and
-#    rewrites MODEL_CARD.md.
+# 2-3. experiments/smmnist5k_svglp_ship.sh: evaluates the final checkpoint in
+#    float32 with the repository's protocol (best of 100 on 256 test
+#    sequences, 5 -> 10 frames, uniform SSIM) and SRVP's (5 -> 20 frames,
+#    Gaussian SSIM, each metric's own best sample), replaces the shipped
+#    weights, appends the run to training.json and rewrites MODEL_CARD.md.
 #
 # A run stopped before STEPS: set TRAIN_SECONDS (the training wall time; the
 # last probe's clock by default) and NOTE (a line for the chain) and rerun
@@ -45,13 +45,5 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
 print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
   "$RUN/time_to_quality.json")}
 cp "$RUN/time_to_quality.json" "$RUN/time_to_quality.png" "$RESULTS/$NAME/"
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
-  --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/srvp" \
-  --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
-  --best_by=each --precision=float32
-rm -rf "$SHIP/checkpoints"
-"$PYTHON" -m svgpl_tf.weights_only --workdir="$RUN" --output_dir="$SHIP" --precision=float32
-"$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" \
-  --note="experiments/smmnist5k_svglp_continue.sh NAME=$NAME FLAGS='$FLAGS' --precision=$PRECISION${NOTE:+; $NOTE}"
-"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp"
+PYTHON="$PYTHON" SRVP_BEST_BY=each bash experiments/smmnist5k_svglp_ship.sh "$RUN" "$TRAIN_SECONDS" \
+  "experiments/smmnist5k_svglp_continue.sh NAME=$NAME FLAGS='$FLAGS' --precision=$PRECISION${NOTE:+; $NOTE}"

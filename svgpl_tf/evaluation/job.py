@@ -86,7 +86,6 @@ def check_lpips(options: EvalOptions, image_size: int | None = None) -> None:
         options: the evaluation's options.
         image_size: the frames' side; None checks the weights alone.
 
-
     Raises:
         RuntimeError: the weights package is not installed (the message gives the command).
         ValueError: frames too small for the network (the message says what to pass).

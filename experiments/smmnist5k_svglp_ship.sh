@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Evaluates an SVG-LP training run and ships it as pretrained/smmnist5k_svglp;
+# the last steps of smmnist5k_svglp_5to10.sh and smmnist5k_svglp_continue.sh:
+#
+#   bash experiments/smmnist5k_svglp_ship.sh RUN TRAIN_SECONDS NOTE
+#
+# 1. evaluates RUN's latest checkpoint in float32 (as it ships) with the
+#    repository's protocol (best of 100 on 256 test sequences, 5 -> 10
+#    frames, uniform SSIM) into experiments/results/smmnist5k_5to10/svglp/uniform
+#    and with SRVP's (5 -> 20 frames, Gaussian SSIM, best sample chosen by
+#    SRVP_BEST_BY: `ssim` by default, `each` for every metric's own) into .../srvp;
+# 2. replaces the shipped weights (float32 in its config.json);
+# 3. appends RUN to the model's training.json (TRAIN_SECONDS of training, NOTE
+#    as its line; with RESET_CHAIN=1 the chain starts again from RUN) and
+#    rewrites MODEL_CARD.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=${PYTHONPATH:-.}
+PYTHON=${PYTHON:-python}
+RUN=${1:?give the training run's folder}
+TRAIN_SECONDS=${2:?give the run's training wall time in seconds}
+NOTE=${3:?give the run's line for the chain}
+SRVP_BEST_BY=${SRVP_BEST_BY:-ssim}
+RESULTS=experiments/results/smmnist5k_5to10/svglp
+SHIP=pretrained/smmnist5k_svglp
+"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
+  --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
+"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/srvp" \
+  --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
+  --best_by="$SRVP_BEST_BY" --precision=float32
+rm -rf "$SHIP/checkpoints"
+"$PYTHON" -m svgpl_tf.weights_only --workdir="$RUN" --output_dir="$SHIP" --precision=float32
+if [[ "${RESET_CHAIN:-}" == 1 ]]; then rm -f "$SHIP/training.json"; fi
+"$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" --note="$NOTE"
+"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp"
