@@ -126,8 +126,11 @@ def _chain_table(chain: dict) -> str:
     return "\n".join(lines)
 
 
-def card(folder: str, eval_dir: str, title: str, srvp_dir: str | None = None) -> str:
+def card(
+    folder: str, eval_dir: str, title: str, srvp_dir: str | None = None, samples_note: str = ""
+) -> str:
     config = _load(os.path.join(folder, "config.json"))
+    note = f"\n{samples_note.strip()}\n" if samples_note.strip() else ""
     report = _load(os.path.join(eval_dir, "metrics.json"))
     chain = _load(os.path.join(folder, "training.json"))
     p = report["protocol"]
@@ -188,7 +191,7 @@ Samples (`samples.png`; per test sequence: the ground truth, the best of
 predicted ones red):
 
 ![samples](samples.png)
-{srvp}
+{note}{srvp}
 Evaluate, sample or export it directly:
 
 ```sh
@@ -205,6 +208,9 @@ def main() -> None:
     parser.add_argument("eval_dir")
     parser.add_argument("title")
     parser.add_argument("--srvp", default=None, help="An evaluation at SRVP's protocol.")
+    parser.add_argument(
+        "--samples_note", default="", help="What samples.png shows, as someone who looked at it."
+    )
     args = parser.parse_args()
     shutil.copyfile(
         os.path.join(args.eval_dir, "metrics.json"), os.path.join(args.folder, "metrics.json")
@@ -213,7 +219,7 @@ def main() -> None:
         os.path.join(args.eval_dir, "samples.png"), os.path.join(args.folder, "samples.png")
     )
     with open(os.path.join(args.folder, "MODEL_CARD.md"), "w") as f:
-        f.write(card(args.folder, args.eval_dir, args.title, args.srvp))
+        f.write(card(args.folder, args.eval_dir, args.title, args.srvp, args.samples_note))
     print(f"Wrote {args.folder}/MODEL_CARD.md")
 
 

@@ -12,7 +12,10 @@
 # 2. replaces the shipped weights (float32 in its config.json);
 # 3. appends RUN to the model's training.json (TRAIN_SECONDS of training, NOTE
 #    as its line; with RESET_CHAIN=1 the chain starts again from RUN) and
-#    rewrites MODEL_CARD.md.
+#    rewrites MODEL_CARD.md. SKIP_EVAL=1 reuses the evaluations already in
+#    the results folders; SAMPLES_NOTE, what samples.png shows, goes into the
+#    card (look at it first). CHAIN_FLAGS adds flags of training_chain.py, as
+#    --machine, --precision and --init_from for RUN copied from another machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=${PYTHONPATH:-.}
@@ -21,15 +24,20 @@ RUN=${1:?give the training run's folder}
 TRAIN_SECONDS=${2:?give the run's training wall time in seconds}
 NOTE=${3:?give the run's line for the chain}
 SRVP_BEST_BY=${SRVP_BEST_BY:-ssim}
+SKIP_EVAL=${SKIP_EVAL:-}  # 1: RESULTS already hold RUN's evaluations
 RESULTS=experiments/results/smmnist5k_5to10/svglp
 SHIP=pretrained/smmnist5k_svglp
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
-  --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
-"$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/srvp" \
-  --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
-  --best_by="$SRVP_BEST_BY" --precision=float32
+if [[ "$SKIP_EVAL" != 1 ]]; then
+  "$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
+    --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
+  "$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/srvp" \
+    --ssim_mode=gaussian --n_future=20 --num_samples=100 --num_sequences=256 --batch_size=8 \
+    --best_by="$SRVP_BEST_BY" --precision=float32
+fi
 rm -rf "$SHIP/checkpoints"
 "$PYTHON" -m svgpl_tf.weights_only --workdir="$RUN" --output_dir="$SHIP" --precision=float32
 if [[ "${RESET_CHAIN:-}" == 1 ]]; then rm -f "$SHIP/training.json"; fi
-"$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" --note="$NOTE"
-"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp"
+# shellcheck disable=SC2086  # CHAIN_FLAGS is a list of flags
+"$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" --note="$NOTE" ${CHAIN_FLAGS:-}
+"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp" \
+  --samples_note="${SAMPLES_NOTE:-}"
