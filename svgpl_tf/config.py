@@ -33,6 +33,9 @@ from svgpl_tf.choices import (
 DATASETS = ("smmnist", "bair", "bair_softmotion")
 # Precision policies of training, evaluation and export.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# What --precision accepts: a policy, or `auto` (the machine's choice, see
+# `svgpl_tf.machine.resolve_precision`), resolved before a model is built.
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 # Named sources of the perceptual VGG16 weights (or a file path).
 VGG_WEIGHT_SOURCES = ("hed", "imagenet", "random")
 # Choices of --lstm_bias.
@@ -184,7 +187,9 @@ class Config:
     devices: str = option("", "Comma-separated devices for --strategy=mirrored (empty: all GPUs).")
     precision: str = option(
         "float32",
-        f"Numeric precision: one of {PRECISIONS} (mixed: compute in 16 bits, variables in 32).",
+        f"Numeric precision: one of {PRECISION_CHOICES} (mixed: compute in 16 bits, variables "
+        "in 32; auto: mixed_bfloat16 where bfloat16 is native and measured faster, else "
+        "float32; the run records its choice).",
     )
     init_from: str = option(
         "",
@@ -265,7 +270,10 @@ class Config:
             self.strategy in STRATEGIES,
             f"--strategy={self.strategy!r}: choose {', '.join(STRATEGIES)}.",
         )
-        check(self.precision in PRECISIONS, f"--precision={self.precision!r}: choose {PRECISIONS}.")
+        check(
+            self.precision in PRECISION_CHOICES,
+            f"--precision={self.precision!r}: choose {', '.join(PRECISION_CHOICES)}.",
+        )
         check(self.sample_every >= 0, f"--sample_every={self.sample_every}: must be >= 0.")
         for name in ("beta", "pixel_weight", "perceptual_weight"):
             check(getattr(self, name) >= 0, f"--{name}={getattr(self, name)}: must be >= 0.")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 
 import keras
 import tensorflow as tf
@@ -69,6 +71,68 @@ def bfloat16_hardware() -> bool:
     return bool(tf.config.list_physical_devices("GPU")) or bool(
         flags_ & {"avx512_bf16", "amx_bf16"}
     )
+
+
+# bfloat16 matrix products must run this many times faster than float32 ones
+# for `--precision=auto` to pick mixed_bfloat16 on a CPU.
+AUTO_BFLOAT16_MIN_SPEEDUP = 1.2
+
+
+def matmul_speedup(size: int = 1024, repeats: int = 5) -> float:
+    """bfloat16 over float32 matrix-product throughput here, median of `repeats`.
+
+    Takes well under a second on a CPU with native bfloat16.
+    """
+
+    def seconds(dtype):
+        a = tf.cast(tf.random.stateless_uniform([size, size], [0, 1]), dtype)
+        product = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, a)[:1, :1], tf.float32)))
+        product().numpy()  # traces
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            product().numpy()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return seconds(tf.float32) / seconds(tf.bfloat16)
+
+
+def resolve_precision(precision: str) -> tuple[str, str]:
+    """The precision policy `precision` names here, and why.
+
+    `auto` picks `mixed_bfloat16` where bfloat16 is native and measured
+    faster: a GPU of compute capability 8.0 or later, or a CPU with AVX512-BF16
+    or AMX whose bfloat16 matrix products run at least
+    `AUTO_BFLOAT16_MIN_SPEEDUP` times faster than float32 ones
+    (`matmul_speedup`); `float32` elsewhere. Any other value is returned as is.
+
+    Args:
+        precision: `auto` or a policy of `svgpl_tf.config.PRECISIONS`.
+
+    Returns:
+        `(policy, reason)`, the reason one line for logs and run_info.json.
+
+    Example:
+        >>> resolve_precision("float32")
+        ('float32', 'asked for')
+    """
+    if precision != "auto":
+        return precision, "asked for"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        if capability and tuple(capability) >= (8, 0):
+            return "mixed_bfloat16", f"GPU of compute capability {capability[0]}.{capability[1]}"
+        return "float32", f"GPU without native bfloat16 (compute capability {capability})"
+    native = sorted(set(cpu_flags()) & {"avx512_bf16", "amx_bf16"})
+    if not native:
+        return "float32", "no native bfloat16 on this CPU (no AVX512-BF16 or AMX)"
+    speedup = matmul_speedup()
+    which = ", ".join(native)
+    if speedup >= AUTO_BFLOAT16_MIN_SPEEDUP:
+        return "mixed_bfloat16", f"{which}: bfloat16 matmul {speedup:.2f}x float32 here"
+    return "float32", f"{which}, but bfloat16 matmul only {speedup:.2f}x float32 here"
 
 
 def precision_warning(precision: str) -> str | None:

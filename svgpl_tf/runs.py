@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import files
+from svgpl_tf import files, machine
 from svgpl_tf.config import (
     ARCHITECTURE_FIELDS,
     CONFIG_FILE,
@@ -169,7 +169,8 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     `lstm_bias="double"` the LSTM biases take twice the learning rate (see
     `svgpl_tf.optimizer`).
 
-    The model computes in `config.precision`: with a mixed policy its layers
+    The model computes in `config.precision` (`auto`: the policy
+    `svgpl_tf.machine.resolve_precision` picks here): with a mixed policy its layers
     compute in bfloat16 or float16 and keep float32 variables; losses and
     sampled frames are float32 either way, and Keras wraps the optimizer in a
     loss-scale optimizer for float16. The policy is the model's own: Keras's
@@ -185,6 +186,8 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
         >>> model.dtype_policy.name
         'float32'
     """
+    if config.precision == "auto":
+        config = dataclasses.replace(config, precision=machine.resolve_precision("auto")[0])
     with construction_scope(config.precision, config.seed):
         model = _build(config, with_losses)
     return model

@@ -7,6 +7,7 @@ layout, the model and the checkpoints are `svgpl_tf.runs`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from svgpl_tf import distribute, files, runs, visualize
+from svgpl_tf import distribute, files, machine, runs, visualize
 from svgpl_tf.config import Config
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
@@ -255,6 +256,8 @@ def train(
     config.validate()
     runs.check_workdir(workdir)
     config = runs.resolve_config(workdir, config, explicit)
+    precision = _choose_precision(config.precision)
+    config = dataclasses.replace(config, precision=precision["policy"])
     strategy = distribute.make_strategy(config.strategy, config.devices)
     out_dir = distribute.write_dir(workdir, strategy)
     chief = out_dir == workdir
@@ -272,7 +275,7 @@ def train(
     datasets = make_datasets(config, start_step=start)
     if chief:
         config.save(workdir)
-        _report(config, model, datasets, workdir, warm)
+        _report(config, model, datasets, workdir, warm, precision)
         if warm:
             print(
                 f"Warm start from {warm['checkpoint']} (step {warm['step']}): its weights, "
@@ -323,8 +326,21 @@ def train(
     return model
 
 
-def _report(config: Config, model: SVGModel, datasets, workdir: str, warm=None) -> None:
-    """Prints the parameter table, data source and loss terms; writes run_info.json."""
+def _choose_precision(requested: str) -> dict:
+    """`{"requested", "policy", "reason"}`: the policy the run computes in
+    (`machine.resolve_precision`), printed when `auto` chose it."""
+    policy, reason = machine.resolve_precision(requested)
+    if requested != policy:
+        print(f"Precision: --precision={requested} chose {policy} ({reason}).", flush=True)
+    return {"requested": requested, "policy": policy, "reason": reason}
+
+
+def _report(
+    config: Config, model: SVGModel, datasets, workdir: str, warm=None, precision=None
+) -> None:
+    """Prints the parameter table, data source and loss terms; writes run_info.json
+    (a resumed run keeps its warm start, and the choice of an `auto` precision
+    unless this part asked again)."""
     summary = runs.parameter_summary(model)
     print(f"SVG model ({config.backbone}, prior={config.prior}):\n{summary}", flush=True)
     print(f"Data: {datasets.description}", flush=True)
@@ -332,9 +348,17 @@ def _report(config: Config, model: SVGModel, datasets, workdir: str, warm=None) 
         detail = getattr(term, "weights_description", "")
         print(f"Loss term {term.name}: weight {term.weight:g} {detail}".rstrip(), flush=True)
     info_path = os.path.join(workdir, "run_info.json")
-    if warm is None and os.path.isfile(info_path):  # a resumed run keeps its warm start
+    previous = {}
+    if os.path.isfile(info_path):
         with open(info_path) as f:
-            warm = json.load(f).get("init_from")
+            previous = json.load(f)
+    if warm is None:  # a resumed run keeps its warm start
+        warm = previous.get("init_from")
+    earlier = previous.get("precision")
+    if precision is None or (
+        precision["requested"] != "auto" and earlier and earlier["policy"] == precision["policy"]
+    ):
+        precision = earlier or precision
     vgg = [
         t.weights_description
         for t in model.reconstruction_terms
@@ -348,6 +372,7 @@ def _report(config: Config, model: SVGModel, datasets, workdir: str, warm=None) 
             "loss_terms": {t.name: t.get_config() for t in model.reconstruction_terms},
             "vgg_weights": vgg[0] if vgg else None,
             "init_from": warm,
+            "precision": precision,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "command": sys.argv,

@@ -113,3 +113,27 @@ def test_binary_runs_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "training step" in proc.stdout
     assert json.loads(out.read_text())["training"][0]["config"] == "smmnist_svglp"
+
+
+def test_report_sets_speed_ups_against_the_runs_matmul_ratio():
+    from svgpl_tf.benchmarks import report
+
+    def row(variant, dtype, step, profile):
+        return {"config": "c", "variant": variant, "ceiling_dtype": dtype, "profile": profile}
+
+    results = {
+        "ceilings": {"float32": {"gflops": 300.0}, "bfloat16": {"gflops": 1200.0}},
+        "training": [
+            row("float32", "float32", 2.0, {"by_op_type": {"Conv2D": 0.4, "Cast": 0.01}}),
+            row("mixed_bfloat16", "bfloat16", 1.0, {"by_op_type": {"Conv2D": 0.1, "Cast": 0.05}}),
+        ],
+    }
+    assert report.matmul_ratio(results, "c", "mixed_bfloat16", "float32") == 4.0
+    assert report.matmul_ratio(results, "c", "mixed_bfloat16", "absent") is None
+    (table,) = report._op_type_tables(results["training"])
+    lines = table.splitlines()
+    assert lines[0].split("|")[1].strip() == "op type (c), ms/step"
+    conv = [cell.strip() for cell in lines[2].split("|")[1:-1]]
+    assert conv == ["Conv2D", "400.0", "100.0", "0.25"]
+    cast = [cell.strip() for cell in lines[3].split("|")[1:-1]]
+    assert cast == ["Cast", "10.0", "50.0", "5.00"]

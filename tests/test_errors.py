@@ -115,3 +115,56 @@ def test_progress_counts_the_runs_own_steps_without_escape_codes(tiny_config, tm
     config = dataclasses.replace(config, steps=4)
     train_lib.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
     assert terminal.getvalue().startswith("\rstep ") and "step 4/4" in terminal.getvalue()
+
+
+@pytest.mark.parametrize(
+    "flags_, speedup, policy",
+    [
+        ([], None, "float32"),
+        (["avx512_bf16"], 3.0, "mixed_bfloat16"),
+        (["amx_bf16", "avx512_bf16"], 1.1, "float32"),
+    ],
+)
+def test_auto_precision_picks_bfloat16_only_where_native_and_measured_faster(
+    monkeypatch, flags_, speedup, policy
+):
+    monkeypatch.setattr(machine, "cpu_flags", lambda: ["avx2", *flags_])
+    monkeypatch.setattr(machine.tf.config, "list_physical_devices", lambda kind=None: [])
+
+    def measured():
+        assert flags_, "no matmul is timed on a CPU without native bfloat16"
+        return speedup
+
+    monkeypatch.setattr(machine, "matmul_speedup", measured)
+    chosen, reason = machine.resolve_precision("auto")
+    assert chosen == policy
+    assert (f"{speedup:.2f}x" in reason) if flags_ else ("no native bfloat16" in reason)
+    assert machine.resolve_precision("mixed_float16") == ("mixed_float16", "asked for")
+
+
+def test_matmul_speedup_is_a_positive_ratio():
+    ratio = machine.matmul_speedup(size=64, repeats=3)
+    assert 0.01 < ratio < 100
+
+
+def test_auto_precision_run_records_its_choice(monkeypatch, tiny_config, tmp_path):
+    import dataclasses
+    import json
+
+    monkeypatch.setattr(machine, "resolve_precision", lambda p: ("float32", "test's choice"))
+    config = dataclasses.replace(tiny_config, steps=2, sample_every=0, precision="auto")
+    train_lib.train(config, str(tmp_path / "run"), verbose=0)
+    saved = json.load(open(tmp_path / "run" / "config.json"))
+    info = json.load(open(tmp_path / "run" / "run_info.json"))
+    assert saved["precision"] == "float32"
+    assert info["precision"] == {
+        "requested": "auto",
+        "policy": "float32",
+        "reason": "test's choice",
+    }
+    # Resumed without asking again: the record of the choice stays.
+    train_lib.train(
+        dataclasses.replace(config, steps=4, precision="float32"), str(tmp_path / "run"), verbose=0
+    )
+    info = json.load(open(tmp_path / "run" / "run_info.json"))
+    assert info["precision"]["requested"] == "auto"

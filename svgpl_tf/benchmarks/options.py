@@ -138,8 +138,8 @@ class BenchmarkOptions:
             on the sampled configuration (SM-MNIST SVG-LP); 0: skip.
         matmul_size: n of the n x n matrix products of the ceilings.
         matmul_repeats: timed products per dtype.
-        profile_steps: after timing, trace this many training steps of the
-            main variant with `tf.profiler` and summarise the time by op
+        profile_steps: after timing, trace this many training steps of
+            each variant with `tf.profiler` and summarise the time by op
             type (0: no trace).
         profile_dir: where the traces go (TensorBoard's profile plugin reads
             them); empty: a temporary folder, removed afterwards.

@@ -74,7 +74,7 @@ def profile_ops(run_step: Callable[[], object], steps: int, logdir: str) -> dict
         by_type[op_type] = by_type.get(op_type, 0.0) + secs / steps
     total = sum(by_type.values())
     conv = sum(v for k, v in by_type.items() if k.startswith(CONV_OP_TYPES))
-    top = dict(sorted(by_type.items(), key=lambda kv: -kv[1])[:15])
+    top = dict(sorted(by_type.items(), key=lambda kv: -kv[1])[:30])
     return {
         "wall_s": wall,
         "ops_s": total,

@@ -87,6 +87,57 @@ def _pipeline_row(p: dict) -> list[str]:
     return [p["config"], p["source"], produced, "-" if consumed is None else f"{consumed:.1f}"]
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def _dtype_ratio(results: dict, dtype: str, baseline_dtype: str) -> float | None:
+    """The run's matmul ceiling in `dtype` over the one in `baseline_dtype`."""
+    ceilings = results["ceilings"]
+    top = (ceilings.get(dtype) or {}).get("gflops")
+    bottom = (ceilings.get(baseline_dtype) or {}).get("gflops")
+    return top / bottom if top and bottom else None
+
+
+def matmul_ratio(results: dict, config: str, variant: str, baseline: str) -> float | None:
+    """The matrix-product speed-up the hardware gives `variant` over `baseline`
+    in this run (ratio of their dtypes' ceilings); None where a ceiling is missing.
+
+    Args:
+        results: what `run_benchmark` returns.
+        config: the configuration of both training rows.
+        variant: the compared variant's name.
+        baseline: the main variant's name.
+    """
+    dtypes = {
+        r["variant"]: r["ceiling_dtype"] for r in results["training"] if r["config"] == config
+    }
+    if variant not in dtypes or baseline not in dtypes:
+        return None
+    return _dtype_ratio(results, dtypes[variant], dtypes[baseline])
+
+
+def _op_type_tables(profiled: Sequence[dict], top: int = 12) -> list[str]:
+    """Per configuration with several profiled variants: ms/step of the op
+    types that take most time, per variant, and each one's time over the first's."""
+    tables = []
+    for config in dict.fromkeys(r["config"] for r in profiled):
+        rows = [r for r in profiled if r["config"] == config]
+        if len(rows) < 2:
+            continue
+        times = [r["profile"]["by_op_type"] for r in rows]
+        ops = sorted(set().union(*times), key=lambda k: -max(t.get(k, 0.0) for t in times))[:top]
+        header = [f"op type ({config}), ms/step", *(r["variant"] for r in rows)]
+        header += [f"{r['variant']} / {rows[0]['variant']}" for r in rows[1:]]
+        body = []
+        for op in ops:
+            ms = [1000 * t.get(op, 0.0) for t in times]
+            body.append([op, *(f"{m:.1f}" for m in ms)])
+            body[-1] += [f"{m / ms[0]:.2f}" if ms[0] else "-" for m in ms[1:]]
+        tables.append(_table(header, body))
+    return tables
+
+
 def _configs_line(configs: dict) -> str:
     described = [
         f"{name} ({c['flagfile']}, "
@@ -138,17 +189,20 @@ def format_table(results: dict) -> str:
             prof = r["profile"]
             top = ", ".join(f"{k} {1000 * v:.0f}" for k, v in list(prof["by_op_type"].items())[:6])
             share = _pct(prof["convolution_share"])
-            rows.append([r["config"], f"{prof['wall_s']:.3f} s", share, top])
-        header = ["profile (tf.profiler)", "step", "in conv kernels", "top op types (ms/step)"]
-        parts.append(_table(header, rows))
+            rows.append([r["config"], r["variant"], f"{prof['wall_s']:.3f} s", share, top])
+        header = ["profile (tf.profiler)", "variant", "step", "in conv kernels"]
+        parts.append(_table(header + ["top op types (ms/step)"], rows))
+        parts += _op_type_tables(profiled)
     if results["comparisons"]:
-        rows = [
-            [c["config"], c["variant"], c["baseline"], f"{c['time_ratio']:.3f}"]
-            + [f"{c['speedup']:.2f}x"]
-            for c in results["comparisons"]
-        ]
+        rows = []
+        for c in results["comparisons"]:
+            ratio = matmul_ratio(results, c["config"], c["variant"], c["baseline"])
+            rows.append(
+                [c["config"], c["variant"], c["baseline"], f"{c['time_ratio']:.3f}"]
+                + [f"{c['speedup']:.2f}x", _ratio(ratio), _pct(ratio and c["speedup"] / ratio)]
+            )
         header = ["side by side", "variant", "vs (main)", "time / main's", "speed-up over main"]
-        parts.append(_table(header, rows))
+        parts.append(_table(header + ["matmul ratio", "of matmul ratio"], rows))
     if results["ratios"]:
         rows = [
             [r["pair"], r["variant"], f"{r['step_time_ratio']:.2f}", f"{r['flops_ratio']:.2f}"]
@@ -159,6 +213,16 @@ def format_table(results: dict) -> str:
         header = ["best-of-N sampling", "variant", "seqs x N x frames", "time", "seq-samples/s"]
         header += ["TFLOP", "GFLOP/s", "of ceiling", "peak memory"]
         parts.append(_table(header, [_sampling_row(r) for r in results["sampling"]]))
+        main = results["sampling"][0]
+        rows = []
+        for r in results["sampling"][1:]:
+            speedup = main["time_s"] / r["time_s"]
+            ratio = _dtype_ratio(results, r["ceiling_dtype"], main["ceiling_dtype"])
+            rows.append([r["config"], r["variant"], main["variant"], f"{speedup:.2f}x"])
+            rows[-1] += [_ratio(ratio), _pct(ratio and speedup / ratio)]
+        if rows:
+            header = ["sampling side by side", "variant", "vs (main)", "speed-up"]
+            parts.append(_table(header + ["matmul ratio", "of matmul ratio"], rows))
     serving = results["serving"]
     if serving.get("available"):
         rows = [

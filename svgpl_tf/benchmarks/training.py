@@ -65,16 +65,16 @@ def bench_training(
             model.train_function([data])["loss"].numpy()
             rows[variant]["times"].append(time.perf_counter() - start)
 
-    profile = None
+    profiles = {}
     if options.profile_steps:
-        main_model = models[variants[0]]
         logdir = options.profile_dir or tempfile.mkdtemp(prefix="svg_profile_")
         try:
-            profile = profile_ops(
-                lambda: main_model.train_function([data])["loss"].numpy(),
-                options.profile_steps,
-                os.path.join(logdir, name),
-            )
+            for variant, model in models.items():
+                profiles[variant] = profile_ops(
+                    lambda model=model: model.train_function([data])["loss"].numpy(),
+                    options.profile_steps,
+                    os.path.join(logdir, name, variant.name),
+                )
         finally:
             if not options.profile_dir:
                 shutil.rmtree(logdir, ignore_errors=True)
@@ -105,7 +105,7 @@ def bench_training(
                 "ceiling_dtype": variant.dtype,
                 "peak_memory_bytes": row["memory"]["bytes"],
                 "memory_kind": row["memory"]["kind"],
-                "profile": profile if variant == variants[0] else None,
+                "profile": profiles.get(variant),
             }
         )
     comparisons = []

@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras import layers
 
 from svgpl_tf.choices import BACKBONES
+from svgpl_tf.models import conv_ops
 
 # Base channel count of both backbones in the published architectures.
 DEFAULT_NF = 64
@@ -240,6 +241,8 @@ def _apply(block: keras.layers.Layer, x, training, groups=None):
         return x
     if isinstance(block, FastBatchNormalization):
         return block(x, training=training, groups=groups)
+    if type(block) in (layers.Conv2D, layers.Conv2DTranspose):
+        return _bias_activation(block, _conv_slice(block, x, 0, x.shape[-1]))
     return block(x, training=training)
 
 
@@ -352,10 +355,11 @@ def _conv_slice(conv: layers.Layer, x, start: int, stop: int, inference: bool = 
     # kernel: [kh, kw, filters, in] transposed, [kh, kw, in, filters] otherwise.
     axis = 3 if transpose else 2
     kernel = keras.ops.cast(conv.kernel, dtype)
-    # tf.split, not a slice: its gradient is a concatenation, not a strided-slice
-    # gradient.
-    sizes = [start, stop - start, kernel.shape[axis] - stop]
-    kernel = tf.split(kernel, sizes, axis=axis)[1]
+    if (start, stop) != (0, kernel.shape[axis]):
+        # tf.split, not a slice: its gradient is a concatenation, not a
+        # strided-slice gradient.
+        sizes = [start, stop - start, kernel.shape[axis] - stop]
+        kernel = tf.split(kernel, sizes, axis=axis)[1]
     x = keras.ops.cast(x, dtype)
     if (
         inference
@@ -368,24 +372,22 @@ def _conv_slice(conv: layers.Layer, x, start: int, stop: int, inference: bool = 
         and conv.output_padding is None
     ):
         return _upsample_by_overlap(x, kernel)
+    _check_plain_conv(conv)
     if transpose:
-        return keras.ops.conv_transpose(
-            x,
-            kernel,
-            strides=list(conv.strides),
-            padding=conv.padding,
-            output_padding=conv.output_padding,
-            dilation_rate=conv.dilation_rate,
-            data_format=conv.data_format,
-        )
-    return keras.ops.conv(
-        x,
-        kernel,
-        strides=list(conv.strides),
-        padding=conv.padding,
-        dilation_rate=conv.dilation_rate,
-        data_format=conv.data_format,
-    )
+        return conv_ops.conv_transpose(x, kernel, tuple(conv.strides), conv.padding)
+    return conv_ops.conv(x, kernel, tuple(conv.strides), conv.padding)
+
+
+def _check_plain_conv(conv: layers.Layer) -> None:
+    """`conv_ops` computes channels-last convolutions without dilation, groups
+    or output padding, the only kind the backbones build."""
+    if (
+        conv.data_format != "channels_last"
+        or tuple(conv.dilation_rate) != (1, 1)
+        or getattr(conv, "groups", 1) != 1
+        or getattr(conv, "output_padding", None) is not None
+    ):
+        raise ValueError(f"{conv.name}: only plain channels-last convolutions are supported.")
 
 
 def _bias_activation(conv: layers.Layer, y):

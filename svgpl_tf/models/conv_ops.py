@@ -1,0 +1,184 @@
+"""The backbones' convolutions, with the cheaper of two ways to compute each.
+
+The functions compute what `keras.ops.conv` and `keras.ops.conv_transpose`
+compute, by other kernels where a profile of the training step showed the
+usual ones slow on a CPU:
+
+- **Whole-frame convolutions as matrix products.** A `valid` convolution whose
+  kernel covers its whole input (the encoders' 4x4 -> 1x1 embedding head) is a
+  dense layer on the flattened input, and a `valid` transposed convolution of
+  a 1x1 input (the decoders' first layer, 1x1 -> 4x4) a dense layer reshaped.
+  Forward and gradients are then matrix products. oneDNN's filter gradients
+  of those two layers ran at a few percent of the machine's peak: in bfloat16
+  on an Intel Xeon with AMX, 80 ms for the decoder's first layer where its
+  matrix product takes about 2 ms.
+- **Filter gradients from patches in 16-bit on a CPU.** Where the small side
+  of a convolution (its output; a transposed convolution's input) has at most
+  `PATCH_GRADIENT_MAX_POSITIONS` positions, as the 8x8 -> 4x4 layers of the
+  DCGAN backbone, oneDNN's bfloat16 filter gradient was slower than its
+  float32 one (91 ms against 77 ms at batch 240 on the AMX Xeon). The
+  gradient is then computed as `patches^T @ dy`, one matrix product on the
+  input's patches (`tf.image.extract_patches`): 30 ms. The input gradient
+  and the forward pass keep oneDNN's kernels. On larger maps the patches cost
+  more than they save, so the rule stops at 4x4.
+
+The results equal the plain ops' up to float rounding (checked in
+`tests/test_conv_ops.py`). Kernel layouts are Keras's: `[kh, kw, in, out]`
+for a convolution, `[kh, kw, out, in]` for a transposed one.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+# The patch filter gradient applies up to this many positions on the small
+# side of a convolution (4x4).
+PATCH_GRADIENT_MAX_POSITIONS = 16
+# The ways a filter gradient can be computed: `auto` picks by the rule above.
+FILTER_GRADIENTS = ("auto", "native", "patches")
+
+
+def conv(x, kernel, strides, padding: str, filter_gradient: str = "auto"):
+    """`keras.ops.conv(x, kernel, strides, padding)` for 2-D channels-last maps.
+
+    Args:
+        x: `[n, h, w, in]`.
+        kernel: `[kh, kw, in, out]`, of `x`'s dtype.
+        strides: an int or a pair.
+        padding: `"same"` or `"valid"`.
+        filter_gradient: `auto`, `native` (oneDNN's) or `patches`.
+
+    Returns:
+        `[n, h_out, w_out, out]`.
+
+    Example:
+        >>> y = conv(tf.ones([2, 4, 4, 3]), tf.ones([4, 4, 3, 5]), 1, "valid")
+        >>> tuple(y.shape), float(y[0, 0, 0, 0])
+        ((2, 1, 1, 5), 48.0)
+    """
+    strides = _pair(strides)
+    kh, kw, c_in, c_out = kernel.shape
+    if padding == "valid" and tuple(x.shape[1:3]) == (kh, kw):
+        flat = tf.reshape(x, [-1, kh * kw * c_in])  # [n, kh*kw*in]
+        y = tf.matmul(flat, tf.reshape(kernel, [kh * kw * c_in, c_out]))  # [n, out]
+        return tf.reshape(y, [-1, 1, 1, c_out])
+    if _use_patches(
+        filter_gradient, x.dtype, _out_positions(x.shape, kernel.shape, strides, padding)
+    ):
+        return _conv_patch_gradient(x, kernel, strides, padding.upper())
+    return keras.ops.conv(x, kernel, strides=list(strides), padding=padding)
+
+
+def conv_transpose(x, kernel, strides, padding: str, filter_gradient: str = "auto"):
+    """`keras.ops.conv_transpose(x, kernel, strides, padding)`, channels last.
+
+    Args:
+        x: `[n, h, w, in]`.
+        kernel: `[kh, kw, out, in]`, of `x`'s dtype.
+        strides: an int or a pair.
+        padding: `"same"` or `"valid"`.
+        filter_gradient: `auto`, `native` (oneDNN's) or `patches`.
+
+    Returns:
+        `[n, h_out, w_out, out]`.
+
+    Example:
+        >>> y = conv_transpose(tf.ones([2, 1, 1, 3]), tf.ones([4, 4, 5, 3]), 1, "valid")
+        >>> tuple(y.shape), float(y[0, 3, 3, 4])
+        ((2, 4, 4, 5), 3.0)
+    """
+    strides = _pair(strides)
+    kh, kw, c_out, c_in = kernel.shape
+    if padding == "valid" and tuple(x.shape[1:3]) == (1, 1):
+        taps = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [c_in, kh * kw * c_out])
+        y = tf.matmul(tf.reshape(x, [-1, c_in]), taps)  # [n, kh*kw*out]
+        return tf.reshape(y, [-1, kh, kw, c_out])
+    positions = None if None in x.shape[1:3] else x.shape[1] * x.shape[2]
+    if _use_patches(filter_gradient, x.dtype, positions):
+        return _conv_transpose_patch_gradient(x, kernel, strides, padding)
+    return keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _out_positions(x_shape, kernel_shape, strides, padding: str) -> int | None:
+    """Output positions (h_out * w_out) of a convolution, None if not static."""
+    if None in x_shape[1:3]:
+        return None
+    size = 1
+    for n, k, s in zip(x_shape[1:3], kernel_shape[:2], strides):
+        size *= -(-n // s) if padding == "same" else (n - k) // s + 1
+    return size
+
+
+def _use_patches(filter_gradient: str, dtype, positions: int | None) -> bool:
+    if filter_gradient not in FILTER_GRADIENTS:
+        raise ValueError(
+            f"filter_gradient must be one of {', '.join(FILTER_GRADIENTS)}, "
+            f"got {filter_gradient!r}."
+        )
+    if filter_gradient != "auto":
+        return filter_gradient == "patches"
+    return (
+        dtype in (tf.bfloat16, tf.float16)
+        and positions is not None
+        and positions <= PATCH_GRADIENT_MAX_POSITIONS
+        and not tf.config.list_logical_devices("GPU")
+    )
+
+
+def _patches_gram(maps, other, ksize, strides, padding: str):
+    """`patches(maps)^T @ other`: `maps` `[n, h, w, c]`'s `ksize` patches at
+    `strides` against `other` `[n, h', w', d]` (one row per patch) -> `[kh*kw*c, d]`."""
+    kh, kw = ksize
+    patches = tf.image.extract_patches(
+        maps, [1, kh, kw, 1], [1, *strides, 1], [1, 1, 1, 1], padding
+    )  # [n, h', w', kh*kw*c]
+    rows = tf.reshape(patches, [-1, kh * kw * maps.shape[-1]])
+    return tf.matmul(rows, tf.reshape(other, [-1, other.shape[-1]]), transpose_a=True)
+
+
+def _conv_patch_gradient(x, kernel, strides, padding: str):
+    """`tf.nn.conv2d` whose filter gradient is `_patches_gram` (PADDING upper case)."""
+
+    @tf.custom_gradient
+    def forward(x, kernel):
+        y = tf.nn.conv2d(x, kernel, strides, padding)  # [n, h_out, w_out, out]
+
+        def grad(dy):
+            dx = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=kernel,
+                out_backprop=dy,
+                strides=[1, *strides, 1],
+                padding=padding,
+            )
+            dk = _patches_gram(x, dy, kernel.shape[:2], strides, padding)
+            return dx, tf.reshape(dk, kernel.shape)
+
+        return y, grad
+
+    return forward(x, kernel)
+
+
+def _conv_transpose_patch_gradient(x, kernel, strides, padding: str):
+    """`keras.ops.conv_transpose` whose filter gradient is `_patches_gram` of
+    the output gradient against the input."""
+
+    @tf.custom_gradient
+    def forward(x, kernel):
+        y = keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
+
+        def grad(dy):
+            # A transposed convolution is the input gradient of a convolution
+            # of `y`'s shape; its input gradient is that convolution.
+            dx = tf.nn.conv2d(dy, kernel, strides, padding.upper())  # [n, h, w, in]
+            dk = _patches_gram(dy, x, kernel.shape[:2], strides, padding.upper())
+            return dx, tf.reshape(dk, kernel.shape)
+
+        return y, grad
+
+    return forward(x, kernel)
