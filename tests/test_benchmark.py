@@ -118,14 +118,14 @@ def test_binary_runs_tiny(tmp_path):
 def test_report_sets_speed_ups_against_the_runs_matmul_ratio():
     from svgpl_tf.benchmarks import report
 
-    def row(variant, dtype, step, profile):
+    def row(variant, dtype, profile):
         return {"config": "c", "variant": variant, "ceiling_dtype": dtype, "profile": profile}
 
     results = {
         "ceilings": {"float32": {"gflops": 300.0}, "bfloat16": {"gflops": 1200.0}},
         "training": [
-            row("float32", "float32", 2.0, {"by_op_type": {"Conv2D": 0.4, "Cast": 0.01}}),
-            row("mixed_bfloat16", "bfloat16", 1.0, {"by_op_type": {"Conv2D": 0.1, "Cast": 0.05}}),
+            row("float32", "float32", {"by_op_type": {"Conv2D": 0.4, "Cast": 0.01}}),
+            row("mixed_bfloat16", "bfloat16", {"by_op_type": {"Conv2D": 0.1, "Cast": 0.05}}),
         ],
     }
     assert report.matmul_ratio(results, "c", "mixed_bfloat16", "float32") == 4.0

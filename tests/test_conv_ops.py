@@ -25,7 +25,6 @@ CASES = {
 
 
 def _values_and_grads(fn, x, kernel, seed):
-    upstream = None
     with tf.GradientTape() as tape:
         tape.watch([x, kernel])
         y = fn(x, kernel)
