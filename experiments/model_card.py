@@ -135,12 +135,13 @@ def card(
     chain = _load(os.path.join(folder, "training.json"))
     p = report["protocol"]
     prior = "learned prior" if config["prior"] == "learned" else "fixed N(0, I) prior"
+    pixel = "pixel " + {"bce": "binary cross-entropy"}.get(config.get("pixel_loss"), "MSE")
     loss = (
-        f"pixel MSE + {config['perceptual_weight']:g} x VGG16 perceptual "
+        f"{pixel} + {config['perceptual_weight']:g} x VGG16 perceptual "
         f"{config['perceptual_distance']} on {config['perceptual_layers']} "
         f"({config['vgg_weights']} weights)"
         if config["perceptual_weight"] > 0
-        else "pixel MSE"
+        else pixel
     )
     size = _checkpoint_size(folder) / 2**20
     name = os.path.basename(os.path.normpath(folder))

@@ -9,7 +9,7 @@
 #    quality probe (every 1,000 steps: best of 20 on 32 test sequences, SSIM
 #    and PSNR against copy-last and an all-black frame);
 # 2-3. evaluates the final checkpoint, ships it and starts its chain of runs
-#    afresh: experiments/smmnist5k_svglp_ship.sh (the repository's protocol,
+#    afresh: experiments/smmnist5k_5to10_ship.sh (the repository's protocol,
 #    best of 100 on 256 test sequences, 5 -> 10 frames, uniform SSIM, and
 #    SRVP's, 5 -> 20 frames, Gaussian SSIM; weights float32 whatever the
 #    training precision; training.json and MODEL_CARD.md).
@@ -41,5 +41,5 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
 print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
   "$WORK/svglp/time_to_quality.json")}
 cp "$WORK/svglp/time_to_quality.json" "$WORK/svglp/time_to_quality.png" "$OUT/"
-PYTHON="$PYTHON" RESET_CHAIN=1 bash experiments/smmnist5k_svglp_ship.sh "$WORK/svglp" "$TRAIN_SECONDS" \
+PYTHON="$PYTHON" RESET_CHAIN=1 bash experiments/smmnist5k_5to10_ship.sh "$WORK/svglp" "$TRAIN_SECONDS" \
   "svgpl_tf.time_to_quality --flagfile=smmnist5k_svglp_5to10 --precision=$PRECISION${NOTE:+; $NOTE}"

@@ -11,7 +11,7 @@
 # 1. trains into $WORK/$NAME, probing every 1,000 steps (best of 20 on 32 test
 #    sequences, SSIM, PSNR and LPIPS against copy-last and an all-black
 #    frame); the curve goes to experiments/results/smmnist5k_5to10/svglp/$NAME/;
-# 2-3. experiments/smmnist5k_svglp_ship.sh: evaluates the final checkpoint in
+# 2-3. experiments/smmnist5k_5to10_ship.sh: evaluates the final checkpoint in
 #    float32 with the repository's protocol (best of 100 on 256 test
 #    sequences, 5 -> 10 frames, uniform SSIM) and SRVP's (5 -> 20 frames,
 #    Gaussian SSIM, each metric's own best sample), replaces the shipped
@@ -45,5 +45,5 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-$("$PYTHON" -c "import json, sys; \
 print(round(json.load(open(sys.argv[1]))['probes'][-1]['train_seconds']))" \
   "$RUN/time_to_quality.json")}
 cp "$RUN/time_to_quality.json" "$RUN/time_to_quality.png" "$RESULTS/$NAME/"
-PYTHON="$PYTHON" SRVP_BEST_BY=each bash experiments/smmnist5k_svglp_ship.sh "$RUN" "$TRAIN_SECONDS" \
+PYTHON="$PYTHON" SRVP_BEST_BY=each bash experiments/smmnist5k_5to10_ship.sh "$RUN" "$TRAIN_SECONDS" \
   "experiments/smmnist5k_svglp_continue.sh NAME=$NAME FLAGS='$FLAGS' --precision=$PRECISION${NOTE:+; $NOTE}"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Evaluates an SVG-LP training run and ships it as pretrained/smmnist5k_svglp;
-# the last steps of smmnist5k_svglp_5to10.sh and smmnist5k_svglp_continue.sh:
+# Evaluates a 5 -> 10 training run and ships it as pretrained/smmnist5k_$MODEL
+# (MODEL: svglp by default, svgpl or svgfp); the last steps of
+# smmnist5k_svglp_5to10.sh and smmnist5k_svglp_continue.sh:
 #
-#   bash experiments/smmnist5k_svglp_ship.sh RUN TRAIN_SECONDS NOTE
+#   bash experiments/smmnist5k_5to10_ship.sh RUN TRAIN_SECONDS NOTE
 #
 # 1. evaluates RUN's latest checkpoint in float32 (as it ships) with the
 #    repository's protocol (best of 100 on 256 test sequences, 5 -> 10
-#    frames, uniform SSIM) into experiments/results/smmnist5k_5to10/svglp/uniform
+#    frames, uniform SSIM) into experiments/results/smmnist5k_5to10/$MODEL/uniform
 #    and with SRVP's (5 -> 20 frames, Gaussian SSIM, best sample chosen by
 #    SRVP_BEST_BY: `ssim` by default, `each` for every metric's own) into .../srvp;
 # 2. replaces the shipped weights (float32 in its config.json);
@@ -25,8 +26,15 @@ TRAIN_SECONDS=${2:?give the run's training wall time in seconds}
 NOTE=${3:?give the run's line for the chain}
 SRVP_BEST_BY=${SRVP_BEST_BY:-ssim}
 SKIP_EVAL=${SKIP_EVAL:-}  # 1: RESULTS already hold RUN's evaluations
-RESULTS=experiments/results/smmnist5k_5to10/svglp
-SHIP=pretrained/smmnist5k_svglp
+MODEL=${MODEL:-svglp}
+case "$MODEL" in
+  svglp) TITLE=SVG-LP ;;
+  svgpl) TITLE=SVG-PL ;;
+  svgfp) TITLE=SVG-FP ;;
+  *) echo "MODEL=$MODEL: choose svglp, svgpl or svgfp" >&2; exit 2 ;;
+esac
+RESULTS=experiments/results/smmnist5k_5to10/$MODEL
+SHIP=pretrained/smmnist5k_$MODEL
 if [[ "$SKIP_EVAL" != 1 ]]; then
   "$PYTHON" -m svgpl_tf.evaluate --workdir="$RUN" --output_dir="$RESULTS/uniform" \
     --ssim_mode=uniform --num_samples=100 --num_sequences=256 --batch_size=8 --precision=float32
@@ -39,5 +47,5 @@ rm -rf "$SHIP/checkpoints"
 if [[ "${RESET_CHAIN:-}" == 1 ]]; then rm -f "$SHIP/training.json"; fi
 # shellcheck disable=SC2086  # CHAIN_FLAGS is a list of flags
 "$PYTHON" experiments/training_chain.py "$SHIP" "$RUN" "$TRAIN_SECONDS" --note="$NOTE" ${CHAIN_FLAGS:-}
-"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "SVG-LP" --srvp="$RESULTS/srvp" \
+"$PYTHON" experiments/model_card.py "$SHIP" "$RESULTS/uniform" "$TITLE" --srvp="$RESULTS/srvp" \
   --samples_note="${SAMPLES_NOTE:-}"
