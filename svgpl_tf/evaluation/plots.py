@@ -422,7 +422,7 @@ def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
     marks the first probe that beats both baselines at every step in both.
 
     Args:
-        report: a `svgpl_tf.quality.time_to_quality` report.
+        report: a `svgpl_tf.training.time_to_quality.time_to_quality` report.
         path: the PNG to write.
     """
     probes = report["probes"]
