@@ -103,11 +103,28 @@ def test_config_and_the_client_stay_light():
         "svgpl_tf.files",
         *(m for m in MODULES["svgpl_tf.config"] if m.startswith("svgpl_tf.choices")),
     }
-    client = MODULES["svgpl_tf.serving.client_lib"]
+    # The frame renderer (numpy and Pillow) is the client's one import outside serving.
+    client = MODULES["svgpl_tf.serving.client_lib"] - {"svgpl_tf", "svgpl_tf.frames"}
     assert {m.rsplit(".", 1)[0] for m in client} <= {
         "svgpl_tf.serving",
         "svgpl_tf.serving.signatures",
     }
+
+
+def test_the_frame_renderer_needs_no_tensorflow():
+    light = {"__future__", "collections", "json", "os", "typing", "numpy", "PIL", "av", "svgpl_tf"}
+    for name in ("frames", "files"):
+        with open(os.path.join(PACKAGE, f"{name}.py")) as f:
+            tree = ast.parse(f.read())
+        roots = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert roots <= light, (name, roots - light)
+    assert MODULES["svgpl_tf.frames"] <= {"svgpl_tf", "svgpl_tf.files"}
 
 
 def test_no_module_imports_anothers_private_names():
@@ -123,7 +140,7 @@ def test_no_module_imports_anothers_private_names():
 # The top-level modules a stage package may use: the configuration, the run
 # folder and the shared helpers. Everything else at the top is a binary (or
 # `entry`, `flags` and `predict_lib`, which serve the binaries).
-_SHARED_TOP = {"config", "choices", "files", "runs", "machine", "visualize"}
+_SHARED_TOP = {"config", "choices", "files", "runs", "machine", "frames"}
 
 # The stage packages each stage may import, besides itself.
 _BELOW = {

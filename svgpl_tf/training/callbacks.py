@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import visualize
+from svgpl_tf import frames
 
 # Seed of the sampled futures written as images, fixed so runs compare.
 SAMPLE_SEED = 0
@@ -151,9 +151,9 @@ class SampleImages(keras.callbacks.Callback):
             rows.append(self.clips[i])
             for s in range(self.num_samples):
                 rows.append(np.concatenate([self.clips[i, : self.n_past], samples[i, s]], 0))
-        image = visualize.frames_grid(np.stack(rows))
+        image = frames.grid(np.stack(rows))
         path = os.path.join(self.workdir, "samples", f"step_{step:07d}.png")
-        visualize.write_png(path, image)
+        frames.write_png(path, image)
         with self.writer.as_default(step=step):
             tf.summary.image("samples", image[None])
         return path
