@@ -32,12 +32,12 @@ import os
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from svgpl_tf import files, visualize
+from svgpl_tf import files
 from svgpl_tf.config import CONFIG_FILE, Config, option
 from svgpl_tf.data import clips
 from svgpl_tf.data.clips import ClipError
+from svgpl_tf.frames import grid, tile, to_rgb, write_gif, write_mp4, write_png
 
 # What the outputs are called inside output_dir.
 VIDEO_NAME, GRID_FILE, NPY_FILE, INFO_FILE = (
@@ -277,7 +277,7 @@ def predict(
     rows = np.concatenate(
         [np.repeat(context_f, len(samples), axis=0), samples], axis=1
     )  # [s, n + T, h, w, c]
-    visualize.write_png(os.path.join(output_dir, GRID_FILE), visualize.frames_grid(rows))
+    write_png(os.path.join(output_dir, GRID_FILE), grid(rows))
     if options.save_npy:
         path = os.path.join(output_dir, NPY_FILE)
         files.write_atomically(path, lambda tmp: np.save(tmp, samples.astype(np.float32)), ".npy")
@@ -302,9 +302,7 @@ def predict(
 
 def _bordered(frame: np.ndarray, level: int) -> np.ndarray:
     """float `[h, w, c]` in [0, 1] -> uint8 RGB `[h + 2B, w + 2B, 3]` with a grey border."""
-    rgb = np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8)
-    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
-    return np.pad(rgb, [(BORDER, BORDER), (BORDER, BORDER), (0, 0)], constant_values=level)
+    return tile(to_rgb(frame), BORDER, level)
 
 
 def animation_frames(
@@ -341,30 +339,6 @@ def animation_frames(
 def write_animation(path: str, frames: list[np.ndarray], video_format: str, fps: int = FPS) -> None:
     """Writes uint8 RGB frames as a looping GIF (Pillow) or an H.264 MP4 (PyAV), atomically."""
     if video_format == "gif":
-        images = [Image.fromarray(f) for f in frames]
-        files.write_atomically(
-            path,
-            lambda tmp: images[0].save(
-                tmp,
-                format="GIF",
-                save_all=True,
-                append_images=images[1:],
-                duration=int(1000 / fps),
-                loop=0,
-            ),
-        )
-        return
-    import av
-
-    def write(tmp):
-        with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = "yuv420p"
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-
-    files.write_atomically(path, write)
+        write_gif(path, frames, int(1000 / fps))
+    else:
+        write_mp4(path, frames, fps)

@@ -2,7 +2,7 @@
 
 Training, evaluation, export, the quality probe and the benchmark all build
 and restore models here; none of them needs the training loop
-(`svgpl_tf.train_lib`) for it.
+(`svgpl_tf.training.loop`) for it.
 
 A workdir holds:
 
@@ -40,13 +40,12 @@ from svgpl_tf.config import (
     Config,
     conflicts,
 )
-from svgpl_tf.data import digits
-from svgpl_tf.data.pipeline import make_datasets, user_file_split
+from svgpl_tf.data.pipeline import check_data
 from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
-from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
+from svgpl_tf.training.optimizer import ScaledAdam, lstm_bias_paths
 
 # Sub-folder of the workdir holding the checkpoints.
 CHECKPOINT_DIR = "checkpoints"
@@ -91,7 +90,8 @@ def preflight(config: Config) -> None:
 
     Raises a clear error when ImageNet VGG16 weights or MNIST digits are asked
     for but cannot be had (for example offline), or when `--init_from` names a
-    run of another architecture, instead of failing later.
+    run of another architecture, instead of failing later. The data's own
+    checks are `svgpl_tf.data.pipeline.check_data`'s.
     """
     if config.init_from:
         check_init_from(config)
@@ -99,16 +99,7 @@ def preflight(config: Config) -> None:
         vgg_weights.check_imagenet()
     if config.perceptual_weight > 0 and config.vgg_weights not in VGG_WEIGHT_SOURCES:
         vgg_weights.check_weights_file(config.vgg_weights)
-    if config.dataset == "smmnist" and config.sprites == "mnist":
-        digits.load_mnist_digits(
-            "test", path=config.mnist_path or None, allow_download=not config.offline
-        )
-    if config.dataset == "smmnist" and config.sprites == "mnist5k":
-        digits.mnist5k_path()
-    if config.dataset.startswith("files:"):
-        user_file_split(config)  # lists and splits the files; decodes nothing yet
-    elif config.dataset != "smmnist":
-        make_datasets(config)  # locates the files; reads nothing yet
+    check_data(config)
 
 
 # ------------------------------------------------------------------- model
@@ -167,7 +158,7 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     reference's draws with `"reference"`, see `svgpl_tf.models.init`); the
     optimizer is Adam with the configured epsilon, and with
     `lstm_bias="double"` the LSTM biases take twice the learning rate (see
-    `svgpl_tf.optimizer`).
+    `svgpl_tf.training.optimizer`).
 
     The model computes in `config.precision` (`auto`: the policy
     `svgpl_tf.machine.resolve_precision` picks here): with a mixed policy its layers

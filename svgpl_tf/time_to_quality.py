@@ -8,13 +8,14 @@ steps it samples --probe_samples futures of the first --probe_sequences test
 sequences and compares best-of-N SSIM and PSNR per predicted step with copy-last
 and an all-black frame; it
 writes WORKDIR/time_to_quality.json and time_to_quality.png (see
-`svgpl_tf/quality.py`).
+`svgpl_tf/training/time_to_quality.py`).
 """
 
 from absl import app, flags
 
-from svgpl_tf import entry, quality, runs
+from svgpl_tf import entry, runs
 from svgpl_tf import flags as svg_flags
+from svgpl_tf.training import time_to_quality
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A new folder for the run and its report.")
 _EVERY = flags.DEFINE_integer("probe_every", 200, "Training steps between probes.")
@@ -30,7 +31,7 @@ def main(argv):
         config, _ = svg_flags.config_from_flags()
         runs.check_workdir(_WORKDIR.value)
         runs.preflight(config)
-        report = quality.time_to_quality(
+        report = time_to_quality.time_to_quality(
             config, _WORKDIR.value, _EVERY.value, _SAMPLES.value, _SEQUENCES.value
         )
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:

@@ -8,8 +8,9 @@ the same workdir resumes the run.
 
 from absl import app, flags
 
-from svgpl_tf import entry, machine, runs, train_lib
+from svgpl_tf import entry, machine, runs
 from svgpl_tf import flags as svg_flags
+from svgpl_tf.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.")
 svg_flags.define_config_flags()
@@ -27,7 +28,7 @@ def main(argv):
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
         raise app.UsageError(str(e)) from e
     try:
-        train_lib.train(config, _WORKDIR.value)
+        loop.train(config, _WORKDIR.value)
     except (ValueError, FileNotFoundError, PermissionError) as e:  # input found while building
         raise app.UsageError(str(e)) from e
 

@@ -23,8 +23,8 @@ def main():
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpus)]
         )
-    from svgpl_tf import train_lib
     from svgpl_tf.config import Config
+    from svgpl_tf.training import loop
 
     config = Config(
         g_dim=16, nf=8, z_dim=4, rnn_size=16, n_past=2, n_future=2, batch_size=4,
@@ -36,7 +36,7 @@ def main():
         # replica logic, with the same BatchNorm ops on both sides.
         fused_batchnorm=False,
     )  # fmt: skip
-    train_lib.train(config.validate(), workdir, verbose=0)
+    loop.train(config.validate(), workdir, verbose=0)
 
 
 if __name__ == "__main__":

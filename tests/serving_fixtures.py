@@ -14,9 +14,10 @@ import tensorflow as tf
 from helpers import TINY_MODEL
 from tensorflow_serving.apis import predict_pb2
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import Config
 from svgpl_tf.serving import export_lib
+from svgpl_tf.training import loop
 
 # Export settings of the shared export.
 NUM_SAMPLES, HORIZON, MAX_NUM_SAMPLES, MAX_HORIZON = 3, 4, 8, 8
@@ -41,7 +42,7 @@ def workdir(tmp_path_factory):
         vgg_weights="random",
     ).validate()
     path = str(tmp_path_factory.mktemp("export") / "run")
-    train_lib.train(config, path, verbose=0)
+    loop.train(config, path, verbose=0)
     return path
 
 

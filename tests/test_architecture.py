@@ -1,5 +1,13 @@
-"""The package's imports run one way: data -> models and losses -> runs -> the
-jobs (training, evaluation, serving, benchmark) -> the binaries."""
+"""The package's imports run one way. The stage packages stack as
+
+    data -> losses -> models -> evaluation -> training -> serving, benchmarks
+
+with the shared top-level modules (`config`, `runs`, ...) beside them and the
+binaries above everything. Training sits above evaluation in the imports
+because its time-to-quality probe scores with evaluation's sampling and
+metrics; evaluation, serving and the benchmark restore models through `runs`
+and never import training. Imports inside functions count as much as those at
+the top of a module."""
 
 import ast
 import os
@@ -9,6 +17,19 @@ import pytest
 from helpers import REPO
 
 PACKAGE = os.path.join(REPO, "svgpl_tf")
+
+
+def _imported(source: str) -> set[str]:
+    """The svgpl_tf (and export) modules and names that `source` imports, anywhere in it."""
+    imported = set()
+    for node in ast.walk(ast.parse(source)):  # every node: function bodies too
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            imported.add(base)
+            imported |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in imported if m.split(".")[0] in ("svgpl_tf", "export")}
 
 
 def _modules() -> dict[str, set[str]]:
@@ -21,15 +42,8 @@ def _modules() -> dict[str, set[str]]:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, REPO)[: -len(".py")].replace(os.sep, ".")
             module = rel[: -len(".__init__")] if rel.endswith(".__init__") else rel
-            imported = set()
-            for node in ast.walk(ast.parse(open(path).read())):
-                if isinstance(node, ast.Import):
-                    imported |= {a.name for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.module:
-                    base = node.module
-                    imported.add(base)
-                    imported |= {f"{base}.{a.name}" for a in node.names}
-            out[module] = {m for m in imported if m.split(".")[0] in ("svgpl_tf", "export")}
+            with open(path) as f:
+                out[module] = _imported(f.read())
     return out
 
 
@@ -46,15 +60,31 @@ def test_the_package_never_imports_the_export_folder():
 
 @pytest.mark.parametrize("layer", ["svgpl_tf.models", "svgpl_tf.losses", "svgpl_tf.data"])
 def test_lower_layers_know_nothing_of_runs_or_jobs(layer):
-    jobs = ("svgpl_tf.runs", "svgpl_tf.train_lib", "svgpl_tf.evaluation.job", "svgpl_tf.serving")
+    jobs = ("svgpl_tf.runs", "svgpl_tf.training", "svgpl_tf.evaluation.job", "svgpl_tf.serving")
     for module in (m for m in MODULES if m.startswith(layer)):
         for job in jobs + ("svgpl_tf.flags", "svgpl_tf.evaluation", "svgpl_tf.benchmarks"):
             assert not _imports(module, job), (module, job)
 
 
 def test_only_training_uses_the_training_loop():
-    users = {m for m in MODULES if _imports(m, "svgpl_tf.train_lib")}
-    assert users <= {"svgpl_tf.train", "svgpl_tf.quality", "svgpl_tf.time_to_quality"}, users
+    users = {m for m in MODULES if _imports(m, "svgpl_tf.training.loop")}
+    assert users <= {"svgpl_tf.train", "svgpl_tf.training.time_to_quality"}, users
+
+
+def test_outside_training_only_its_binaries_and_runs_import_it():
+    users = {
+        m
+        for m in MODULES
+        if _imports(m, "svgpl_tf.training") and not m.startswith("svgpl_tf.training")
+    }
+    assert users <= {"svgpl_tf.train", "svgpl_tf.time_to_quality", "svgpl_tf.runs"}, users
+    # `runs` builds models with the optimizer, and nothing else of training;
+    # the package's __init__ imports nothing, so the loop stays unloaded.
+    assert {m for m in MODULES["svgpl_tf.runs"] if m.startswith("svgpl_tf.training")} <= {
+        "svgpl_tf.training.optimizer",
+        *(f"svgpl_tf.training.optimizer.{n}" for n in ("ScaledAdam", "lstm_bias_paths")),
+    }
+    assert not MODULES["svgpl_tf.training"]
 
 
 def test_only_binaries_import_the_flags():
@@ -73,11 +103,28 @@ def test_config_and_the_client_stay_light():
         "svgpl_tf.files",
         *(m for m in MODULES["svgpl_tf.config"] if m.startswith("svgpl_tf.choices")),
     }
-    client = MODULES["svgpl_tf.serving.client_lib"]
+    # The frame renderer (numpy and Pillow) is the client's one import outside serving.
+    client = MODULES["svgpl_tf.serving.client_lib"] - {"svgpl_tf", "svgpl_tf.frames"}
     assert {m.rsplit(".", 1)[0] for m in client} <= {
         "svgpl_tf.serving",
         "svgpl_tf.serving.signatures",
     }
+
+
+def test_the_frame_renderer_needs_no_tensorflow():
+    light = {"__future__", "collections", "json", "os", "typing", "numpy", "PIL", "av", "svgpl_tf"}
+    for name in ("frames", "files"):
+        with open(os.path.join(PACKAGE, f"{name}.py")) as f:
+            tree = ast.parse(f.read())
+        roots = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert roots <= light, (name, roots - light)
+    assert MODULES["svgpl_tf.frames"] <= {"svgpl_tf", "svgpl_tf.files"}
 
 
 def test_no_module_imports_anothers_private_names():
@@ -91,23 +138,75 @@ def test_no_module_imports_anothers_private_names():
 
 
 # The top-level modules a stage package may use: the configuration, the run
-# folder and the shared helpers. Everything else at the top is a binary or a
-# job of another stage, above the stages.
-_SHARED_TOP = {"config", "choices", "files", "runs", "machine", "flops"}
+# folder and the shared helpers. Everything else at the top is a binary (or
+# `entry`, `flags` and `predict_lib`, which serve the binaries).
+_SHARED_TOP = {"config", "choices", "files", "runs", "machine", "frames"}
+
+# The stage packages each stage may import, besides itself.
+_BELOW = {
+    "data": set(),
+    "losses": set(),
+    "models": {"losses"},
+    "evaluation": {"data", "losses", "models"},
+    "training": {"data", "losses", "models", "evaluation"},
+    "serving": {"data", "losses", "models", "evaluation"},
+    "benchmarks": {"data", "losses", "models", "evaluation", "serving"},
+}
+
+
+def _stage_violations(stage: str, modules: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """`(module, import)` for every import of `stage` that is neither a stage
+    below it, nor itself, nor a shared top-level module."""
+    bad = []
+    for module in (m for m in modules if m.split(".")[:2] == ["svgpl_tf", stage]):
+        for dep in modules[module]:
+            parts = dep.split(".")
+            if parts[0] != "svgpl_tf" or len(parts) < 2 or parts[1] == stage:
+                continue
+            allowed = _BELOW[stage] if parts[1] in _BELOW else _SHARED_TOP
+            if parts[1] not in allowed:
+                bad.append((module, dep))
+    return bad
+
+
+def test_every_stage_package_is_checked():
+    packages = {
+        n for n in os.listdir(PACKAGE) if os.path.isfile(os.path.join(PACKAGE, n, "__init__.py"))
+    }
+    assert packages == set(_BELOW), packages ^ set(_BELOW)
+    top_modules = {n[: -len(".py")] for n in os.listdir(PACKAGE) if n.endswith(".py")}
+    assert _SHARED_TOP <= top_modules, _SHARED_TOP - top_modules
+
+
+@pytest.mark.parametrize("stage", sorted(_BELOW))
+def test_stage_packages_import_no_binary_and_no_later_stage(stage):
+    assert not _stage_violations(stage, MODULES)
 
 
 @pytest.mark.parametrize("stage", ["evaluation", "serving", "benchmarks"])
-def test_stage_packages_import_no_binary_or_job_above_them(stage):
-    top_modules = {
-        name[: -len(".py")]
-        for name in os.listdir(PACKAGE)
-        if name.endswith(".py") and name != "__init__.py"
+def test_evaluation_serving_and_benchmarks_never_import_training(stage):
+    assert "training" not in _BELOW[stage]
+    assert not [
+        (m, d)
+        for m, deps in MODULES.items()
+        if m.split(".")[:2] == ["svgpl_tf", stage]
+        for d in deps
+        if d.startswith("svgpl_tf.training")
+    ]
+
+
+def test_the_check_sees_imports_inside_functions_and_top_level_libraries():
+    source = (
+        "from svgpl_tf.evaluate_lib import METRICS_FILE\n"  # a top-level library, not shared
+        "def f():\n"
+        "    from svgpl_tf.training import loop\n"  # a late import, in a function
+        "    import svgpl_tf.train\n"
+    )
+    modules = {"svgpl_tf.evaluation.comparison": _imported(source)}
+    assert {dep for _, dep in _stage_violations("evaluation", modules)} == {
+        "svgpl_tf.evaluate_lib",
+        "svgpl_tf.evaluate_lib.METRICS_FILE",
+        "svgpl_tf.training",
+        "svgpl_tf.training.loop",
+        "svgpl_tf.train",
     }
-    assert {"evaluate", "train_lib", "quality"} <= top_modules
-    bad = []
-    for module in (m for m in MODULES if m.startswith(f"svgpl_tf.{stage}")):
-        for dep in MODULES[module]:
-            parts = dep.split(".")
-            if len(parts) > 1 and parts[1] in top_modules - _SHARED_TOP:
-                bad.append((module, dep))
-    assert not bad, bad

@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import flops
+from svgpl_tf.benchmarks import flops
 from svgpl_tf.models.svg import SVGModel
 
 

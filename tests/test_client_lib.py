@@ -217,4 +217,5 @@ def test_client_imports_nothing_of_the_training_code():
     loaded = set(done.stdout.split()[-1].split(","))
     allowed = {"svgpl_tf", "svgpl_tf.client", "svgpl_tf.entry", "svgpl_tf.serving"}
     allowed |= {"svgpl_tf.serving.client_lib", "svgpl_tf.serving.signatures"}
+    allowed |= {"svgpl_tf.frames", "svgpl_tf.files"}  # the frame renderer: numpy and Pillow
     assert loaded <= allowed, sorted(loaded - allowed)

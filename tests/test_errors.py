@@ -9,7 +9,8 @@ import sys
 import pytest
 from helpers import TINY_FLAGS, run_module
 
-from svgpl_tf import entry, machine, train_lib
+from svgpl_tf import entry, machine
+from svgpl_tf.training import callbacks, loop
 
 
 def _one_clean_line(result, *needles):
@@ -104,16 +105,16 @@ def test_progress_counts_the_runs_own_steps_without_escape_codes(tiny_config, tm
     import dataclasses
 
     stream = io.StringIO()  # not a terminal
-    progress = train_lib.ProgressLine(start=0, total=2, every=600, stream=stream)
+    progress = callbacks.ProgressLine(start=0, total=2, every=600, stream=stream)
     config = dataclasses.replace(tiny_config, steps=2, log_every=600, sample_every=0)
-    train_lib.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
+    loop.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
     text = stream.getvalue()
     assert text.startswith("step 2/2 ") and text.count("\n") == 1, text
     assert "600" not in text and "\r" not in text and "\x1b" not in text
     terminal = io.StringIO()
-    progress = train_lib.ProgressLine(start=2, total=4, every=1, stream=terminal, terminal=True)
+    progress = callbacks.ProgressLine(start=2, total=4, every=1, stream=terminal, terminal=True)
     config = dataclasses.replace(config, steps=4)
-    train_lib.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
+    loop.train(config, str(tmp_path / "run"), verbose=0, extra_callbacks=[progress])
     assert terminal.getvalue().startswith("\rstep ") and "step 4/4" in terminal.getvalue()
 
 
@@ -153,7 +154,7 @@ def test_auto_precision_run_records_its_choice(monkeypatch, tiny_config, tmp_pat
 
     monkeypatch.setattr(machine, "resolve_precision", lambda p: ("float32", "test's choice"))
     config = dataclasses.replace(tiny_config, steps=2, sample_every=0, precision="auto")
-    train_lib.train(config, str(tmp_path / "run"), verbose=0)
+    loop.train(config, str(tmp_path / "run"), verbose=0)
     saved = json.load(open(tmp_path / "run" / "config.json"))
     info = json.load(open(tmp_path / "run" / "run_info.json"))
     assert saved["precision"] == "float32"
@@ -163,7 +164,7 @@ def test_auto_precision_run_records_its_choice(monkeypatch, tiny_config, tmp_pat
         "reason": "test's choice",
     }
     # Resumed without asking again: the record of the choice stays.
-    train_lib.train(
+    loop.train(
         dataclasses.replace(config, steps=4, precision="float32"), str(tmp_path / "run"), verbose=0
     )
     info = json.load(open(tmp_path / "run" / "run_info.json"))

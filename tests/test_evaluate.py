@@ -11,11 +11,12 @@ from conftest import portable_noise
 from helpers import run_module
 from PIL import Image
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.evaluation import job, sampling
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.evaluation.report import merge
 from svgpl_tf.models import svg
+from svgpl_tf.training import loop
 
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
 EVAL = dict(num_samples=4, num_sequences=3, batch_size=2, num_shown=2, verbose=False)
@@ -28,7 +29,7 @@ def workdir(tiny_config, tmp_path_factory):
     """A tiny run trained for 4 steps (once per test session)."""
     if "workdir" not in _SHARED:
         path = str(tmp_path_factory.mktemp("evaluate") / "run")
-        train_lib.train(dataclasses.replace(tiny_config, sample_every=0), path, verbose=0)
+        loop.train(dataclasses.replace(tiny_config, sample_every=0), path, verbose=0)
         _SHARED["workdir"] = path
     return _SHARED["workdir"]
 

@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 from helpers import TINY_FLAGS, start_module
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.data import pipeline
+from svgpl_tf.training import loop
 
 
 def _weights(workdir):
@@ -70,11 +71,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, mo
         )
         return dataclasses.replace(data, train=nan_from_step_3)
 
-    monkeypatch.setattr(train_lib, "make_datasets", poisoned)
+    monkeypatch.setattr(loop, "make_datasets", poisoned)
     workdir = str(tmp_path / "run")
     config = dataclasses.replace(tiny_config, steps=6, checkpoint_every=2, log_every=1)
     with pytest.raises(FloatingPointError, match=r"step 3: non-finite kl, loss, mse") as err:
-        train_lib.train(config, workdir, verbose=0)
+        loop.train(config, workdir, verbose=0)
     assert "ckpt-2" in str(err.value)
     ckpt_dir = os.path.join(workdir, "checkpoints")
     assert os.path.basename(tf.train.latest_checkpoint(ckpt_dir)) == "ckpt-2"
@@ -84,7 +85,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, mo
 
 def test_interrupted_save_leaves_latest_readable(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     ckpt_dir = os.path.join(workdir, "checkpoints")
     # A save killed half-way: data files of step 4 exist, the pointer was not moved.
     for name in os.listdir(ckpt_dir):
@@ -93,7 +94,7 @@ def test_interrupted_save_leaves_latest_readable(tiny_config, tmp_path):
                 f.write(b"partial")
     assert _weights(workdir)[0] == 2
     # Resuming continues from step 2 and replaces the partial files.
-    model = train_lib.train(
+    model = loop.train(
         dataclasses.replace(tiny_config, steps=4, sample_every=0), workdir, verbose=0
     )
     assert int(model.optimizer.iterations.numpy()) == 4
@@ -102,7 +103,7 @@ def test_interrupted_save_leaves_latest_readable(tiny_config, tmp_path):
 
 def test_corrupt_latest_checkpoint_error_names_the_file(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     data = [
         n for n in os.listdir(os.path.join(workdir, "checkpoints")) if n.startswith("ckpt-2.data")
     ]
@@ -111,12 +112,12 @@ def test_corrupt_latest_checkpoint_error_names_the_file(tiny_config, tmp_path):
     with pytest.raises(RuntimeError, match="ckpt-2"):
         runs.restore_model(workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
-        train_lib.train(dataclasses.replace(tiny_config, steps=4), workdir, verbose=0)
+        loop.train(dataclasses.replace(tiny_config, steps=4), workdir, verbose=0)
 
 
 def test_full_disk_is_reported_before_training(tiny_config, tmp_path, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(train_lib.shutil, "disk_usage", lambda path: usage._replace(free=1024))
+    monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: usage._replace(free=1024))
     with pytest.raises(OSError, match="MiB free but 4 checkpoints"):
-        train_lib.train(tiny_config, str(tmp_path / "run"), verbose=0)
+        loop.train(tiny_config, str(tmp_path / "run"), verbose=0)
     assert not os.path.exists(tmp_path / "run" / "checkpoints" / "checkpoint")

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from clip_files import moving_square, write_clip
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.data import clips, pipeline
 from svgpl_tf.data.clips import ClipError
 from svgpl_tf.evaluation import job
+from svgpl_tf.training import loop
 
 NAMES = [
     "a.gif", "b.mp4", "c.avi", "d.npy", "e", "f.webm", "g.npy", "h.gif", "i.mp4", "j.npy",
@@ -54,7 +55,7 @@ def test_trains_and_evaluates_on_the_folder(tiny_config, folder, tmp_path):
     config = _config(tiny_config, folder, skip_bad_files=True, num_test_sequences=1)
     workdir = str(tmp_path / "run")
     runs.preflight(config)
-    model = train_lib.train(config, workdir, verbose=0)
+    model = loop.train(config, workdir, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
     report = job.evaluate(
         workdir, str(tmp_path / "eval"), num_samples=2, num_shown=1, verbose=False

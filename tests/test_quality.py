@@ -7,19 +7,22 @@ import os
 import numpy as np
 import pytest
 
-from svgpl_tf import quality, runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.lpips import LPIPS
+from svgpl_tf.training import loop, time_to_quality
 
 
 def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, tmp_path):
     config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
     workdir = str(tmp_path / "run")
-    report = quality.time_to_quality(config, workdir, every=2, num_samples=3, num_sequences=4)
+    report = time_to_quality.time_to_quality(
+        config, workdir, every=2, num_samples=3, num_sequences=4
+    )
     assert [p["step"] for p in report["probes"]] == [2, 4]
-    assert json.load(open(os.path.join(workdir, quality.REPORT_FILE))) == report
-    assert os.path.getsize(os.path.join(workdir, quality.PLOT_FILE)) > 1000
+    assert json.load(open(os.path.join(workdir, time_to_quality.REPORT_FILE))) == report
+    assert os.path.getsize(os.path.join(workdir, time_to_quality.PLOT_FILE)) > 1000
     last = report["probes"][-1]
     assert len(last["best_ssim_per_step"]) == config.n_future
     # Recompute the last probe from the final weights, outside the probe's code path.
@@ -27,7 +30,7 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     assert step == 4
     probe_config = dataclasses.replace(config, num_test_sequences=4, batch_size=4)
     clips = next(iter(make_datasets(probe_config).test)).numpy()  # [4, T, h, w, c]
-    seeds = quality.sampling.sequence_seeds(quality.PROBE_SEED, np.arange(4))
+    seeds = time_to_quality.sampling.sequence_seeds(time_to_quality.PROBE_SEED, np.arange(4))
     frames = model.sample(clips[:, : config.n_past], config.n_future, 3, seeds).numpy()
     truth = clips[:, config.n_past :]
     ssim = metrics.ssim(frames, truth[:, None]).numpy()  # [4, 3, T]
@@ -65,8 +68,8 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
 def test_the_probe_checks_lpips_before_any_training():
     small = np.zeros([2, 4, 16, 16, 1], np.float32)  # too small for AlexNet
     with pytest.raises(ValueError, match="--lpips=off"):
-        quality.QualityProbe(small, n_past=2, num_samples=2, every=1)
-    probe = quality.QualityProbe(small, n_past=2, num_samples=2, every=1, lpips="off")
+        time_to_quality.QualityProbe(small, n_past=2, num_samples=2, every=1)
+    probe = time_to_quality.QualityProbe(small, n_past=2, num_samples=2, every=1, lpips="off")
     assert probe.options.lpips == "off"
 
 
@@ -76,9 +79,12 @@ def test_first_beating_takes_the_first_probe_above_the_baselines():
         {"step": 4, "train_seconds": 2.0, "beats_copy_last": True, "beats_baselines": False},
         {"step": 6, "train_seconds": 3.0, "beats_copy_last": True, "beats_baselines": True},
     ]
-    assert quality.first_beating(probes) == {"step": 6, "train_seconds": 3.0}
-    assert quality.first_beating(probes, "beats_copy_last") == {"step": 4, "train_seconds": 2.0}
-    assert quality.first_beating(probes[:1]) is None
+    assert time_to_quality.first_beating(probes) == {"step": 6, "train_seconds": 3.0}
+    assert time_to_quality.first_beating(probes, "beats_copy_last") == {
+        "step": 4,
+        "train_seconds": 2.0,
+    }
+    assert time_to_quality.first_beating(probes[:1]) is None
 
 
 def test_report_is_written_after_every_probe(tiny_config, tmp_path):
@@ -86,18 +92,18 @@ def test_report_is_written_after_every_probe(tiny_config, tmp_path):
     config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
     workdir = str(tmp_path / "run")
     seen = []
-    original = quality.QualityProbe.probe
+    original = time_to_quality.QualityProbe.probe
 
     def probe_and_read(self):
         record = original(self)
-        seen.append(json.load(open(os.path.join(workdir, quality.REPORT_FILE)))["probes"])
+        seen.append(json.load(open(os.path.join(workdir, time_to_quality.REPORT_FILE)))["probes"])
         return record
 
-    quality.QualityProbe.probe = probe_and_read
+    time_to_quality.QualityProbe.probe = probe_and_read
     try:
-        quality.time_to_quality(config, workdir, every=2, num_samples=2, num_sequences=2)
+        time_to_quality.time_to_quality(config, workdir, every=2, num_samples=2, num_sequences=2)
     finally:
-        quality.QualityProbe.probe = original
+        time_to_quality.QualityProbe.probe = original
     # The end of training probes step 4 again, which writes nothing new.
     assert [[p["step"] for p in probes] for probes in seen] == [[2], [2, 4], [2, 4]]
 
@@ -108,15 +114,15 @@ def test_beats_baselines_needs_every_step_and_every_metric():
         "blank": {"ssim": np.array([0.7, 0.7]), "psnr": np.array([13.0, 13.0])},
     }
     model = {"ssim": np.array([0.81, 0.71]), "psnr": np.array([13.5, 13.1])}
-    result = quality.statistics.beats_baselines(model, baselines)
+    result = time_to_quality.statistics.beats_baselines(model, baselines)
     assert result["beats"]
     assert result["margin"]["ssim"] == pytest.approx(0.01)
     assert result["margin"]["psnr"] == pytest.approx(0.1)
     model["psnr"] = np.array([13.5, 12.9])  # behind the blank frame at step 2
-    result = quality.statistics.beats_baselines(model, baselines)
+    result = time_to_quality.statistics.beats_baselines(model, baselines)
     assert not result["beats"] and result["margin"]["psnr"] == pytest.approx(-0.1)
     # Lower is better for MSE.
-    mse = quality.statistics.beats_baselines(
+    mse = time_to_quality.statistics.beats_baselines(
         {"mse": np.array([0.01])}, {"blank": {"mse": np.array([0.02])}}
     )
     assert mse["beats"] and mse["margin"]["mse"] == pytest.approx(0.01)
@@ -125,13 +131,13 @@ def test_beats_baselines_needs_every_step_and_every_metric():
 def test_time_to_quality_needs_a_new_workdir(tiny_config, tmp_path):
     os.makedirs(tmp_path / "run" / "checkpoints")
     with pytest.raises(ValueError, match="new --workdir"):
-        quality.time_to_quality(tiny_config, str(tmp_path / "run"))
+        time_to_quality.time_to_quality(tiny_config, str(tmp_path / "run"))
 
 
 def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     config = dataclasses.replace(tiny_config, sample_every=0)
-    trained = train_lib.train(config, workdir, verbose=0)
+    trained = loop.train(config, workdir, verbose=0)
     out = str(tmp_path / "shipped")
     path = runs.write_weights_only(workdir, out)
     assert path.endswith("ckpt-4")
@@ -152,7 +158,7 @@ def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
 def test_weights_only_folder_may_record_another_precision(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     config = dataclasses.replace(tiny_config, steps=2, sample_every=0, precision="mixed_bfloat16")
-    trained = train_lib.train(config, workdir, verbose=0)
+    trained = loop.train(config, workdir, verbose=0)
     out = str(tmp_path / "shipped")
     runs.write_weights_only(workdir, out, precision="float32")
     model, saved, _ = runs.restore_model(out)
@@ -164,7 +170,7 @@ def test_weights_only_folder_may_record_another_precision(tiny_config, tmp_path)
 
 def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     out = str(tmp_path / "shipped")
     runs.write_weights_only(workdir, out)
     values = json.load(open(os.path.join(out, "config.json")))

@@ -13,7 +13,7 @@ from svgpl_tf.config import Config
 from svgpl_tf.models.backbones import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.init import INIT_STD, reference_init
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
-from svgpl_tf.optimizer import ScaledAdam, lstm_bias_paths
+from svgpl_tf.training.optimizer import ScaledAdam, lstm_bias_paths
 
 SWITCHES = ("adam_epsilon", "init", "lstm_bias", "batchnorm_stats")
 REFERENCE = dict(

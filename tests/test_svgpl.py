@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import Config
 from svgpl_tf.losses import vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
+from svgpl_tf.training import loop
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_vgg_is_neither_trained_nor_checkpointed(tiny_config, svgpl_config, tmp_
 
 def test_svgpl_training_run_records_weights(svgpl_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(svgpl_config, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(svgpl_config, sample_every=0), workdir, verbose=0)
     info = json.load(open(os.path.join(workdir, "run_info.json")))
     assert info["vgg_weights"] == "random(seed=0)"
     assert info["loss_terms"]["perceptual"]["layers"] == ["block1_conv2", "block2_conv2"]

@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 from helpers import run_module
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
 from svgpl_tf.config import Config, conflicts
+from svgpl_tf.training import loop
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ def _weights(model):
 
 def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    model = train_lib.train(tiny_config, workdir, verbose=0)
+    model = loop.train(tiny_config, workdir, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 4
     assert json.load(open(os.path.join(workdir, "config.json")))["steps"] == 4
     info = json.load(open(os.path.join(workdir, "run_info.json")))
@@ -98,7 +99,7 @@ def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
 
     # Resuming continues from step 4 up to the new total.
     more = dataclasses.replace(tiny_config, steps=6)
-    model = train_lib.train(more, workdir, explicit={"steps"}, verbose=0)
+    model = loop.train(more, workdir, explicit={"steps"}, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 6
     assert os.path.basename(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))) == (
         "ckpt-6"
@@ -106,12 +107,12 @@ def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
 
     # A model flag that disagrees with the saved run is an error naming it.
     with pytest.raises(ValueError, match="--z_dim: saved 4, requested 5"):
-        train_lib.train(dataclasses.replace(more, z_dim=5), workdir, explicit={"z_dim"})
+        loop.train(dataclasses.replace(more, z_dim=5), workdir, explicit={"z_dim"})
 
 
 def test_corrupt_checkpoint_error_names_the_file(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     bigger = runs.build_model(dataclasses.replace(tiny_config, z_dim=5))
     ckpt, manager = runs.make_checkpoint(bigger, workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):
@@ -120,8 +121,8 @@ def test_corrupt_checkpoint_error_names_the_file(tiny_config, tmp_path):
 
 def test_same_seed_same_training(tiny_config, tmp_path):
     config = dataclasses.replace(tiny_config, steps=2, sample_every=0)
-    a = train_lib.train(config, str(tmp_path / "a"), verbose=0)
-    b = train_lib.train(config, str(tmp_path / "b"), verbose=0)
+    a = loop.train(config, str(tmp_path / "a"), verbose=0)
+    b = loop.train(config, str(tmp_path / "b"), verbose=0)
     for x, y in zip(_weights(a), _weights(b)):
         np.testing.assert_array_equal(x, y)
 
@@ -164,7 +165,7 @@ def test_binary_rejects_bad_flags_before_work(tmp_path):
 
 def test_restore_model_latest_and_given_step(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    trained = train_lib.train(dataclasses.replace(tiny_config, sample_every=0), workdir, verbose=0)
+    trained = loop.train(dataclasses.replace(tiny_config, sample_every=0), workdir, verbose=0)
     model, config, step = runs.restore_model(workdir)
     assert step == 4 and config == dataclasses.replace(tiny_config, sample_every=0)
     for a, b in zip(_weights(trained), _weights(model)):
@@ -178,7 +179,7 @@ def test_restore_model_latest_and_given_step(tiny_config, tmp_path):
 
 def test_checkpoint_of_another_prior_is_rejected(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
-    train_lib.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
     fixed = runs.build_model(dataclasses.replace(tiny_config, prior="fixed"))
     ckpt, manager = runs.make_checkpoint(fixed, workdir)
     with pytest.raises(RuntimeError, match="ckpt-2"):

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from svgpl_tf import train_lib
 from svgpl_tf.config import Config
 from svgpl_tf.data import video
 from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.training import loop
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_bair_through_tfds_mock(bair_config):
 def test_training_step_on_bair_shaped_batches(bair_config, tmp_path):
     config = dataclasses.replace(bair_config, backbone="vgg", steps=2, sample_every=2)
     with tfds.testing.mock_data(num_examples=4):
-        model = train_lib.train(config, str(tmp_path / "run"), verbose=0)
+        model = loop.train(config, str(tmp_path / "run"), verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
     assert os.path.exists(tmp_path / "run" / "samples" / "step_0000002.png")
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from helpers import run_module
 
-from svgpl_tf import runs, train_lib
+from svgpl_tf import runs
+from svgpl_tf.training import loop
 
 
 class _FirstWeights(keras.callbacks.Callback):
@@ -24,7 +25,7 @@ def _shipped(tiny_config, tmp_path):
     """A 2-step run and its weights-only folder; returns (model, folder)."""
     source = str(tmp_path / "source")
     config = dataclasses.replace(tiny_config, steps=2, sample_every=0)
-    model = train_lib.train(config, source, verbose=0)
+    model = loop.train(config, source, verbose=0)
     folder = str(tmp_path / "shipped")
     runs.write_weights_only(source, folder)
     return model, folder
@@ -49,7 +50,7 @@ def test_warm_start_begins_from_the_source_weights_with_a_fresh_optimizer(
     runs.preflight(config)
     first = _FirstWeights()
     workdir = str(tmp_path / "fine_tuned")
-    tuned = train_lib.train(config, workdir, verbose=0, extra_callbacks=[first])
+    tuned = loop.train(config, workdir, verbose=0, extra_callbacks=[first])
     assert first.step == 0
     for name, module in trained.modules.items():
         for a, b in zip(module.get_weights(), first.weights[name], strict=True):
@@ -71,11 +72,9 @@ def test_resuming_a_warm_started_run_takes_its_own_checkpoint(tiny_config, tmp_p
     _, folder = _shipped(tiny_config, tmp_path)
     config = dataclasses.replace(tiny_config, init_from=folder, steps=2, sample_every=0)
     workdir = str(tmp_path / "fine_tuned")
-    tuned = train_lib.train(config, workdir, verbose=0)
+    tuned = loop.train(config, workdir, verbose=0)
     first = _FirstWeights()
-    train_lib.train(
-        dataclasses.replace(config, steps=4), workdir, verbose=0, extra_callbacks=[first]
-    )
+    loop.train(dataclasses.replace(config, steps=4), workdir, verbose=0, extra_callbacks=[first])
     assert first.step == 2
     for name, module in tuned.modules.items():
         for a, b in zip(module.get_weights(), first.weights[name], strict=True):

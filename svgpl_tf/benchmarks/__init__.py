@@ -7,7 +7,7 @@
 * for each configuration (`CONFIGS`: the installed flagfiles of the same
   names with the benchmark's batch sizes, `options`) and each variant (precision, XLA, skip path,
   BatchNorm kernel): the median training-step time after warm-up, sequences
-  per second, the FLOPs of a step counted from the layers (`svgpl_tf.flops`),
+  per second, the FLOPs of a step counted from the layers (`flops`),
   the achieved GFLOP/s and its fraction of the ceiling of the variant's dtype,
   and the peak memory (`memory`). Variants of one configuration are timed in
   turns, step by step, so their ratios are measured side by side

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
-from svgpl_tf import flops
+from svgpl_tf.benchmarks import flops
 from svgpl_tf.benchmarks.ceilings import combine_ceilings, measure_ceilings, rescale_fractions
 from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import RATIO_PAIR, BenchmarkOptions, describe_configs

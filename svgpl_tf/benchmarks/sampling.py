@@ -12,8 +12,7 @@ import time
 
 import tensorflow as tf
 
-from svgpl_tf import flops
-from svgpl_tf.benchmarks import inputs
+from svgpl_tf.benchmarks import flops, inputs
 from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant
 from svgpl_tf.evaluation import metrics

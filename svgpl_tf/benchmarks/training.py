@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from svgpl_tf import flops, runs
-from svgpl_tf.benchmarks import inputs
+from svgpl_tf import runs
+from svgpl_tf.benchmarks import flops, inputs
 from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant, make_config
 from svgpl_tf.benchmarks.profiling import profile_ops

@@ -41,6 +41,25 @@ def make_datasets(config: Config, start_step: int = 0) -> Datasets:
     return _video_files(config, start_step)
 
 
+def check_data(config: Config) -> None:
+    """Locates (or fetches) the data `config` asks for, before any work.
+
+    Raises a clear error when MNIST digits cannot be had (for example
+    offline), or when a dataset's files cannot be found, instead of failing
+    later; it reads no clip.
+    """
+    if config.dataset == "smmnist" and config.sprites == "mnist":
+        digits.load_mnist_digits(
+            "test", path=config.mnist_path or None, allow_download=not config.offline
+        )
+    if config.dataset == "smmnist" and config.sprites == "mnist5k":
+        digits.mnist5k_path()
+    if config.dataset.startswith("files:"):
+        user_file_split(config)  # lists and splits the files; decodes nothing yet
+    elif config.dataset != "smmnist":
+        make_datasets(config)  # locates the files; reads nothing yet
+
+
 def _smmnist(config: Config, start_step: int) -> Datasets:
     kwargs = dict(mnist_path=config.mnist_path or None, allow_download=not config.offline)
     train_sprites = digits.load_sprites(config.sprites, "train", **kwargs)

@@ -28,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from svgpl_tf import files
+from svgpl_tf.frames import tile, to_rgb, write_gif, write_png
 
 # Line style and legend text of each kind of curve.
 STYLES = {
@@ -288,23 +289,6 @@ class VideoRows:
     clips: np.ndarray
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
-    """`[h, w, c]` in [0, 1] -> uint8 `[h, w, 3]`."""
-    frame = np.clip(np.asarray(frame, np.float32), 0.0, 1.0)
-    if frame.shape[-1] == 1:
-        frame = np.repeat(frame, 3, axis=-1)
-    return np.round(frame * 255.0).astype(np.uint8)
-
-
-def _tile(frame: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """A frame with a coloured border: `[h + 2B, w + 2B, 3]` uint8."""
-    h, w = frame.shape[:2]
-    out = np.empty([h + 2 * BORDER, w + 2 * BORDER, 3], np.uint8)
-    out[:] = color
-    out[BORDER : BORDER + h, BORDER : BORDER + w] = _rgb(frame)
-    return out
-
-
 def _frame_color(row: int, t: int, n_past: int) -> tuple[int, int, int]:
     if t < n_past:
         return CONTEXT_COLOR
@@ -346,7 +330,9 @@ def video_grid(sequences: list[VideoRows], n_past: int) -> np.ndarray:
             texts.append(((GAP, y + th // 2 - 6 * (label.count("\n") + 1)), label))
             for t in range(time):
                 x = LABEL_WIDTH + GAP + t * (tw + GAP)
-                canvas[y : y + th, x : x + tw] = _tile(clip[t], _frame_color(r, t, n_past))
+                canvas[y : y + th, x : x + tw] = tile(
+                    to_rgb(clip[t]), BORDER, _frame_color(r, t, n_past)
+                )
             y += th + GAP
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
@@ -375,7 +361,9 @@ def video_frames(sequences: list[VideoRows], n_past: int) -> list[np.ndarray]:
             texts.append(((GAP, y - TITLE_HEIGHT + 1), seq.title))
             for c, (label, clip) in enumerate(zip(seq.labels, seq.clips)):
                 x = GAP + c * (tw + GAP)
-                canvas[y : y + th, x : x + tw] = _tile(clip[t], _frame_color(c, t, n_past))
+                canvas[y : y + th, x : x + tw] = tile(
+                    to_rgb(clip[t]), BORDER, _frame_color(c, t, n_past)
+                )
                 if seq is sequences[0]:
                     texts.append(((x, TITLE_HEIGHT + 1), label.split("\n")[0]))
             y += th + TITLE_HEIGHT
@@ -389,28 +377,12 @@ def video_frames(sequences: list[VideoRows], n_past: int) -> list[np.ndarray]:
 
 def write_video_grid(path: str, sequences: list[VideoRows], n_past: int) -> None:
     """Writes `video_grid` as a PNG, atomically."""
-    _save_image(Image.fromarray(video_grid(sequences, n_past)), path, "PNG")
+    write_png(path, video_grid(sequences, n_past))
 
 
 def write_video_gif(path: str, sequences: list[VideoRows], n_past: int) -> None:
     """Writes `video_frames` as an animated GIF that loops forever, atomically."""
-    frames = [
-        Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
-        for f in video_frames(sequences, n_past)
-    ]
-    _save_image(
-        frames[0],
-        path,
-        "GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=GIF_FRAME_MS,
-        loop=0,
-    )
-
-
-def _save_image(image: Image.Image, path: str, fmt: str, **kwargs) -> None:
-    files.write_atomically(path, lambda tmp: image.save(tmp, format=fmt, **kwargs))
+    write_gif(path, video_frames(sequences, n_past), GIF_FRAME_MS)
 
 
 def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
@@ -422,7 +394,7 @@ def plot_time_to_quality(report: dict[str, Any], path: str) -> None:
     marks the first probe that beats both baselines at every step in both.
 
     Args:
-        report: a `svgpl_tf.quality.time_to_quality` report.
+        report: a `svgpl_tf.training.time_to_quality.time_to_quality` report.
         path: the PNG to write.
     """
     probes = report["probes"]

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 
@@ -36,6 +35,7 @@ import tensorflow as tf
 from PIL import Image, ImageSequence
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from svgpl_tf import frames as render
 from svgpl_tf.serving.signatures import (
     CONTEXT,
     FRAMES,
@@ -287,10 +287,6 @@ def read_clip(path: str, channels: int = 1) -> np.ndarray:
     return as_context(clip)
 
 
-def _tile(image: np.ndarray, border: int, value: float) -> np.ndarray:
-    return np.pad(image, [(border, border), (border, border), (0, 0)], constant_values=value)
-
-
 def write_gif(path: str, context, frames, ms_per_frame: int = 150, border: int = 2) -> str:
     """Writes context and sampled futures as an animated GIF.
 
@@ -319,12 +315,9 @@ def write_gif(path: str, context, frames, ms_per_frame: int = 150, border: int =
             tiles = []
             for s in range(samples):
                 if t < context.shape[1]:
-                    tiles.append(_tile(context[b, t], border, 1.0))
+                    tiles.append(render.tile(context[b, t], border, 255))
                 else:
-                    tiles.append(_tile(frames[b, s, t - context.shape[1]], border, 0.5))
+                    tiles.append(render.tile(frames[b, s, t - context.shape[1]], border, 128))
             rows.append(np.concatenate(tiles, axis=1))
-        grid = np.round(np.clip(np.concatenate(rows, axis=0), 0.0, 1.0) * 255).astype(np.uint8)
-        images.append(Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
-    return path
+        images.append(np.concatenate(rows, axis=0))
+    return render.write_gif(path, images, ms_per_frame)

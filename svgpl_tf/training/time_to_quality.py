@@ -44,7 +44,7 @@ from svgpl_tf.evaluation.lpips import check_frame_size
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.losses import lpips_weights
 from svgpl_tf.machine import machine_info
-from svgpl_tf.train_lib import train
+from svgpl_tf.training.loop import train
 
 # Names of the files written in the workdir.
 REPORT_FILE, PLOT_FILE = "time_to_quality.json", "time_to_quality.png"
