@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Evaluates a 5 -> 10 training run and ships it as pretrained/smmnist5k_$MODEL
 # (MODEL: svglp by default, svgpl or svgfp); the last steps of
-# smmnist5k_svglp_5to10.sh and smmnist5k_svglp_continue.sh:
+# smmnist5k_svglp_5to10.sh and smmnist5k_5to10_continue.sh:
 #
 #   bash experiments/smmnist5k_5to10_ship.sh RUN TRAIN_SECONDS NOTE
 #
@@ -21,9 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=${PYTHONPATH:-.}
 PYTHON=${PYTHON:-python}
-RUN=${1:?give the training run's folder}
-TRAIN_SECONDS=${2:?give the run's training wall time in seconds}
-NOTE=${3:?give the run's line for the chain}
+RUN=${1:?give the folder of the training run}
+TRAIN_SECONDS=${2:?give the training wall time of the run in seconds}
+NOTE=${3:?give the line of the run for the chain}
 SRVP_BEST_BY=${SRVP_BEST_BY:-ssim}
 SKIP_EVAL=${SKIP_EVAL:-}  # 1: RESULTS already hold RUN's evaluations
 MODEL=${MODEL:-svglp}
