@@ -65,6 +65,24 @@ def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, t
     assert 0 < last["train_seconds"] < report["total_seconds"]
 
 
+def test_a_warm_start_is_probed_at_its_starting_point(tiny_config, tmp_path):
+    """Step 0 of a warm start scores the weights it continues, as their own run's last probe."""
+    config = dataclasses.replace(tiny_config, steps=2, sample_every=0).validate()
+    source = str(tmp_path / "source")
+    first = time_to_quality.time_to_quality(config, source, every=2, num_samples=2, num_sequences=4)
+    assert [p["step"] for p in first["probes"]] == [2]  # a run from scratch: no step-0 probe
+    warm = dataclasses.replace(config, init_from=source).validate()
+    report = time_to_quality.time_to_quality(
+        warm, str(tmp_path / "warm"), every=2, num_samples=2, num_sequences=4
+    )
+    assert [p["step"] for p in report["probes"]] == [0, 2]
+    start, before = report["probes"][0], first["probes"][-1]
+    assert start["train_seconds"] < 1.0
+    for key in ("best_ssim_per_step", "best_psnr_per_step", "mean_lpips_per_step"):
+        np.testing.assert_allclose(start[key], before[key], rtol=1e-5, atol=1e-6)
+    assert report["probes"][1]["best_ssim_per_step"] != start["best_ssim_per_step"]
+
+
 def test_the_probe_checks_lpips_before_any_training():
     small = np.zeros([2, 4, 16, 16, 1], np.float32)  # too small for AlexNet
     with pytest.raises(ValueError, match="--lpips=off"):

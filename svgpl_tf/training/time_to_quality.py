@@ -18,6 +18,8 @@ building, tracing and every training step are counted).
 plots, for each probe, the best-of-N SSIM and PSNR at each predicted step
 against the training time, with the better baseline's level at each step. The
 report is rewritten after every probe, so a run stopped early keeps its probes.
+A warm start (`config.init_from`) is probed once more before its first step,
+so its curve starts from the weights it continues (step 0, 0 s).
 
 Example:
     >>> report = time_to_quality(config, "workdirs/qs", every=200)
@@ -73,6 +75,8 @@ class QualityProbe(keras.callbacks.Callback):
         lpips: the LPIPS network of the probes (`"alex"`, `"vgg"`), part of
             the rule where measured, or `"off"`. Its weights are checked here,
             before any training.
+        probe_at_start: probe once more before the first step of a run that
+            starts at step 0 (a warm start's starting point).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class QualityProbe(keras.callbacks.Callback):
         verbose: bool = True,
         on_probe: Callable[[list[dict[str, Any]]], None] | None = None,
         lpips: str = "alex",
+        probe_at_start: bool = False,
     ):
         super().__init__()
         if lpips != "off":
@@ -109,6 +114,7 @@ class QualityProbe(keras.callbacks.Callback):
         self.every = every
         self.verbose = verbose
         self.on_probe = on_probe
+        self.probe_at_start = probe_at_start
         self.probes: list[dict[str, Any]] = []
         self._paused = 0.0
         self._start = None
@@ -120,6 +126,8 @@ class QualityProbe(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._start is None:
             self._start = time.monotonic()
+        if self.probe_at_start and int(self.model.optimizer.iterations.numpy()) == 0:
+            self.probe()
 
     def probe(self) -> dict[str, Any]:
         """Scores the model now; appends and returns the probe's record."""
@@ -258,7 +266,14 @@ def time_to_quality(
         plots.plot_time_to_quality(report, os.path.join(workdir, PLOT_FILE))
 
     probe = QualityProbe(
-        clips, config.n_past, num_samples, every, ssim_mode, verbose=verbose > 0, on_probe=write
+        clips,
+        config.n_past,
+        num_samples,
+        every,
+        ssim_mode,
+        verbose=verbose > 0,
+        on_probe=write,
+        probe_at_start=bool(config.init_from),
     )
     train(config, workdir, verbose=verbose, extra_callbacks=[probe])
     return report
