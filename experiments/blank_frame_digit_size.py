@@ -24,7 +24,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf.data import digits, moving_sprites
+from svgpl_tf.choices import SPRITE_SIZE
+from svgpl_tf.data import digits, mnist, moving_sprites
 from svgpl_tf.evaluation import metrics
 
 N_PAST, N_FUTURE, NUM_SEQUENCES = 5, 20, 256
@@ -55,9 +56,9 @@ def blank_scores(sprites: np.ndarray) -> dict[str, float]:
 
 
 def main(output: str) -> None:
-    images, _ = digits.load_mnist5k("test", path=digits.mnist5k_path())  # [1000, 28, 28]
+    images, _ = mnist.load_mnist5k("test", path=mnist.mnist5k_path())  # [1000, 28, 28]
     raw = images.astype(np.float32) / (255.0 if images.max() > 1 else 1.0)
-    pad = (digits.SPRITE_SIZE - raw.shape[1]) // 2
+    pad = (SPRITE_SIZE - raw.shape[1]) // 2
     renderings = {
         "32x32 sprites (this package, the reference SVG code)": digits.load_sprites(
             "mnist5k", "test"

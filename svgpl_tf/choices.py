@@ -46,6 +46,9 @@ VGG16_CONV_LAYERS: tuple[str, ...] = (
 )
 # Sprite sources of SM-MNIST (`data.digits.load_sprites`).
 SPRITE_SOURCES = ("procedural", "mnist", "mnist5k")
+# Side length of every SM-MNIST sprite in pixels, and the sprite splits.
+SPRITE_SIZE = 32
+SPRITE_SPLITS = ("train", "test")
 # Values of --strategy (`distribute.make_strategy`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Frames per clip of the BAIR datasets.

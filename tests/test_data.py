@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from svgpl_tf.data import digits
+from svgpl_tf.data import digits, drawn_digits, mnist
 from svgpl_tf.data import moving_sprites as ms
 
 # ---------------------------------------------------------------------------
@@ -16,7 +16,7 @@ from svgpl_tf.data import moving_sprites as ms
 
 @pytest.fixture(scope="module")
 def sprites() -> np.ndarray:
-    return digits.procedural_digits(60, seed=0)  # [n, 32, 32]
+    return drawn_digits.procedural_digits(60, seed=0)  # [n, 32, 32]
 
 
 def reference_sequence(
@@ -86,16 +86,16 @@ def take(ds, n: int) -> list[np.ndarray]:
 
 
 def test_procedural_digits_shape_range_and_determinism():
-    a = digits.procedural_digits(40, seed=3)
+    a = drawn_digits.procedural_digits(40, seed=3)
     assert a.shape == (40, 32, 32) and a.dtype == np.float32
     assert a.min() >= 0.0 and a.max() <= 1.0
-    np.testing.assert_array_equal(a, digits.procedural_digits(40, seed=3))
-    assert not np.array_equal(a, digits.procedural_digits(40, seed=4))
-    assert digits.procedural_digits(0, seed=3).shape == (0, 32, 32)
+    np.testing.assert_array_equal(a, drawn_digits.procedural_digits(40, seed=3))
+    assert not np.array_equal(a, drawn_digits.procedural_digits(40, seed=4))
+    assert drawn_digits.procedural_digits(0, seed=3).shape == (0, 32, 32)
 
 
 def test_procedural_digits_look_like_mnist_sprites():
-    d = digits.procedural_digits(200, seed=1)
+    d = drawn_digits.procedural_digits(200, seed=1)
     ink = d.mean(axis=(1, 2))
     assert 0.05 < d.mean() < 0.4
     assert ink.min() > 0.02 and ink.max() < 0.4
@@ -117,8 +117,8 @@ def test_procedural_digit_classes_are_distinguishable():
     # Sprite i shows digit i % 10: a nearest-class-mean classifier fitted on one seed
     # must recognise the digits drawn with another seed far above chance (0.1).
     labels = np.arange(300) % 10
-    train = digits.procedural_digits(300, seed=0)
-    test = digits.procedural_digits(300, seed=1)
+    train = drawn_digits.procedural_digits(300, seed=0)
+    test = drawn_digits.procedural_digits(300, seed=1)
     means = np.stack([train[labels == k].mean(axis=0) for k in range(10)])  # [10, 32, 32]
     dist = ((test[:, None] - means[None]) ** 2).sum(axis=(2, 3))
     accuracy = (dist.argmin(axis=1) == labels).mean()
@@ -129,7 +129,7 @@ def test_procedural_digit_classes_are_distinguishable():
 
 def test_procedural_digits_rejects_bad_count():
     with pytest.raises(ValueError, match="num"):
-        digits.procedural_digits(-1, seed=0)
+        drawn_digits.procedural_digits(-1, seed=0)
 
 
 def test_load_sprites_procedural_splits_differ():
@@ -175,7 +175,7 @@ def no_network(monkeypatch, tmp_path):
 def test_load_mnist_from_local_file(tmp_path, no_network):
     path = tmp_path / "mnist.npz"
     write_fake_mnist(path)
-    train = digits.load_mnist_digits("train", path=str(path))
+    train = mnist.load_mnist_digits("train", path=str(path))
     assert train.shape == (5, 32, 32) and train.dtype == np.float32
     assert train.min() >= 0.0 and train.max() <= 1.0
     np.testing.assert_allclose(train[0], 1.0, atol=1e-5)  # white stays white
@@ -188,19 +188,19 @@ def test_load_mnist_from_local_file(tmp_path, no_network):
 def test_load_mnist_missing_file_names_it(tmp_path, no_network):
     missing = tmp_path / "nope_mnist.npz"
     with pytest.raises(FileNotFoundError, match="nope_mnist.npz"):
-        digits.load_mnist_digits("train", path=str(missing))
+        mnist.load_mnist_digits("train", path=str(missing))
 
 
 def test_load_mnist_file_without_expected_keys(tmp_path, no_network):
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="bad.npz.*x_train"):
-        digits.load_mnist_digits("train", path=str(bad))
+        mnist.load_mnist_digits("train", path=str(bad))
 
 
 def test_load_mnist_offline_without_cache_points_to_alternatives(no_network):
     with pytest.raises(RuntimeError, match="procedural") as info:
-        digits.load_mnist_digits("train")
+        mnist.load_mnist_digits("train")
     assert "mnist_path" in str(info.value)
     with pytest.raises(RuntimeError, match="procedural"):
         digits.load_sprites("mnist", "test")
@@ -210,7 +210,7 @@ def test_load_mnist_uses_keras_cache_without_network(no_network):
     cache = no_network / ".keras" / "datasets"
     cache.mkdir(parents=True)
     write_fake_mnist(cache / "mnist.npz", n_train=4)
-    assert digits.load_mnist_digits("train").shape == (4, 32, 32)
+    assert mnist.load_mnist_digits("train").shape == (4, 32, 32)
 
 
 def test_load_mnist_download_failure_is_explained(monkeypatch):
@@ -219,7 +219,7 @@ def test_load_mnist_download_failure_is_explained(monkeypatch):
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(RuntimeError, match="offline") as info:
-        digits.load_mnist_digits("train", allow_download=True)
+        mnist.load_mnist_digits("train", allow_download=True)
     assert "procedural" in str(info.value) and "mnist_path" in str(info.value)
 
 

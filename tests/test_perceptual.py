@@ -374,7 +374,7 @@ def test_module_constants():
 
 def _digit_frames() -> np.ndarray:
     """Two SM-MNIST-like frames [1, 2, 64, 64, 1] with drawn digits."""
-    from svgpl_tf.data.digits import procedural_digits
+    from svgpl_tf.data.drawn_digits import procedural_digits
 
     sprites = procedural_digits(4, seed=3)
     frames = np.zeros([1, 2, 64, 64, 1], np.float32)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf.data.digits import SPRITE_SIZE
+from svgpl_tf.choices import SPRITE_SIZE
 
 # Default side length of the square video frames in pixels.
 IMAGE_SIZE = 64

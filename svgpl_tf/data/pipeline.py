@@ -8,7 +8,7 @@ import tensorflow as tf
 from absl import logging
 
 from svgpl_tf.config import Config
-from svgpl_tf.data import clips, digits, moving_sprites, video
+from svgpl_tf.data import clips, digits, mnist, moving_sprites, video
 
 # Seed of the fixed SM-MNIST test split, shared by every run.
 TEST_SEED = 1234
@@ -49,11 +49,11 @@ def check_data(config: Config) -> None:
     later; it reads no clip.
     """
     if config.dataset == "smmnist" and config.sprites == "mnist":
-        digits.load_mnist_digits(
+        mnist.load_mnist_digits(
             "test", path=config.mnist_path or None, allow_download=not config.offline
         )
     if config.dataset == "smmnist" and config.sprites == "mnist5k":
-        digits.mnist5k_path()
+        mnist.mnist5k_path()
     if config.dataset.startswith("files:"):
         user_file_split(config)  # lists and splits the files; decodes nothing yet
     elif config.dataset != "smmnist":

