@@ -16,7 +16,7 @@ from helpers import TINY_MODEL, sublayers
 
 from svgpl_tf import runs
 from svgpl_tf.models import backbones, svg
-from svgpl_tf.models.backbones import FastBatchNormalization
+from svgpl_tf.models.batchnorm import FastBatchNormalization
 from svgpl_tf.models.svg import CompiledSampler, SVGModel
 
 TINY = TINY_MODEL

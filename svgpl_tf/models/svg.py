@@ -15,7 +15,7 @@ Training (teacher forcing, `train_step`) is batched wherever the maths allows:
    connections of the last context frame (or of the previous frame). With
    `precompute_skips` (the default) the skip maps' share of the decoder's
    convolutions is computed once per source frame (n_past frames, not T-1;
-   see `svgpl_tf.models.backbones`) and added to every frame that uses it.
+   see `svgpl_tf.models.skip_terms`) and added to every frame that uses it.
 
 Generation (`sample`) is autoregressive: the context frames warm up the LSTMs
 with z_t drawn from the posterior, then every future z_t comes from the prior
@@ -36,12 +36,8 @@ import tensorflow_probability as tfp
 
 from svgpl_tf.choices import BATCHNORM_STATS, PRIORS, SAMPLING_BATCHNORM
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
-from svgpl_tf.models.backbones import (
-    DEFAULT_NF,
-    FastBatchNormalization,
-    InferenceGroups,
-    make_backbone,
-)
+from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
+from svgpl_tf.models.batchnorm import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 
 tfd = tfp.distributions
