@@ -12,7 +12,7 @@ are the installed flagfiles of the same names (`svgpl_tf/flagfiles/`).
 
 from collections.abc import Iterable
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import benchmarks, entry, files
 from svgpl_tf import flags as svg_flags
@@ -78,33 +78,28 @@ def flagfile_configs(names: Iterable[str]) -> dict[str, Config]:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        options = benchmarks.BenchmarkOptions(
-            configs=tuple(_CONFIGS.value),
-            flagfiles=flagfile_configs(_CONFIGS.value),
-            variant=benchmarks.Variant(
-                _PRECISION.value,
-                _JIT_COMPILE.value,
-                _PRECOMPUTE_SKIPS.value,
-                _FUSED_BATCHNORM.value,
-            ),
-            compare=tuple(benchmarks.Variant.parse(v) for v in _COMPARE.value),
-            steps=_STEPS.value,
-            warmup_steps=_WARMUP.value,
-            num_samples=_NUM_SAMPLES.value,
-            sample_repeats=_SAMPLE_REPEATS.value,
-            serving=_SERVING.value,
-            serving_repeats=_SERVING_REPEATS.value,
-            loss_curve_steps=_LOSS_CURVE_STEPS.value,
-            matmul_size=_MATMUL_SIZE.value,
-            profile_steps=_PROFILE_STEPS.value,
-            profile_dir=_PROFILE_DIR.value,
-            tiny=_TINY.value,
-        ).validate()
-    except ValueError as e:
-        raise app.UsageError(str(e)) from e
+    options = benchmarks.BenchmarkOptions(
+        configs=tuple(_CONFIGS.value),
+        flagfiles=flagfile_configs(_CONFIGS.value),
+        variant=benchmarks.Variant(
+            _PRECISION.value,
+            _JIT_COMPILE.value,
+            _PRECOMPUTE_SKIPS.value,
+            _FUSED_BATCHNORM.value,
+        ),
+        compare=tuple(benchmarks.Variant.parse(v) for v in _COMPARE.value),
+        steps=_STEPS.value,
+        warmup_steps=_WARMUP.value,
+        num_samples=_NUM_SAMPLES.value,
+        sample_repeats=_SAMPLE_REPEATS.value,
+        serving=_SERVING.value,
+        serving_repeats=_SERVING_REPEATS.value,
+        loss_curve_steps=_LOSS_CURVE_STEPS.value,
+        matmul_size=_MATMUL_SIZE.value,
+        profile_steps=_PROFILE_STEPS.value,
+        profile_dir=_PROFILE_DIR.value,
+        tiny=_TINY.value,
+    ).validate()
     results = benchmarks.run_benchmark(options)
     print(benchmarks.format_table(results))
     if _OUTPUT.value:

@@ -54,40 +54,33 @@ _TIMEOUT = flags.DEFINE_float("timeout", 120.0, "Seconds to wait for the answer.
 
 
 def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not _CONTEXT.value:
         raise app.UsageError("--context is required: a .npy or .gif clip.")
     counts_given = _SAMPLES.value is not None or _HORIZON.value is not None
     signature = SAMPLE if counts_given else SERVING_DEFAULT
     context = read_clip(_CONTEXT.value, _CHANNELS.value)
-    try:
-        if _PROTOCOL.value == "grpc":
-            request = predict_request(
-                context,
-                _FIRST_SEED.value,
-                _MODEL_NAME.value,
-                signature,
-                _SAMPLES.value,
-                _HORIZON.value,
-                _MODEL_VERSION.value,
-            )
-            server = _SERVER.value or f"localhost:{GRPC_PORT}"
-            frames = predict_grpc(server, request, _TIMEOUT.value)
+    if _PROTOCOL.value == "grpc":
+        request = predict_request(
+            context,
+            _FIRST_SEED.value,
+            _MODEL_NAME.value,
+            signature,
+            _SAMPLES.value,
+            _HORIZON.value,
+            _MODEL_VERSION.value,
+        )
+        server = _SERVER.value or f"localhost:{GRPC_PORT}"
+        frames = predict_grpc(server, request, _TIMEOUT.value)
+    else:
+        if _REQUEST_FORMAT.value == "row":
+            body = rest_row_body(context, _FIRST_SEED.value, signature)
         else:
-            if _REQUEST_FORMAT.value == "row":
-                body = rest_row_body(context, _FIRST_SEED.value, signature)
-            else:
-                body = rest_columnar_body(
-                    context, _FIRST_SEED.value, signature, _SAMPLES.value, _HORIZON.value
-                )
-            server = _SERVER.value or f"localhost:{REST_PORT}"
-            url = rest_url(server, _MODEL_NAME.value, _MODEL_VERSION.value)
-            frames = predict_rest(url, body, _TIMEOUT.value)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from e
-    except RuntimeError as e:
-        raise SystemExit(str(e)) from e
+            body = rest_columnar_body(
+                context, _FIRST_SEED.value, signature, _SAMPLES.value, _HORIZON.value
+            )
+        server = _SERVER.value or f"localhost:{REST_PORT}"
+        url = rest_url(server, _MODEL_NAME.value, _MODEL_VERSION.value)
+        frames = predict_rest(url, body, _TIMEOUT.value)
     path = write_gif(_OUTPUT.value, context, frames)
     print(f"Frames {list(frames.shape)} [batch, samples, horizon, h, w, c] -> {path}")
 

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+from svgpl_tf import entry
 from svgpl_tf.evaluation import comparison, plots
 
 
@@ -39,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = [part for label in args.labels for part in label.split(",") if part]
     if len(labels) != len(args.runs):
         parser.error(f"--labels gives {len(labels)} labels for {len(args.runs)} runs.")
-    try:
-        reports = [comparison.load_report(r) for r in args.runs]
-    except (FileNotFoundError, ValueError) as e:
-        parser.error(str(e))
+    reports = [comparison.load_report(r) for r in args.runs]
     print(comparison.comparison_table(reports, labels))
     with_lpips = all("lpips" in r["average"] for r in reports)
     plots.plot_comparison(
@@ -54,5 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console script's entry point: errors in a folder, a report or the
+    disk are one line and exit status 1 (`entry.guarded`)."""
+    sys.exit(entry.guarded(main, sys.argv[1:]))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -23,8 +23,11 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 from absl import app, flags
+
+T = TypeVar("T")
 
 # The folder of the installed experiment flagfiles.
 FLAGFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flagfiles")
@@ -94,6 +97,15 @@ def resolve_flagfiles(argv: Sequence[str]) -> list[str]:
     return out
 
 
+# What a binary expects from its input and its machine: a bad flag value or
+# file, a missing package, a refused or unreachable server. Each ends the
+# binary with one line and exit status 1; any other exception is a bug and
+# keeps its traceback.
+EXPECTED_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
+# Subclasses of the expected ones that are bugs.
+_BUGS = (RecursionError, NotImplementedError, UnicodeError)
+
+
 def _disk_full(error: BaseException) -> bool:
     """Whether `error` (or what caused it) is a full disk: Python's ENOSPC, or
     TensorFlow's error for it, which carries only the message."""
@@ -104,23 +116,64 @@ def _disk_full(error: BaseException) -> bool:
     return False
 
 
-def run(main: Callable[[list[str]], None], required: Sequence[str] = ()) -> None:
-    """Marks `required` flags as required and runs `main` with absl's `app.run`.
+def _exit_with(error: BaseException) -> NoReturn:
+    """Writes `error` as one line on stderr and exits with status 1."""
+    if _disk_full(error):
+        where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+        message = (
+            f"no space left on the device{where}. Free space (or use another folder) and "
+            "run the command again; completed checkpoints and files are intact."
+        )
+    else:
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        message = message or type(error).__name__
+    sys.stderr.write(f"Error: {message}\n")
+    sys.exit(1)
 
-    A full disk, wherever it strikes, ends the binary with one line naming the
-    file and the fix (exit status 1) instead of a traceback; what was written
-    before stays (checkpoints are written atomically).
+
+def guarded(main: Callable[..., T], *args) -> T:
+    """`main(*args)`, with the expected errors and a full disk ending the
+    process as one line on stderr (exit status 1) instead of a traceback.
+
+    What was written before stays: checkpoints and reports are written
+    atomically.
+
+    Args:
+        main: the binary's main function.
+        *args: its arguments.
+
+    Returns:
+        What `main` returns.
+
+    Example:
+        >>> guarded(int, "7")
+        7
+    """
+    try:
+        return main(*args)
+    except Exception as e:  # noqa: BLE001 (re-raised unless expected)
+        if _disk_full(e) or (isinstance(e, EXPECTED_ERRORS) and not isinstance(e, _BUGS)):
+            _exit_with(e)
+        raise
+
+
+def run(main: Callable[[list[str]], None], required: Sequence[str] = ()) -> None:
+    """Runs the absl binary `main` with `app.run`: `required` flags marked as
+    required, flagfiles resolved by name, positional arguments refused, and
+    every expected error (`EXPECTED_ERRORS`, a full disk) one line on stderr
+    with exit status 1 (`guarded`). Usage errors (`app.UsageError`) print
+    absl's usage as before.
+
+    Args:
+        main: takes absl's remaining argv (the program name alone).
+        required: names of the flags the binary cannot run without.
     """
     if required:
         flags.mark_flags_as_required(list(required))
-    try:
-        app.run(main, argv=resolve_flagfiles(sys.argv))
-    except Exception as e:  # noqa: BLE001 (re-raised unless the disk is full)
-        if not _disk_full(e):
-            raise
-        where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
-        sys.stderr.write(
-            f"Error: no space left on the device{where}. Free space (or use another folder) and "
-            "run the command again; completed checkpoints and files are intact.\n"
-        )
-        sys.exit(1)
+
+    def checked(argv: list[str]) -> None:
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        guarded(main, argv)
+
+    guarded(app.run, checked, resolve_flagfiles(sys.argv))

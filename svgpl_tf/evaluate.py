@@ -35,26 +35,18 @@ svg_flags.define_option_flags(EvalOptions)  # --num_samples, --ssim_mode, ... (E
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not _MERGE.value and not _WORKDIR.value:
         raise app.UsageError("--workdir is required (or --merge to combine shards).")
     if _MERGE.value:
-        try:
-            report.merge(_MERGE.value, _OUTPUT_DIR.value)
-        except (ValueError, PermissionError, FileNotFoundError) as e:
-            raise app.UsageError(str(e)) from e
+        report.merge(_MERGE.value, _OUTPUT_DIR.value)
         return
-    try:
-        options = svg_flags.options_from_flags(EvalOptions).validate()
-        report.check_output_dir(_OUTPUT_DIR.value)
-        job.check_lpips(options)
-        precision = _PRECISION.value and machine.resolve_precision(_PRECISION.value)[0]
-        model, config, step = job.load_run(_WORKDIR.value, options.step, precision)
-        job.check_lpips(options, config.image_size)
-        machine.warn_precision(precision or config.precision)
-    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
-        raise app.UsageError(str(e)) from e
+    options = svg_flags.options_from_flags(EvalOptions).validate()
+    report.check_output_dir(_OUTPUT_DIR.value)
+    job.check_lpips(options)
+    precision = _PRECISION.value and machine.resolve_precision(_PRECISION.value)[0]
+    model, config, step = job.load_run(_WORKDIR.value, options.step, precision)
+    job.check_lpips(options, config.image_size)
+    machine.warn_precision(precision or config.precision)
     job.evaluate_run(model, config, step, _OUTPUT_DIR.value, options, _WORKDIR.value)
 
 

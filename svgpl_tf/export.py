@@ -9,7 +9,7 @@ reloads it and checks it against the model (see
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import entry, machine
 from svgpl_tf import flags as svg_flags
@@ -24,15 +24,10 @@ svg_flags.define_option_flags(export_lib.ExportOptions)  # --model_name, --num_s
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        options = svg_flags.options_from_flags(export_lib.ExportOptions)
-        if options.precision or os.path.isfile(os.path.join(_WORKDIR.value or "", CONFIG_FILE)):
-            machine.warn_precision(options.precision or Config.load(_WORKDIR.value).precision)
-        result = export_lib.export_savedmodel(_WORKDIR.value, _EXPORT_BASE.value, options)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
-        raise app.UsageError(str(e)) from e
+    options = svg_flags.options_from_flags(export_lib.ExportOptions)
+    if options.precision or os.path.isfile(os.path.join(_WORKDIR.value or "", CONFIG_FILE)):
+        machine.warn_precision(options.precision or Config.load(_WORKDIR.value).precision)
+    result = export_lib.export_savedmodel(_WORKDIR.value, _EXPORT_BASE.value, options)
     print(
         f"Exported step {result.step} to {result.path} (version {result.version}, "
         f"verified) in {result.seconds:.1f} s.",

@@ -11,7 +11,7 @@ checkpoint or an exported SavedModel version folder; --input is a video
 --output_dir (see `svgpl_tf/predict_lib.py`).
 """
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import entry, machine, predict_lib
 from svgpl_tf import flags as svg_flags
@@ -27,14 +27,9 @@ svg_flags.define_option_flags(predict_lib.PredictOptions)  # --num_samples, --ho
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        options = svg_flags.options_from_flags(predict_lib.PredictOptions).validate()
-        machine.warn_precision(predict_lib.describe_model(_MODEL.value).precision)
-        info = predict_lib.predict(_MODEL.value, _INPUT.value, _OUTPUT_DIR.value, options)
-    except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as e:
-        raise app.UsageError(str(e)) from e
+    options = svg_flags.options_from_flags(predict_lib.PredictOptions).validate()
+    machine.warn_precision(predict_lib.describe_model(_MODEL.value).precision)
+    info = predict_lib.predict(_MODEL.value, _INPUT.value, _OUTPUT_DIR.value, options)
     print(
         f"Sampled {info['num_samples']} futures of {info['horizon']} frames after frames "
         f"{info['context_frames'][0]}-{info['context_frames'][1]} of {_INPUT.value}; "

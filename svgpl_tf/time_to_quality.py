@@ -11,13 +11,15 @@ writes WORKDIR/time_to_quality.json and time_to_quality.png (see
 `svgpl_tf/training/time_to_quality.py`).
 """
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import entry, runs
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.training import time_to_quality
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A new folder for the run and its report.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "A new folder for the run and its report, or a stopped run's, to resume it."
+)
 _EVERY = flags.DEFINE_integer("probe_every", 200, "Training steps between probes.")
 _SAMPLES = flags.DEFINE_integer("probe_samples", 20, "Sampled futures per test sequence.")
 _SEQUENCES = flags.DEFINE_integer("probe_sequences", 32, "First test sequences probed.")
@@ -25,17 +27,12 @@ svg_flags.define_config_flags()
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        config, _ = svg_flags.config_from_flags()
-        runs.check_workdir(_WORKDIR.value)
-        runs.preflight(config)
-        report = time_to_quality.time_to_quality(
-            config, _WORKDIR.value, _EVERY.value, _SAMPLES.value, _SEQUENCES.value
-        )
-    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
-        raise app.UsageError(str(e)) from e
+    config, _ = svg_flags.config_from_flags()
+    runs.check_workdir(_WORKDIR.value)
+    runs.preflight(config)
+    report = time_to_quality.time_to_quality(
+        config, _WORKDIR.value, _EVERY.value, _SAMPLES.value, _SEQUENCES.value
+    )
     first = report["first_beats_baselines"]
     last = report["probes"][-1]
     print(

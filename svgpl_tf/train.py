@@ -6,7 +6,7 @@ Every hyperparameter is a flag (see `svgpl_tf/config.py`); running again with
 the same workdir resumes the run.
 """
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import entry, machine, runs
 from svgpl_tf import flags as svg_flags
@@ -17,20 +17,12 @@ svg_flags.define_config_flags()
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        config, explicit = svg_flags.config_from_flags()
-        runs.check_workdir(_WORKDIR.value)
-        config = runs.resolve_config(_WORKDIR.value, config, explicit)
-        runs.preflight(config)
-        machine.warn_precision(config.precision)
-    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
-        raise app.UsageError(str(e)) from e
-    try:
-        loop.train(config, _WORKDIR.value)
-    except (ValueError, FileNotFoundError, PermissionError) as e:  # input found while building
-        raise app.UsageError(str(e)) from e
+    config, explicit = svg_flags.config_from_flags()
+    runs.check_workdir(_WORKDIR.value)
+    config = runs.resolve_config(_WORKDIR.value, config, explicit)
+    runs.preflight(config)
+    machine.warn_precision(config.precision)
+    loop.train(config, _WORKDIR.value)
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ The output folder holds the run's config.json and a weights-only checkpoint
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from svgpl_tf import entry, runs
 from svgpl_tf.config import PRECISIONS
@@ -29,14 +29,7 @@ _PRECISION = flags.DEFINE_enum(
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        path = runs.write_weights_only(
-            _WORKDIR.value, _OUTPUT_DIR.value, _STEP.value, _PRECISION.value
-        )
-    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as e:
-        raise app.UsageError(str(e)) from e
+    path = runs.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value, _PRECISION.value)
     folder = os.path.dirname(path)
     size = sum(
         os.path.getsize(os.path.join(folder, n))

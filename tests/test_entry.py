@@ -1,9 +1,12 @@
-"""Tests of the binaries' start: installed flagfiles found by name from anywhere."""
+"""Tests of the binaries' start: installed flagfiles found by name from anywhere,
+and expected errors as one line."""
 
 import os
+import sys
 
 import pytest
 from absl import flags
+from helpers import run_module
 
 from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
@@ -60,3 +63,50 @@ def test_the_experiments_are_installed():
     names = entry.flagfile_names()
     for name in ("quickstart", "reference_training", "smmnist5k_svgpl", "bair_svglp"):
         assert name in names
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (ValueError("--batch_size=0: must be >= 1."), "Error: --batch_size=0: must be >= 1.\n"),
+        (FileNotFoundError("run/a.json is missing"), "Error: run/a.json is missing\n"),
+        (RuntimeError("refused:\n  no model"), "Error: refused: no model\n"),
+        (ImportError("pip install grpcio"), "Error: pip install grpcio\n"),
+    ],
+)  # fmt: skip
+def test_run_ends_an_expected_error_with_one_line(error, line, capsys, monkeypatch):
+    def main(argv):
+        raise error
+
+    monkeypatch.setattr(sys, "argv", ["svgpl-evaluate"])
+    with pytest.raises(SystemExit) as done:
+        entry.run(main)
+    assert done.value.code == 1
+    assert capsys.readouterr().err == line
+
+
+@pytest.mark.parametrize("bug", [KeyError("step"), TypeError("x"), NotImplementedError("y")])
+def test_run_keeps_the_traceback_of_a_bug(bug, monkeypatch):
+    def main(argv):
+        raise bug
+
+    monkeypatch.setattr(sys, "argv", ["svgpl-evaluate"])
+    with pytest.raises(type(bug)):
+        entry.run(main)
+
+
+def test_run_refuses_positional_arguments_before_main(capsys, monkeypatch):
+    called = []
+    monkeypatch.setattr(sys, "argv", ["svgpl-train", "extra"])
+    with pytest.raises(SystemExit) as done:
+        entry.run(called.append)
+    assert done.value.code == 1 and called == []
+    assert "Unexpected arguments: ['extra']" in capsys.readouterr().err
+
+
+def test_compare_on_a_missing_folder_is_one_line(tmp_path):
+    result = run_module("svgpl_tf.compare", str(tmp_path / "nope"), str(tmp_path / "nope2"))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "nope/metrics.json does not exist" in last

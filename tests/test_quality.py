@@ -152,6 +152,41 @@ def test_time_to_quality_needs_a_new_workdir(tiny_config, tmp_path):
         time_to_quality.time_to_quality(tiny_config, str(tmp_path / "run"))
 
 
+def test_a_stopped_time_to_quality_run_resumes_with_its_probes(tiny_config, tmp_path):
+    """A run stopped after a checkpoint that no probe saw resumes from it, keeps
+    its probes, and times the unprobed steps at its mean seconds per step."""
+    config = dataclasses.replace(tiny_config, steps=5, sample_every=0, checkpoint_every=1)
+    workdir = str(tmp_path / "run")
+    first = time_to_quality.time_to_quality(
+        config.validate(), workdir, every=2, num_samples=2, num_sequences=2
+    )
+    assert [p["step"] for p in first["probes"]] == [2, 4, 5]
+    # Stopped after the checkpoint of step 5, before its probe was written.
+    path = os.path.join(workdir, time_to_quality.REPORT_FILE)
+    stopped = {**first, "probes": first["probes"][:2]}
+    with open(path, "w") as f:
+        json.dump(stopped, f)
+    more = dataclasses.replace(config, steps=7).validate()
+    report = time_to_quality.time_to_quality(more, workdir, every=2, num_samples=2, num_sequences=2)
+    assert [p["step"] for p in report["probes"]] == [2, 4, 6, 7]
+    assert report["probes"][:2] == stopped["probes"]
+    (resumed,) = report["resumed"]
+    at_4 = stopped["probes"][1]["train_seconds"]
+    assert (resumed["step"], resumed["after_probe_step"]) == (5, 4)
+    assert resumed["estimated_seconds"] == pytest.approx(at_4 / 4)
+    assert report["probes"][2]["train_seconds"] > at_4 + at_4 / 4
+    model, _, step = runs.restore_model(workdir)
+    assert step == 7
+    # Another configuration or probe protocol is refused before any training.
+    with pytest.raises(ValueError, match="--beta"):
+        time_to_quality.time_to_quality(
+            dataclasses.replace(more, beta=0.5).validate(), workdir, every=2, num_samples=2,
+            num_sequences=2,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="probe num_samples"):
+        time_to_quality.time_to_quality(more, workdir, every=2, num_samples=3, num_sequences=2)
+
+
 def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
     config = dataclasses.replace(tiny_config, sample_every=0)

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files
-from svgpl_tf.config import Config
+from svgpl_tf.config import Config, conflicts
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.evaluation import plots, sampling, statistics
 from svgpl_tf.evaluation.lpips import check_frame_size
@@ -77,6 +78,11 @@ class QualityProbe(keras.callbacks.Callback):
             before any training.
         probe_at_start: probe once more before the first step of a run that
             starts at step 0 (a warm start's starting point).
+        previous: the probes of the run this one resumes (its report's
+            `probes`). The clock continues from the last one's training time,
+            plus the steps trained after it and before the checkpoint the run
+            resumes from, timed at that run's mean seconds per step
+            (`resumed` records the estimate).
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class QualityProbe(keras.callbacks.Callback):
         on_probe: Callable[[list[dict[str, Any]]], None] | None = None,
         lpips: str = "alex",
         probe_at_start: bool = False,
+        previous: list[dict[str, Any]] | None = None,
     ):
         super().__init__()
         if lpips != "off":
@@ -115,18 +122,31 @@ class QualityProbe(keras.callbacks.Callback):
         self.verbose = verbose
         self.on_probe = on_probe
         self.probe_at_start = probe_at_start
-        self.probes: list[dict[str, Any]] = []
+        self.probes: list[dict[str, Any]] = list(previous or [])
+        self.resumed: dict[str, Any] | None = None
         self._paused = 0.0
+        self._offset = 0.0
         self._start = None
-        self._last_step = None
+        self._last_step = self.probes[-1]["step"] if self.probes else None
 
     def train_seconds(self) -> float:
-        return time.monotonic() - self._start - self._paused
+        return self._offset + time.monotonic() - self._start - self._paused
 
     def on_train_begin(self, logs=None):
         if self._start is None:
             self._start = time.monotonic()
-        if self.probe_at_start and int(self.model.optimizer.iterations.numpy()) == 0:
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.probes and self.resumed is None:
+            last = self.probes[-1]
+            per_step = last["train_seconds"] / last["step"] if last["step"] > 0 else 0.0
+            estimated = max(step - last["step"], 0) * per_step
+            self._offset = last["train_seconds"] + estimated
+            self.resumed = {
+                "step": step,
+                "after_probe_step": last["step"],
+                "estimated_seconds": estimated,
+            }
+        if self.probe_at_start and step == 0:
             self.probe()
 
     def probe(self) -> dict[str, Any]:
@@ -211,8 +231,11 @@ def time_to_quality(
 
     Args:
         config: the training configuration (its evaluation horizon is probed).
-        workdir: a new training workdir (a resumed run's earlier steps are not
-            timed, so the report would not be a time to quality).
+        workdir: a new training workdir, or the workdir of a stopped time to
+            quality run of the same configuration and probe protocol, which
+            then resumes from its latest checkpoint and keeps its probes
+            (`QualityProbe`'s `previous`; the report's `resumed` lists each
+            restart and its estimated seconds).
         every: steps between probes.
         num_samples: futures per test sequence (best of N).
         num_sequences: the first test sequences of the fixed split.
@@ -223,14 +246,11 @@ def time_to_quality(
         The report written to `workdir/time_to_quality.json`.
 
     Raises:
-        ValueError: bad arguments, or the workdir already holds checkpoints.
+        ValueError: bad arguments, or the workdir holds checkpoints of another
+            run (not this configuration and protocol under time to quality).
     """
     if every < 1 or num_samples < 1 or num_sequences < 1:
         raise ValueError("--probe_every, --probe_samples and --probe_sequences must be >= 1.")
-    if os.path.isdir(os.path.join(workdir, "checkpoints")):
-        raise ValueError(
-            f"{workdir} already holds checkpoints: time to quality needs a new --workdir."
-        )
     config = config.validate()
     probe_config = dataclasses.replace(
         config, num_test_sequences=num_sequences, batch_size=num_sequences
@@ -252,12 +272,17 @@ def time_to_quality(
         "machine": machine_info(),
         "rule": statistics.BEATS_RULE,
     }
+    earlier = _resumable_report(workdir, header)
     report = {}
 
     def write(probes: list[dict[str, Any]]) -> None:
+        resumed = list(earlier.get("resumed", []))
+        if probe.resumed is not None:
+            resumed.append({**probe.resumed, "machine": header["machine"]})
         report.update(
             header,
             probes=probes,
+            resumed=resumed,
             first_beats_baselines=first_beating(probes),
             first_beats_copy_last=first_beating(probes, "beats_copy_last"),
             total_seconds=time.monotonic() - began,
@@ -274,6 +299,40 @@ def time_to_quality(
         verbose=verbose > 0,
         on_probe=write,
         probe_at_start=bool(config.init_from),
+        previous=earlier.get("probes"),
     )
     train(config, workdir, verbose=verbose, extra_callbacks=[probe])
     return report
+
+
+def _resumable_report(workdir: str, header: dict[str, Any]) -> dict[str, Any]:
+    """The report of the stopped run in `workdir` that this one resumes, or
+    {} for a new workdir.
+
+    Raises:
+        ValueError: the workdir holds checkpoints without a report, or of
+            another configuration or probe protocol.
+    """
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        return {}
+    path = os.path.join(workdir, REPORT_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"{workdir} holds checkpoints but no {REPORT_FILE}: time to quality needs a new "
+            "--workdir, or the workdir of a stopped time to quality run to resume."
+        )
+    with open(path) as f:
+        earlier = json.load(f)
+    differ = conflicts(Config.from_dict(earlier["config"]), Config.from_dict(header["config"]))
+    differ += sorted(
+        f"probe {k}"
+        for k in header["protocol"]
+        if k != "clock" and earlier.get("protocol", {}).get(k) != header["protocol"][k]
+    )
+    if differ or not earlier.get("probes"):
+        what = ", ".join(differ) if differ else "no probe yet"
+        raise ValueError(
+            f"{workdir} holds a time to quality run that this one cannot resume ({what}): "
+            "use a new --workdir, or the same flags to resume it."
+        )
+    return earlier
