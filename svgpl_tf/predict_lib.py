@@ -199,7 +199,7 @@ class _Sampler:
             self._loaded = loaded  # keeps the variables alive
         else:
             from svgpl_tf import runs
-            from svgpl_tf.models.svg import CompiledSampler
+            from svgpl_tf.models.sampling import CompiledSampler
 
             model, _, _ = runs.restore_model(source.path)
             self._sampler = CompiledSampler(model)

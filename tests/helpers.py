@@ -54,22 +54,3 @@ def start_module(module: str, *args: str, **popen) -> subprocess.Popen:
         text=True,
         **popen,
     )
-
-
-def sublayers(layer) -> list:
-    """Every Keras layer inside `layer` (depth first, each once), found through
-    its attributes and the lists they hold: public names only."""
-    import keras
-
-    out, seen, stack = [], {id(layer)}, [layer]
-    while stack:
-        obj = stack.pop()
-        children = list(vars(obj).values())
-        for child in children:
-            items = child if isinstance(child, list | tuple) else [child]
-            for item in items:
-                if isinstance(item, keras.layers.Layer) and id(item) not in seen:
-                    seen.add(id(item))
-                    out.append(item)
-                    stack.append(item)
-    return out

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import portable_noise
-from helpers import TINY_MODEL, sublayers
+from helpers import TINY_MODEL
 
 from svgpl_tf import runs
 from svgpl_tf.models import backbones, svg
 from svgpl_tf.models.batchnorm import FastBatchNormalization
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.layer_walk import sublayers
+from svgpl_tf.models.sampling import CompiledSampler
+from svgpl_tf.models.svg import SVGModel
 
 TINY = TINY_MODEL
 # float32 tolerance between two graphs of the same maths (XLA fuses and

@@ -10,7 +10,10 @@ from helpers import TINY_MODEL
 
 from svgpl_tf.losses import PixelBCE, PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
-from svgpl_tf.models.svg import SVGModel, sample_keys
+from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.layer_walk import sublayers
+from svgpl_tf.models.sampling import sample_keys
+from svgpl_tf.models.svg import SVGModel
 
 tfd = tfp.distributions
 
@@ -100,6 +103,36 @@ def test_unknown_backbone_error_lists_choices():
 def test_get_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_fused_batchnorm_is_a_constructor_argument(fused):
+    enc, dec = backbones.make_backbone("vgg", 16, 3, 8, fused_batchnorm=fused)
+    for module in (enc, dec):
+        clone = type(module).from_config(module.get_config())
+        assert clone.get_config() == module.get_config()
+        for layer in (module, clone):
+            bns = [x for x in sublayers(layer) if isinstance(x, FastBatchNormalization)]
+            assert bns and all(bn.fused is fused for bn in bns)
+            assert all(
+                FastBatchNormalization.from_config(bn.get_config()).fused is fused for bn in bns
+            )
+    model = SVGModel(**TINY, n_past=2, fused_batchnorm=fused)
+    bns = [x for x in sublayers(model) if isinstance(x, FastBatchNormalization)]
+    assert bns and all(bn.fused is fused for bn in bns)
+
+
+def test_sublayers_walk_in_keras_order():
+    """The order `reference_init` draws in: each layer's children are taken
+    last to first below the top level, as Keras's own walk takes them."""
+    enc = backbones.DCGANEncoder(16, 1, 8)
+    names = [x.name for x in sublayers(enc)]
+    assert names[:5] == ["c1", names[1], "bn", "conv", "c2"]
+    assert names[1].startswith("leaky_re_lu")
+    assert [n for n in names if n.startswith("c") and n != "conv"] == ["c1", "c2", "c3", "c4", "c5"]
+    model = SVGModel(**TINY, n_past=2)
+    top = [x.name for x in sublayers(model) if x.name in model.modules]
+    assert top == ["encoder", "decoder", "frame_predictor", "posterior", "prior"]
 
 
 def test_lstm_sequence_equals_steps_and_state_is_explicit():

@@ -12,7 +12,8 @@ from svgpl_tf import runs
 from svgpl_tf.config import Config
 from svgpl_tf.models.batchnorm import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.init import INIT_STD, reference_init
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.sampling import CompiledSampler
+from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.training.optimizer import ScaledAdam, lstm_bias_paths
 
 SWITCHES = ("adam_epsilon", "init", "lstm_bias", "batchnorm_stats")

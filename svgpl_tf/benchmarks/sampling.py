@@ -17,7 +17,8 @@ from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.sampling import CompiledSampler
+from svgpl_tf.models.svg import SVGModel
 
 
 def select_best(

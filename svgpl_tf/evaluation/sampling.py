@@ -19,7 +19,8 @@ from svgpl_tf import files
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.lpips import LPIPS, lpips_of_samples
 from svgpl_tf.evaluation.options import EvalOptions
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.sampling import CompiledSampler
+from svgpl_tf.models.svg import SVGModel
 
 # Stride between the sample keys of two seeds: key of sequence i = seed * stride + i.
 SEED_STRIDE = 2**32

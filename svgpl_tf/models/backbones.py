@@ -33,86 +33,107 @@ from svgpl_tf.models.skip_terms import (
 DEFAULT_NF = 64
 
 
-def _batchnorm():
+def _batchnorm(fused: bool):
     """The BatchNorm of every block, named `bn`.
 
     It is `synchronized`: under a tf.distribute strategy its batch statistics
     are those of the global batch, so training does not depend on the number
-    of replicas (outside a strategy this changes nothing). `SVGModel` turns
-    on its fused kernel after building (`fused_batchnorm`).
+    of replicas (outside a strategy this changes nothing).
+
+    Args:
+        fused: use the fused kernel where it applies (`FastBatchNormalization`).
     """
-    return FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="bn")
+    return FastBatchNormalization(
+        fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"
+    )
 
 
-def _conv_bn_lrelu(filters, kernel, strides, name):
+def _conv_bn_lrelu(filters, kernel, strides, name, fused):
     """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones.
 
     Args:
         filters, kernel, strides: those of the `Conv2D` (padding "same").
         name: the block's name.
+        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
             layers.Conv2D(filters, kernel, strides, padding="same", name="conv"),
-            _batchnorm(),
+            _batchnorm(fused),
             layers.LeakyReLU(0.2),
         ],
         name=name,
     )
 
 
-def _upconv_bn_lrelu(filters, kernel, strides, padding, name):
+def _upconv_bn_lrelu(filters, kernel, strides, padding, name, fused):
     """ConvTranspose -> BatchNorm -> LeakyReLU(0.2).
 
     Args:
         filters, kernel, strides, padding: those of the `Conv2DTranspose`.
         name: the block's name.
+        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
             layers.Conv2DTranspose(filters, kernel, strides, padding=padding, name="deconv"),
-            _batchnorm(),
+            _batchnorm(fused),
             layers.LeakyReLU(0.2),
         ],
         name=name,
     )
 
 
-def _embedding_head(g_dim, name):
-    """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim]."""
+def _embedding_head(g_dim, name, fused):
+    """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim].
+
+    Args:
+        g_dim: size of the embedding.
+        name: the block's name.
+        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
+    """
     return keras.Sequential(
         [
             layers.Conv2D(g_dim, 4, 1, padding="valid", name="conv"),
-            _batchnorm(),
+            _batchnorm(fused),
             layers.Activation("tanh"),
         ],
         name=name,
     )
 
 
-def _vgg_block(widths, name):
+def _vgg_block(widths, name, fused):
     """VGG stage: one 3x3 `_conv_bn_lrelu` per width, named `{name}_{i}`.
 
     Args:
         widths: output channels of each convolution, in order.
         name: the stage's name.
+        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
-        [_conv_bn_lrelu(w, 3, 1, f"{name}_{i}") for i, w in enumerate(widths)],
+        [_conv_bn_lrelu(w, 3, 1, f"{name}_{i}", fused) for i, w in enumerate(widths)],
         name=name,
     )
 
 
 class _Backbone(layers.Layer):
-    """The arguments (`g_dim`, `channels`, `nf`, see the subclasses) and config
-    the four encoders and decoders share. Subclasses create their layers in
-    `_make_layers`, called once the arguments are set."""
+    """The arguments (`g_dim`, `channels`, `nf`, `fused_batchnorm`, see the
+    subclasses) and config the four encoders and decoders share. Subclasses
+    create their layers in `_make_layers`, called once the arguments are set."""
 
-    def __init__(self, g_dim: int = 128, channels: int = 1, nf: int = DEFAULT_NF, **kwargs):
+    def __init__(
+        self,
+        g_dim: int = 128,
+        channels: int = 1,
+        nf: int = DEFAULT_NF,
+        fused_batchnorm: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.g_dim = g_dim
         self.channels = channels
         self.nf = nf
+        self.fused_batchnorm = fused_batchnorm
         self._make_layers()
 
     def _make_layers(self) -> None:
@@ -124,6 +145,7 @@ class _Backbone(layers.Layer):
             "g_dim": self.g_dim,
             "channels": self.channels,
             "nf": self.nf,
+            "fused_batchnorm": self.fused_batchnorm,
         }
 
 
@@ -135,6 +157,8 @@ class DCGANEncoder(_Backbone):
         g_dim: size of the frame embedding.
         channels: number of channels of the input frames.
         nf: base channel width (64 in the published architecture).
+        fused_batchnorm: run the BatchNorm layers through the fused kernel
+            where it applies (see `FastBatchNormalization`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 32, 32, 64]`, `[n, 16, 16, 128]`, `[n, 8, 8, 256]`,
@@ -148,12 +172,12 @@ class DCGANEncoder(_Backbone):
     """
 
     def _make_layers(self) -> None:
-        nf = self.nf
-        self.c1 = _conv_bn_lrelu(nf, 4, 2, "c1")  # 64 -> 32
-        self.c2 = _conv_bn_lrelu(nf * 2, 4, 2, "c2")  # 32 -> 16
-        self.c3 = _conv_bn_lrelu(nf * 4, 4, 2, "c3")  # 16 -> 8
-        self.c4 = _conv_bn_lrelu(nf * 8, 4, 2, "c4")  # 8 -> 4
-        self.c5 = _embedding_head(self.g_dim, "c5")  # 4 -> 1
+        nf, fused = self.nf, self.fused_batchnorm
+        self.c1 = _conv_bn_lrelu(nf, 4, 2, "c1", fused)  # 64 -> 32
+        self.c2 = _conv_bn_lrelu(nf * 2, 4, 2, "c2", fused)  # 32 -> 16
+        self.c3 = _conv_bn_lrelu(nf * 4, 4, 2, "c3", fused)  # 16 -> 8
+        self.c4 = _conv_bn_lrelu(nf * 8, 4, 2, "c4", fused)  # 8 -> 4
+        self.c5 = _embedding_head(self.g_dim, "c5", fused)  # 4 -> 1
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -178,6 +202,8 @@ class DCGANDecoder(_Backbone):
         g_dim: size of the frame embedding it decodes.
         channels: number of channels of the output frames.
         nf: base channel width (64 in the published architecture).
+        fused_batchnorm: run the BatchNorm layers through the fused kernel
+            where it applies (see `FastBatchNormalization`).
 
     Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
     maps, and returns frames `[n, 64, 64, channels]` in (0, 1).
@@ -190,11 +216,11 @@ class DCGANDecoder(_Backbone):
     """
 
     def _make_layers(self) -> None:
-        nf = self.nf
-        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1")  # 1 -> 4
-        self.upc2 = _upconv_bn_lrelu(nf * 4, 4, 2, "same", "upc2")  # 4 -> 8
-        self.upc3 = _upconv_bn_lrelu(nf * 2, 4, 2, "same", "upc3")  # 8 -> 16
-        self.upc4 = _upconv_bn_lrelu(nf, 4, 2, "same", "upc4")  # 16 -> 32
+        nf, fused = self.nf, self.fused_batchnorm
+        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = _upconv_bn_lrelu(nf * 4, 4, 2, "same", "upc2", fused)  # 4 -> 8
+        self.upc3 = _upconv_bn_lrelu(nf * 2, 4, 2, "same", "upc3", fused)  # 8 -> 16
+        self.upc4 = _upconv_bn_lrelu(nf, 4, 2, "same", "upc4", fused)  # 16 -> 32
         self.upc5 = layers.Conv2DTranspose(
             self.channels, 4, 2, padding="same", activation="sigmoid", name="upc5"
         )  # 32 -> 64
@@ -259,6 +285,8 @@ class VGGEncoder(_Backbone):
         g_dim: size of the frame embedding.
         channels: number of channels of the input frames.
         nf: base channel width (64 in the published architecture).
+        fused_batchnorm: run the BatchNorm layers through the fused kernel
+            where it applies (see `FastBatchNormalization`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 64, 64, 64]`, `[n, 32, 32, 128]`, `[n, 16, 16, 256]`,
@@ -271,12 +299,12 @@ class VGGEncoder(_Backbone):
     """
 
     def _make_layers(self) -> None:
-        nf = self.nf
-        self.c1 = _vgg_block([nf, nf], "c1")  # 64 x 64
-        self.c2 = _vgg_block([nf * 2, nf * 2], "c2")  # 32 x 32
-        self.c3 = _vgg_block([nf * 4] * 3, "c3")  # 16 x 16
-        self.c4 = _vgg_block([nf * 8] * 3, "c4")  # 8 x 8
-        self.c5 = _embedding_head(self.g_dim, "c5")  # 4 -> 1
+        nf, fused = self.nf, self.fused_batchnorm
+        self.c1 = _vgg_block([nf, nf], "c1", fused)  # 64 x 64
+        self.c2 = _vgg_block([nf * 2, nf * 2], "c2", fused)  # 32 x 32
+        self.c3 = _vgg_block([nf * 4] * 3, "c3", fused)  # 16 x 16
+        self.c4 = _vgg_block([nf * 8] * 3, "c4", fused)  # 8 x 8
+        self.c5 = _embedding_head(self.g_dim, "c5", fused)  # 4 -> 1
         self.pool = layers.MaxPooling2D(2, 2)
 
     def build(self, input_shape):
@@ -305,6 +333,8 @@ class VGGDecoder(_Backbone):
         g_dim: size of the frame embedding it decodes.
         channels: number of channels of the output frames.
         nf: base channel width (64 in the published architecture).
+        fused_batchnorm: run the BatchNorm layers through the fused kernel
+            where it applies (see `FastBatchNormalization`).
 
     Example:
         >>> enc, dec = VGGEncoder(128, 3), VGGDecoder(128, 3)
@@ -314,12 +344,12 @@ class VGGDecoder(_Backbone):
     """
 
     def _make_layers(self) -> None:
-        nf = self.nf
-        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1")  # 1 -> 4
-        self.upc2 = _vgg_block([nf * 8, nf * 8, nf * 4], "upc2")  # 8 x 8
-        self.upc3 = _vgg_block([nf * 4, nf * 4, nf * 2], "upc3")  # 16 x 16
-        self.upc4 = _vgg_block([nf * 2, nf], "upc4")  # 32 x 32
-        self.upc5 = _vgg_block([nf], "upc5")  # 64 x 64
+        nf, fused = self.nf, self.fused_batchnorm
+        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = _vgg_block([nf * 8, nf * 8, nf * 4], "upc2", fused)  # 8 x 8
+        self.upc3 = _vgg_block([nf * 4, nf * 4, nf * 2], "upc3", fused)  # 16 x 16
+        self.upc4 = _vgg_block([nf * 2, nf], "upc4", fused)  # 32 x 32
+        self.upc5 = _vgg_block([nf], "upc5", fused)  # 64 x 64
         self.out = layers.Conv2DTranspose(
             self.channels, 3, 1, padding="same", activation="sigmoid", name="out"
         )
@@ -382,7 +412,9 @@ class VGGDecoder(_Backbone):
 _REGISTRY = {"dcgan": (DCGANEncoder, DCGANDecoder), "vgg": (VGGEncoder, VGGDecoder)}
 
 
-def make_backbone(name: str, g_dim: int, channels: int, nf: int = DEFAULT_NF):
+def make_backbone(
+    name: str, g_dim: int, channels: int, nf: int = DEFAULT_NF, fused_batchnorm: bool = False
+):
     """Returns a new `(encoder, decoder)` pair for the backbone `name`.
 
     Args:
@@ -391,11 +423,13 @@ def make_backbone(name: str, g_dim: int, channels: int, nf: int = DEFAULT_NF):
         channels: number of frame channels.
         nf: base channel width; 64 is the published architecture, smaller
             values give fast models for tests and CPU demos.
+        fused_batchnorm: run every BatchNorm through the fused kernel where
+            it applies (see `FastBatchNormalization`).
     """
     if name not in _REGISTRY:
         raise ValueError(f"Unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}.")
     enc_cls, dec_cls = _REGISTRY[name]
     return (
-        enc_cls(g_dim, channels, nf, name="encoder"),
-        dec_cls(g_dim, channels, nf, name="decoder"),
+        enc_cls(g_dim, channels, nf, fused_batchnorm, name="encoder"),
+        dec_cls(g_dim, channels, nf, fused_batchnorm, name="decoder"),
     )

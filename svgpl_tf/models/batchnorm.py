@@ -82,14 +82,18 @@ class FastBatchNormalization(layers.BatchNormalization):
         super().__init__(**kwargs)
         self.fused = fused
 
-    def _moments(self, inputs, mask):
-        replica = tf.distribute.get_replica_context()
-        if mask is not None or not self.synchronized or replica is None:
-            return super()._moments(inputs, mask)
-        # Keras's synchronised moments (keras.src.backend.tensorflow.nn.
-        # _compute_moments_sync), with the element count taken from the shape.
-        axes = self._reduction_axes
-        x = tf.cast(inputs, tf.float32) if inputs.dtype != tf.float32 else inputs
+    def _synchronized_moments(self, x, replica):
+        """Mean and biased variance of `x` over every axis but the channels.
+
+        Keras's synchronised moments (`keras.ops.moments(synchronized=True)`:
+        sum and sum of squares all-reduced over the replicas, then mean and
+        E[x^2] - mean^2), with the element count taken from the shape instead
+        of from a tensor of ones as large as `x`.
+        """
+        rank = len(x.shape)
+        axes = [i for i in range(rank) if i != self.axis % rank]
+        if x.dtype != tf.float32:
+            x = tf.cast(x, tf.float32)
         local_sum = tf.reduce_sum(x, axis=axes, keepdims=True)
         local_squared_sum = tf.reduce_sum(tf.square(x), axis=axes, keepdims=True)
         shape = tf.shape(x)
@@ -102,6 +106,31 @@ class FastBatchNormalization(layers.BatchNormalization):
         y_squared_mean = tf.math.divide_no_nan(y_squared_sum, count)
         variance = tf.maximum(y_squared_mean - tf.square(mean), 0.0)
         return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+
+    def _synchronized(self, inputs, replica):
+        """Keras's training-mode `call`, op for op, with `_synchronized_moments`.
+
+        Args:
+            inputs: `[n, ..., c]`.
+            replica: the current replica context.
+
+        Returns:
+            `[n, ..., c]` in the layer's compute dtype; the moving averages
+            are updated as Keras updates them.
+        """
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        moving_mean = keras.ops.cast(self.moving_mean, x.dtype)
+        moving_variance = keras.ops.cast(self.moving_variance, x.dtype)
+        gamma = keras.ops.cast(self.gamma, x.dtype) if self.scale else None
+        beta = keras.ops.cast(self.beta, x.dtype) if self.center else None
+        mean, variance = self._synchronized_moments(x, replica)
+        m = self.momentum
+        self.moving_mean.assign(moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(moving_variance * m + variance * (1.0 - m))
+        y = keras.ops.batch_normalization(
+            x, mean, variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon
+        )
+        return keras.ops.cast(y, self.compute_dtype)
 
     def uses_fused_kernel(self, inputs, mask=None) -> bool:
         """Whether a call on `inputs` goes through `FusedBatchNormV3`."""
@@ -131,14 +160,21 @@ class FastBatchNormalization(layers.BatchNormalization):
         """
         if isinstance(groups, InferenceGroups):
             return self._inference_grouped(inputs, groups)
-        if groups is not None and bool(training) and self.trainable and mask is None:
+        train = bool(training) and self.trainable
+        if groups is not None and train and mask is None:
             return self._grouped(inputs, groups)
-        if not self.uses_fused_kernel(inputs, mask):
-            return super().call(inputs, training=training, mask=mask)
+        if self.uses_fused_kernel(inputs, mask):
+            return self._fused(inputs, train)
+        replica = tf.distribute.get_replica_context()  # None in a cross-replica context
+        if train and self.synchronized and not (self.renorm or mask is not None or replica is None):
+            return self._synchronized(inputs, replica)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _fused(self, inputs, train: bool):
+        """`FusedBatchNormV3` over 4-D channels-last `inputs` (see `uses_fused_kernel`)."""
         x = keras.ops.cast(inputs, self.compute_dtype)
         if x.dtype not in (tf.float32, tf.float16, tf.bfloat16):
             x = tf.cast(x, tf.float32)
-        train = bool(training) and self.trainable
         y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,
             scale=tf.cast(self.gamma, tf.float32),

@@ -10,8 +10,8 @@ vector, the sum of torch's two, so it gets the sum of two such draws.
 
 `reference_init(model, seed)` overwrites a built model's weights that way.
 Every draw comes from `numpy.random.default_rng((seed, i))` for the i-th
-initialised weight, in the model's fixed layer order, so a seed gives the
-same weights on every machine.
+initialised weight, in the model's fixed layer order (`layer_walk.sublayers`),
+so a seed gives the same weights on every machine.
 
 Example:
     >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
+from svgpl_tf.models.layer_walk import sublayers
 
 # Standard deviation of the reference's N(0, 0.02) conv/linear and N(1, 0.02) BatchNorm draws.
 INIT_STD = 0.02
@@ -50,7 +52,7 @@ def reference_init(model: keras.layers.Layer, seed: int) -> int:
     def rng():
         return np.random.default_rng((seed, count))
 
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # fixed order
+    for layer in sublayers(model):  # a fixed order: Keras's (see `layer_walk`)
         if isinstance(
             layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
         ):

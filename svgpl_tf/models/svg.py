@@ -23,22 +23,28 @@ and every predicted frame is encoded again to predict the next one. The
 context is encoded once per sequence (not once per sample), the posterior and
 prior read it once per sequence too, and with `precompute_skips` the decoder's
 skip share is computed once per sequence and broadcast over its samples and
-steps.
+steps. The warm-up, the loop and what is chosen before it (BatchNorm
+statistics, skip decoding) are in `svgpl_tf.models.sampling`.
 """
 
 from __future__ import annotations
-
-import functools
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from svgpl_tf.choices import BATCHNORM_STATS, PRIORS, SAMPLING_BATCHNORM
+from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
 from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
-from svgpl_tf.models.batchnorm import FastBatchNormalization, InferenceGroups
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
+from svgpl_tf.models.sampling import (
+    checked_context,
+    future_frames,
+    sample_keys,
+    sampling_groups,
+    step_decoder,
+    warm_up,
+)
 
 tfd = tfp.distributions
 
@@ -55,31 +61,6 @@ def _unfold(x, batch):
     return tf.reshape(x, tf.concat([[batch, shape[0] // batch], shape[1:]], 0))
 
 
-def sample_keys(seed, batch_size):
-    """Per-sequence stateless keys `[batch, 2]` int64 from a seed.
-
-    A scalar seed `s` gives sequence `b` the key `(s, b)`; a vector of seeds
-    `[batch]` gives sequence `b` the key `(seed[b], 0)`. So a sequence's
-    samples depend only on its own key, never on the rest of the batch, and
-    a scalar seed with batch size 1 equals the vector `[seed]`.
-    """
-    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    if seed.shape.rank == 0:
-        first = tf.fill([batch_size], seed)
-        second = tf.range(batch_size, dtype=tf.int64)
-    else:
-        first = seed
-        second = tf.zeros_like(seed)
-    return tf.stack([first, second], axis=1)
-
-
-def _check_sampling_batchnorm(batchnorm: str) -> None:
-    if batchnorm not in SAMPLING_BATCHNORM:
-        raise ValueError(
-            f"Unknown sampling batchnorm {batchnorm!r}: choose one of {SAMPLING_BATCHNORM}."
-        )
-
-
 def _keyed_normal(keys, step, num_samples, z_dim):
     """Standard normal noise `[batch * num_samples, z_dim]` for one time step.
 
@@ -87,7 +68,7 @@ def _keyed_normal(keys, step, num_samples, z_dim):
     it does not depend on the horizon or on other rows. The algorithm is
     pinned to Philox ("auto_select" may pick another on other devices), so a
     seed gives the same noise on CPU and GPU, except under XLA (see
-    `CompiledSampler`).
+    `svgpl_tf.models.sampling.CompiledSampler`).
     """
 
     def one(key):
@@ -96,71 +77,6 @@ def _keyed_normal(keys, step, num_samples, z_dim):
 
     eps = tf.map_fn(one, keys, fn_output_signature=tf.float32)  # [b, s, z]
     return tf.reshape(eps, [-1, z_dim])
-
-
-class CompiledSampler:
-    """`model.sample` as graphs: traced once per context length and seed rank.
-
-    `sample` in eager mode runs its time loop op by op from Python; this
-    wraps it in `tf.function`s with relaxed input signatures (any batch,
-    horizon, number of samples and seeds), so repeated calls never retrace.
-    With `jit_compile` the graph is compiled by XLA; XLA needs the horizon and
-    the number of samples as compile-time constants, so it compiles once per
-    distinct pair instead. Under XLA, TensorFlow 2.21's stateless random ops
-    draw other numbers than a plain graph does for the same seed
-    (tensorflow/tensorflow#121243): XLA's futures are as random and as
-    reproducible per seed, but not the same as the plain sampler's.
-
-    Args:
-        model: a built `SVGModel`.
-        jit_compile: compile with XLA.
-        batchnorm: BatchNorm statistics while sampling (see `SVGModel.sample`).
-
-    Example:
-        >>> sampler = CompiledSampler(model)
-        >>> frames = sampler(context, horizon=10, num_samples=100, seed=0)
-        >>> sampler.tracing_count()  # the same for any batch, horizon or seed
-        1
-    """
-
-    def __init__(self, model: SVGModel, jit_compile: bool = False, batchnorm: str = "moving"):
-        _check_sampling_batchnorm(batchnorm)
-        self.model = model
-        self.jit_compile = jit_compile
-        self.batchnorm = batchnorm
-        self._functions: dict[tuple[int, int], tf.types.experimental.PolymorphicFunction] = {}
-
-    def _function(self, n_ctx: int, seed_rank: int):
-        key = (n_ctx, seed_rank)
-        if key not in self._functions:
-            s, c = self.model.image_size, self.model.channels
-            context = tf.TensorSpec([None, n_ctx, s, s, c], tf.float32)
-            seed = tf.TensorSpec([None] * seed_rank, tf.int64)
-            if self.jit_compile:
-                signature = None  # horizon and num_samples stay Python ints
-            else:
-                count = tf.TensorSpec([], tf.int32)
-                signature = [context, count, count, seed]
-            self._functions[key] = tf.function(
-                functools.partial(self.model.sample, batchnorm=self.batchnorm),
-                input_signature=signature,
-                jit_compile=self.jit_compile,
-                autograph=False,
-            )
-        return self._functions[key]
-
-    def __call__(self, context, horizon: int, num_samples: int = 1, seed=0) -> tf.Tensor:
-        """As `SVGModel.sample`; returns `[batch, num_samples, horizon, h, w, c]`."""
-        context = tf.convert_to_tensor(context, tf.float32)
-        seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-        fn = self._function(int(context.shape[1]), seed.shape.rank)
-        if self.jit_compile:
-            return fn(context, int(horizon), int(num_samples), seed)
-        return fn(context, tf.constant(horizon, tf.int32), tf.constant(num_samples, tf.int32), seed)
-
-    def tracing_count(self) -> int:
-        """Traces so far, over every context length and seed rank."""
-        return sum(f.experimental_get_tracing_count() for f in self._functions.values())
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -264,11 +180,7 @@ class SVGModel(keras.Model):
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
 
-        self.encoder, self.decoder = make_backbone(backbone, g_dim, channels, nf)
-        for module in (self.encoder, self.decoder):
-            for layer in module._flatten_layers():
-                if isinstance(layer, FastBatchNormalization):
-                    layer.fused = fused_batchnorm
+        self.encoder, self.decoder = make_backbone(backbone, g_dim, channels, nf, fused_batchnorm)
         self.frame_predictor = FramePredictor(
             g_dim + z_dim, g_dim, rnn_size, predictor_layers, name="frame_predictor"
         )
@@ -511,96 +423,22 @@ class SVGModel(keras.Model):
         Returns:
             float32 frames `[batch, num_samples, horizon, h, w, c]`.
         """
-        _check_sampling_batchnorm(batchnorm)
-        for name, value in (("horizon", horizon), ("num_samples", num_samples)):
-            if isinstance(value, int) and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}.")
-        context = tf.convert_to_tensor(context, tf.float32)
-        if context.shape.rank != 5 or context.shape[1] is None:
-            raise ValueError(
-                f"context must be [batch, time, h, w, c] with a known time, got {context.shape}."
-            )
-        batch = tf.shape(context)[0]
-        n_ctx = context.shape[1]
+        context = checked_context(context, horizon, num_samples, batchnorm)
+        batch, n_ctx = tf.shape(context)[0], context.shape[1]
         keys = sample_keys(seed, batch)  # [b, 2]
 
-        def rep(t):  # [b, ...] -> [b * s, ...], each sequence's samples adjacent
-            return tf.repeat(t, num_samples, axis=0)
+        def noise(t):  # eps [b * s, z] of the z_t that predicts frame t (0-based)
+            return _keyed_normal(keys, t, num_samples, self.z_dim)
 
-        if batchnorm == "moving":
-            ctx_groups = row_groups = None
-        else:  # rows: [b, n] for the context, [b, s] in the loop
-            by = "inner" if batchnorm == "batch" else "outer"
-            ctx_groups = InferenceGroups(n_ctx, by)
-            row_groups = InferenceGroups(num_samples, by)
-        h_seq, skips_ctx = self.encode_frames(
-            context, training=False, groups=ctx_groups
-        )  # [b, n, g]
-        h_ctx = rep(h_seq)  # [b*s, n, g]
-        rows = tf.shape(h_ctx)[0]  # b*s
-        pred_state = self.frame_predictor.zero_state(rows)
-        prior_state = self.prior.zero_state(rows) if self.prior is not None else ()
-        if n_ctx > 1:
-            # Warm up on the context, z_t from the posterior (t = 2..n_ctx). The
-            # posterior and the prior read the context once per sequence; the
-            # samples of a sequence differ by their noise only.
-            mu, logvar, _ = self.posterior(h_seq[:, 1:], training=False)  # [b, n-1, z]
-            eps = tf.stack(
-                [_keyed_normal(keys, t, num_samples, self.z_dim) for t in range(1, n_ctx)],
-                axis=1,
-            )  # [b*s, n-1, z]
-            z = GaussianLSTM.reparameterize(rep(mu), rep(logvar), eps)
-            if self.prior is not None:
-                _, _, prior_state = self.prior(h_seq[:, :-1])
-                prior_state = tf.nest.map_structure(rep, prior_state)  # [b*s, units]
-            _, pred_state = self.frame_predictor(tf.concat([h_ctx[:, :-1], z], -1), pred_state)
-
-        # What the decoder needs besides g: the skip terms (precompute_skips)
-        # or the skip maps. Skips of the last context frame serve every step
-        # (unless last_frame_skip): their terms are computed once per sequence
-        # and broadcast over its samples, not carried through the loop.
-        last_skips = [s[:, -1] for s in skips_ctx]  # [b, ...]
-        if self.precompute_skips:
-            shared = self.decoder.skip_terms(last_skips)  # [b, ...]
-
-            def decode(g, carried):
-                terms = carried if self.last_frame_skip else shared
-                return self.decoder.decode(g, terms, training=False, groups=row_groups)
-
-            next_carry = self.decoder.skip_terms
-            carry = [rep(t) for t in shared] if self.last_frame_skip else []
-        else:
-
-            def decode(g, carried):
-                return self.decoder(g, carried, training=False, groups=row_groups)
-
-            next_carry = list
-            carry = [rep(s) for s in last_skips]  # [b*s, ...]
-
-        def step(t, h, carry, pred_state, prior_state, frames):
-            if self.prior is not None:
-                mu_p, logvar_p, prior_state = self.prior.step(h, prior_state)
-            else:
-                mu_p = logvar_p = tf.zeros([rows, self.z_dim], h.dtype)
-            eps = _keyed_normal(keys, n_ctx + t, num_samples, self.z_dim)
-            z = GaussianLSTM.reparameterize(mu_p, logvar_p, eps)  # [b*s, z]
-            g, pred_state = self.frame_predictor.step(tf.concat([h, z], -1), pred_state)
-            x_hat = decode(g, carry)  # [b*s, h, w, c]
-            frames = frames.write(t, tf.cast(x_hat, tf.float32))
-
-            def encode():  # the next step's input; skipped after the last step
-                h_next, skips_next = self.encoder(x_hat, training=False, groups=row_groups)
-                return h_next, (next_carry(skips_next) if self.last_frame_skip else carry)
-
-            h, carry = tf.cond(t + 1 < horizon, encode, lambda: (h, carry))
-            return t + 1, h, carry, pred_state, prior_state, frames
-
-        frames = tf.TensorArray(tf.float32, size=horizon)
-        loop_vars = (tf.constant(0), h_ctx[:, -1], carry, pred_state, prior_state, frames)
-        *_, frames = tf.while_loop(lambda t, *_: t < horizon, step, loop_vars)
-        out = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])  # [b*s, horizon, h, w, c]
-        shape = tf.concat([[batch, num_samples, horizon], tf.shape(out)[2:]], 0)
-        return tf.reshape(out, shape)
+        # Chosen once, before the loop: the BatchNorm statistics and the decoding.
+        ctx_groups, groups = sampling_groups(batchnorm, n_ctx, num_samples)
+        h_ctx, skips = self.encode_frames(context, training=False, groups=ctx_groups)  # [b, n, g]
+        last_skips = [s[:, -1] for s in skips]  # [b, ...]: the last context frame's
+        decoder = step_decoder(self, last_skips, num_samples, groups)
+        h, states = warm_up(self, h_ctx, n_ctx, noise, num_samples)  # h [b*s, g]
+        frames = future_frames(self, h, states, decoder, noise, n_ctx, horizon, groups)
+        shape = tf.concat([[batch, num_samples, horizon], tf.shape(frames)[2:]], 0)
+        return tf.reshape(frames, shape)  # [b, s, horizon, h, w, c]
 
     # ----------------------------------------------------------------- config
 

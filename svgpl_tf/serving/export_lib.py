@@ -30,7 +30,8 @@ import tensorflow as tf
 
 from svgpl_tf import files, runs
 from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config, option
-from svgpl_tf.models.svg import CompiledSampler, SVGModel
+from svgpl_tf.models.sampling import CompiledSampler
+from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.serving import signatures
 from svgpl_tf.serving.signatures import SVGServingModule
 

@@ -14,6 +14,9 @@ Example:
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
+
+from svgpl_tf.models.layer_walk import sublayers
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -31,17 +34,26 @@ class ScaledAdam(keras.optimizers.Adam):
         self.lr_multipliers = {str(k): float(v) for k, v in (lr_multipliers or {}).items()}
 
     def build(self, var_list):
+        """Creates the slots and maps each multiplied variable to its factor.
+
+        `update_step` receives the backend's `tf.Variable` (`variable.value`),
+        and under a strategy each replica's copy of it, not the Keras variable
+        and its `path`: the factors are keyed by those variables' `ref()`.
+        The optimizer is built in its strategy's scope (as Keras requires for
+        its slots), where `experimental_local_results` lists the copies.
+        """
         super().build(var_list)
-        # update_step may receive the backend's variable, not the Keras one:
-        # key the factors the way the optimizer keys its slots.
+        strategy = tf.distribute.get_strategy()
         self._factors = {
-            self._var_key(v): self.lr_multipliers[v.path]
+            local.ref(): self.lr_multipliers[v.path]
             for v in var_list
             if v.path in self.lr_multipliers
+            for local in strategy.experimental_local_results(v.value)
         }
 
     def update_step(self, gradient, variable, learning_rate):
-        factor = self._factors.get(self._var_key(variable))
+        backend = variable.value if isinstance(variable, keras.Variable) else variable
+        factor = self._factors.get(backend.ref())
         if factor is not None and factor != 1.0:
             learning_rate = learning_rate * factor
         return super().update_step(gradient, variable, learning_rate)
@@ -52,9 +64,8 @@ class ScaledAdam(keras.optimizers.Adam):
 
 def lstm_bias_paths(model: keras.layers.Layer) -> list[str]:
     """The paths of every LSTM cell's bias under `model` (built)."""
-    cells = model._flatten_layers(include_self=False, recursive=True)
     return [
         layer.bias.path
-        for layer in cells
+        for layer in sublayers(model)
         if isinstance(layer, keras.layers.LSTMCell) and layer.use_bias
     ]
