@@ -29,7 +29,6 @@ from svgpl_tf.models.layer_walk import sublayers
 
 # Standard deviation of the reference's N(0, 0.02) conv/linear and N(1, 0.02) BatchNorm draws.
 INIT_STD = 0.02
-# Weight initialisations a model can be built with.
 
 
 def reference_init(model: keras.layers.Layer, seed: int) -> int:
