@@ -161,5 +161,8 @@ def config_from_flagfile(name: str) -> Config:
     """
     values = flags.FlagValues()
     define_config_flags(values)
-    values(entry.resolve_flagfiles(["svgpl", f"--flagfile={name}"]))
+    try:
+        values(entry.resolve_flagfiles(["svgpl", f"--flagfile={name}"]))
+    except flags.Error as e:  # a bad value in the file: one line, not absl's traceback
+        raise ValueError(f"flagfile {name}: {e}") from None
     return config_from_flags(values)[0]

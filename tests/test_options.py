@@ -302,3 +302,14 @@ def test_the_absl_api_config_from_flagfile_relies_on(tmp_path):
     assert set(flags.FLAGS) == global_flags  # the process's own flags are left alone
     # The flags belong to the module that defines them (its --helpshort), not to svgpl_tf.flags.
     assert values.find_module_defining_flag("steps") == __name__
+
+
+def test_a_bad_value_in_a_flagfile_is_one_value_error_naming_the_file(tmp_path):
+    flagfile = tmp_path / "bad.flags"
+    flagfile.write_text("--steps=7\n--backbone=resnet\n")
+    with pytest.raises(ValueError) as info:
+        svg_flags.config_from_flagfile(str(flagfile))
+    message = str(info.value)
+    assert message.startswith(f"flagfile {flagfile}: ")
+    assert "--backbone='resnet': choose one of ('dcgan', 'vgg')." in message
+    assert "\n" not in message
