@@ -15,7 +15,7 @@ from absl import app, flags
 
 from svgpl_tf import entry, machine
 from svgpl_tf import flags as svg_flags
-from svgpl_tf.config import PRECISION_CHOICES
+from svgpl_tf.choices import PRECISION_CHOICES
 from svgpl_tf.evaluation import job, report
 from svgpl_tf.evaluation.options import EvalOptions
 

@@ -108,7 +108,7 @@ def resolve_precision(precision: str) -> tuple[str, str]:
     (`matmul_speedup`); `float32` elsewhere. Any other value is returned as is.
 
     Args:
-        precision: `auto` or a policy of `svgpl_tf.config.PRECISIONS`.
+        precision: `auto` or a policy of `svgpl_tf.choices.PRECISIONS`.
 
     Returns:
         `(policy, reason)`, the reason one line for logs and run_info.json.

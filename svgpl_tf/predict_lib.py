@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from svgpl_tf import files
-from svgpl_tf.config import CONFIG_FILE, Config, option
+from svgpl_tf.choices import SEED_LIMIT, SEED_RULE, option, validate_options
+from svgpl_tf.config import CONFIG_FILE, Config
 from svgpl_tf.data import clips
 from svgpl_tf.data.clips import ClipError
 from svgpl_tf.frames import grid, tile, to_rgb, write_gif, write_mp4, write_png
@@ -56,14 +57,23 @@ BORDER, CONTEXT_LEVEL, PREDICTED_LEVEL = 2, 255, 128
 
 @dataclasses.dataclass(frozen=True)
 class PredictOptions:
-    """How many futures, how long, from which frames; each field is a flag of `svgpl-predict`."""
+    """How many futures, how long, from which frames; each field is a flag of `svgpl-predict`.
 
-    num_samples: int = option(5, "Sampled futures of the clip.")
-    horizon: int | None = option(None, "Predicted frames (default: the model's n_future).")
+    Example:
+        >>> PredictOptions(num_samples=3).validate().video_format
+        'gif'
+    """
+
+    num_samples: int = option(5, "Sampled futures of the clip.", min=1)
+    horizon: int | None = option(None, "Predicted frames (default: the model's n_future).", min=1)
     start: int | None = option(
-        None, "First context frame in the clip (default: the last n_past frames are the context)."
+        None,
+        "First context frame in the clip (default: the last n_past frames are the context).",
+        min=0,
     )
-    seed: int = option(0, "Seed of the sampled futures.")
+    seed: int = option(
+        0, "Seed of the sampled futures.", min=0, less_than=SEED_LIMIT, message=SEED_RULE
+    )
     resize: str | None = option(
         None,
         "Convert frames of another size: crop (centred square), pad (black borders) or "
@@ -74,20 +84,8 @@ class PredictOptions:
     save_npy: bool = option(False, "Also write the sampled frames as predictions.npy.")
 
     def validate(self) -> PredictOptions:
-        errors = []
-        if self.num_samples < 1:
-            errors.append(f"--num_samples={self.num_samples}: must be >= 1.")
-        if self.horizon is not None and self.horizon < 1:
-            errors.append(f"--horizon={self.horizon}: must be >= 1.")
-        if self.start is not None and self.start < 0:
-            errors.append(f"--start={self.start}: must be >= 0.")
-        if not 0 <= self.seed < 2**31:
-            errors.append(f"--seed={self.seed}: must be in [0, 2**31).")
-        if self.video_format not in VIDEO_FORMATS:
-            errors.append(f"--video_format={self.video_format!r}: choose one of {VIDEO_FORMATS}.")
-        if errors:
-            raise ValueError("Invalid prediction options:\n  " + "\n  ".join(errors))
-        return self
+        """Raises ValueError naming each bad option and the fix; returns self."""
+        return validate_options(self, "Invalid prediction options")
 
 
 @dataclasses.dataclass(frozen=True)

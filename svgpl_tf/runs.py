@@ -32,14 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files, machine
-from svgpl_tf.config import (
-    ARCHITECTURE_FIELDS,
-    CONFIG_FILE,
-    RUN_OPTIONS,
-    VGG_WEIGHT_SOURCES,
-    Config,
-    conflicts,
-)
+from svgpl_tf.choices import VGG_WEIGHT_SOURCES
+from svgpl_tf.config import ARCHITECTURE_FIELDS, CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data.pipeline import check_data
 from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss

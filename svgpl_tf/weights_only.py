@@ -14,7 +14,7 @@ import os
 from absl import flags
 
 from svgpl_tf import entry, runs
-from svgpl_tf.config import PRECISIONS
+from svgpl_tf.choices import PRECISIONS
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training workdir.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The folder to write.")

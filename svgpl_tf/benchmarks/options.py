@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from svgpl_tf.config import PRECISIONS, Config
+from svgpl_tf.choices import PRECISIONS, option, option_errors, validate_options
+from svgpl_tf.config import Config
 
 # The configurations: installed flagfile name -> the benchmark's overrides of it.
 # Only sizes of the measurement change: a batch one machine steps in seconds,
@@ -47,21 +48,28 @@ TINY_OVERRIDES = dict(
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One way of running the same model.
+    """One way of running the same model; its fields are the benchmark's flags
+    of the main variant, and `parse` reads the `--compare` ones.
 
-    Attributes:
-        precision: `float32`, `mixed_bfloat16` or `mixed_float16`.
-        jit_compile: XLA compilation of the training step and the sampler.
-        precompute_skips: the shared skip terms (the fast path) or the plain
-            concatenation path (token `plain`).
-        fused_batchnorm: BatchNorm through the fused kernel (the default,
-            see `FastBatchNormalization`), or Keras's ops (token `unfused`).
+    Example:
+        >>> Variant(jit_compile=True, fused_batchnorm=False).name
+        'float32+xla+unfused'
     """
 
-    precision: str = "float32"
-    jit_compile: bool = False
-    precompute_skips: bool = True
-    fused_batchnorm: bool = True
+    precision: str = option("float32", "Precision policy.", choices=PRECISIONS)
+    jit_compile: bool = option(False, "Compile the training step and the sampler with XLA.")
+    # The plain concatenation path is the token `plain` of `parse`.
+    precompute_skips: bool = option(
+        True,
+        "Decoder skip terms computed once per source frame (the fast path); "
+        "--noprecompute_skips runs the plain concatenation path.",
+    )
+    # See `FastBatchNormalization`; Keras's ops are the token `unfused`.
+    fused_batchnorm: bool = option(
+        True,
+        "BatchNorm through the fused FusedBatchNormV3 kernel (the default); "
+        "--nofused_batchnorm runs Keras's BatchNormalization ops.",
+    )
 
     @property
     def name(self) -> str:
@@ -115,89 +123,76 @@ class Variant:
 class BenchmarkOptions:
     """What `run_benchmark` measures, and how long.
 
+    Each field but `flagfiles` and `variant` is declared once with `option`;
+    those with `flag=True` (the default) are flags of `svgpl-benchmark`.
+
     Attributes:
-        configs: names in `CONFIGS`.
-        flagfiles: the `Config` of each one's installed flagfile, parsed as
-            the binaries parse `--flagfile=NAME` (the benchmark binary does).
-        variant: the main variant (the table's figures).
-        compare: further variants timed side by side with the main one.
-        steps: timed training steps per configuration and variant.
-        warmup_steps: untimed steps first (the first one traces/compiles).
-        sample_sequences: sequences of the sampling benchmark.
-        sample_context: their context frames.
-        sample_horizon: predicted frames per sample.
-        num_samples: samples per sequence (best-of-N).
-        sample_repeats: timed sampling calls per variant.
-        serving: time the exported SavedModel (needs the `[serving]` extra).
-        serving_num_samples: samples per sequence of the exported signature.
-        serving_repeats: timed requests per batch size.
-        serving_batches: sequences per request.
-        pipeline_batches: batches drawn to time each input pipeline.
-        loss_curve_steps: train each variant this many steps from the same
-            initial weights on the same batches and compare the loss curves,
-            on the sampled configuration (SM-MNIST SVG-LP); 0: skip.
-        matmul_size: n of the n x n matrix products of the ceilings.
-        matmul_repeats: timed products per dtype.
-        profile_steps: after timing, trace this many training steps of
-            each variant with `tf.profiler` and summarise the time by op
-            type (0: no trace).
-        profile_dir: where the traces go (TensorBoard's profile plugin reads
-            them); empty: a temporary folder, removed afterwards.
-        tiny: shrink every size so the run takes seconds (for CI).
+        flagfiles: the `Config` of each configuration's installed flagfile,
+            parsed as the binaries parse `--flagfile=NAME` (the benchmark
+            binary does).
+        variant: the main variant (the table's figures); its fields are flags.
+
+    Example:
+        >>> BenchmarkOptions(tiny=True).sized().matmul_size
+        128
     """
 
-    configs: tuple[str, ...] = tuple(CONFIGS)
+    configs: tuple[str, ...] = option(tuple(CONFIGS), f"Configurations: {', '.join(CONFIGS)}.")
     flagfiles: Mapping[str, Config] = dataclasses.field(default_factory=dict, hash=False)
     variant: Variant = Variant()
-    compare: tuple[Variant, ...] = ()
-    steps: int = 10
-    warmup_steps: int = 2
-    sample_sequences: int = 16
-    sample_context: int = 5
-    sample_horizon: int = 10
-    num_samples: int = 100
-    sample_repeats: int = 1
-    serving: bool = True
-    serving_num_samples: int = 10
-    serving_repeats: int = 10
-    serving_batches: tuple[int, ...] = (1, 16)
-    pipeline_batches: int = 20
-    loss_curve_steps: int = 0
-    matmul_size: int = 4096
-    matmul_repeats: int = 5
-    profile_steps: int = 0
-    profile_dir: str = ""
-    tiny: bool = False
+    compare: tuple[Variant, ...] = option(
+        (),
+        "Further variants timed side by side with the main one: a precision, 'xla', 'plain' "
+        "(no shared skip terms) and 'unfused' (Keras's BatchNorm ops) joined by '+', e.g. "
+        "mixed_bfloat16,float32+plain,float32+unfused,float32+xla.",
+        parse=Variant.parse,
+    )
+    steps: int = option(10, "Timed training steps per configuration and variant.", min=1)
+    # The first untimed step traces / compiles.
+    warmup_steps: int = option(2, "Untimed training steps first.", min=1)
+    sample_sequences: int = option(16, "Sequences of the sampling benchmark.", min=1, flag=False)
+    sample_context: int = option(5, "Context frames of those sequences.", min=1, flag=False)
+    sample_horizon: int = option(10, "Predicted frames per sample.", min=1, flag=False)
+    num_samples: int = option(100, "Samples per sequence (best of N).", min=1)
+    sample_repeats: int = option(1, "Timed sampling calls per variant.", min=1)
+    # Needs the `[serving]` extra.
+    serving: bool = option(True, "Export a SavedModel and time serving_default.")
+    serving_num_samples: int = option(
+        10, "Samples per sequence of the exported signature.", flag=False
+    )
+    serving_repeats: int = option(10, "Timed requests per batch size.", min=1)
+    serving_batches: tuple[int, ...] = option((1, 16), "Sequences per request.", flag=False)
+    pipeline_batches: int = option(
+        20, "Batches drawn to time each input pipeline.", min=1, flag=False
+    )
+    # On the same initial weights and batches, on the sampled configuration
+    # (SM-MNIST SVG-LP); 0 skips it.
+    loss_curve_steps: int = option(
+        0, "Train every variant this many steps from the same weights and compare the losses."
+    )
+    matmul_size: int = option(4096, "n of the n x n ceiling products.", min=1)
+    matmul_repeats: int = option(5, "Timed products per dtype.", min=1, flag=False)
+    # After timing; the time is summarised by op type (0: no trace).
+    profile_steps: int = option(
+        0, "Trace this many training steps per configuration with tf.profiler."
+    )
+    # TensorBoard's profile plugin reads them; empty: a temporary folder, removed afterwards.
+    profile_dir: str = option("", "Keep the traces here (for TensorBoard); empty: discard them.")
+    tiny: bool = option(False, "Tiny sizes: runs in seconds, for CI.")
 
     def validate(self) -> BenchmarkOptions:
-        """Raises ValueError naming the option; returns the options to run."""
+        """Raises ValueError naming each bad option; returns the options to run."""
         unknown = [c for c in self.configs if c not in CONFIGS]
         if unknown or not self.configs:
             raise ValueError(f"--configs: unknown {unknown}; choose from {', '.join(CONFIGS)}.")
-        positive = (
-            "steps",
-            "warmup_steps",
-            "num_samples",
-            "sample_sequences",
-            "sample_horizon",
-            "sample_repeats",
-            "serving_repeats",
-            "pipeline_batches",
-            "matmul_size",
-            "matmul_repeats",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1.")
-        if self.sample_context < 1:
-            raise ValueError(f"--sample_context={self.sample_context}: must be >= 1.")
+        errors = [e for v in (self.variant, *self.compare) for e in option_errors(v)]
         missing = [c for c in self.configs if c not in self.flagfiles]
         if missing:
-            raise ValueError(
+            errors.append(
                 f"flagfiles: no Config of {', '.join(f'{c}.flags' for c in missing)}; "
                 "parse the installed flagfiles as svgpl_tf.benchmark.flagfile_configs does."
             )
-        return self
+        return validate_options(self, "Invalid benchmark options", errors)
 
     def sized(self) -> BenchmarkOptions:
         """The options actually run: shrunk when `tiny`."""

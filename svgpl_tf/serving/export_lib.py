@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import files, runs
-from svgpl_tf.config import CONFIG_FILE, PRECISIONS, Config, option
+from svgpl_tf.choices import PRECISIONS, option, validate_options
+from svgpl_tf.config import CONFIG_FILE, Config
 from svgpl_tf.models.sampling import CompiledSampler
 from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.serving import signatures
@@ -54,22 +55,8 @@ _MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 @dataclasses.dataclass(frozen=True)
 class ExportOptions:
-    """What to export and how; each field is also a flag of `svgpl-export`.
-
-    Args:
-        model_name: the model's name (folder and serving name).
-        version: the version folder; None takes one more than the largest.
-        step: the checkpoint step; None exports the latest.
-        num_samples: samples per sequence of `serving_default`.
-        horizon: predicted frames of `serving_default`; None uses the run's
-            `n_future`.
-        max_num_samples: largest `num_samples` of the `sample` signature.
-        max_horizon: largest `horizon` of the `sample` signature.
-        precision: precision policy the exported graphs compute in (None: the
-            run's); the weights are stored in float32 either way.
-        jit_compile: compile `serving_default`'s sampling with XLA (see
-            `SVGServingModule`).
-        verify: reload the SavedModel and compare it with the model.
+    """What to export and how: each field is declared once, with its help, and
+    is a flag of `svgpl-export` unless `flag=False`.
 
     Example:
         >>> ExportOptions(num_samples=5).max_horizon
@@ -77,27 +64,46 @@ class ExportOptions:
     """
 
     model_name: str = option(DEFAULT_MODEL_NAME, "Model name: folder and serving name.")
-    version: int | None = option(None, "Version folder (default: the next integer).")
+    version: int | None = option(
+        None,
+        "Version folder (default: the next integer).",
+        min=1,
+        message="must be >= 1 (TF Serving loads integer folders)",
+    )
     step: int | None = option(None, "Checkpoint step to export (default: the latest).")
-    num_samples: int = option(DEFAULT_NUM_SAMPLES, "Samples per sequence of serving_default.")
+    num_samples: int = option(
+        DEFAULT_NUM_SAMPLES, "Samples per sequence of serving_default.", min=1
+    )
     horizon: int | None = option(
-        None, "Predicted frames of serving_default (default: the run's --n_future)."
+        None, "Predicted frames of serving_default (default: the run's --n_future).", min=1
     )
     max_num_samples: int = option(
-        DEFAULT_MAX_NUM_SAMPLES, "Largest num_samples of the 'sample' signature."
+        DEFAULT_MAX_NUM_SAMPLES, "Largest num_samples of the 'sample' signature.", min=1
     )
-    max_horizon: int = option(DEFAULT_MAX_HORIZON, "Largest horizon of the 'sample' signature.")
+    max_horizon: int = option(
+        DEFAULT_MAX_HORIZON, "Largest horizon of the 'sample' signature.", min=1
+    )
+    # The weights are stored in float32 whatever the precision of the graphs.
     precision: str | None = option(
         None,
         "Precision the exported graphs compute in (default: the training run's).",
         choices=PRECISIONS,
     )
+    # See `SVGServingModule`.
     jit_compile: bool = option(
         False,
         "Compile serving_default's sampling with XLA (the server must support XLA; "
         "see export/README.md).",
     )
     verify: bool = option(True, "Reload the SavedModel and compare it.", flag=False)
+
+    def validate(self) -> ExportOptions:
+        """Raises ValueError naming each bad option and the fix; returns self.
+
+        The counts' relations (`num_samples <= max_num_samples`, ...) are
+        `signatures.check_export_counts`'s.
+        """
+        return validate_options(self, "Invalid export settings")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,12 +158,9 @@ def inference_copy(model: SVGModel) -> SVGModel:
 
 def check_settings(workdir: str, options: ExportOptions) -> None:
     """Raises ValueError (or FileNotFoundError) naming the flag, before any work."""
-    o = options
-    model_name, version, precision = o.model_name, o.version, o.precision
-    num_samples, horizon = o.num_samples, o.horizon
+    o = options.validate()
+    model_name, num_samples, horizon = o.model_name, o.num_samples, o.horizon
     max_num_samples, max_horizon = o.max_num_samples, o.max_horizon
-    if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"--precision={precision!r}: choose one of {PRECISIONS}.")
     if not workdir or not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
         raise FileNotFoundError(
             f"--workdir={workdir!r} holds no {CONFIG_FILE}: is it a training workdir?"
@@ -167,8 +170,6 @@ def check_settings(workdir: str, options: ExportOptions) -> None:
             f"--model_name={model_name!r}: use letters, digits, '_', '.' or '-' "
             "(it is a folder and part of the REST URL)."
         )
-    if version is not None and version < 1:
-        raise ValueError(f"--version={version}: must be >= 1 (TF Serving loads integer folders).")
     serving_apis()
     signatures.check_export_counts(
         num_samples, 1 if horizon is None else horizon, max_num_samples, max_horizon

@@ -47,6 +47,7 @@ from svgpl_tf.evaluation.lpips import check_frame_size
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.losses import lpips_weights
 from svgpl_tf.machine import machine_info
+from svgpl_tf.runs import CHECKPOINT_DIR
 from svgpl_tf.training.loop import train
 
 # Names of the files written in the workdir.
@@ -313,7 +314,7 @@ def _resumable_report(workdir: str, header: dict[str, Any]) -> dict[str, Any]:
         ValueError: the workdir holds checkpoints without a report, or of
             another configuration or probe protocol.
     """
-    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
         return {}
     path = os.path.join(workdir, REPORT_FILE)
     if not os.path.isfile(path):
