@@ -41,7 +41,7 @@ def no_global_dtype_policy():
 
 
 def portable_noise(keys, step, num_samples, z_dim):
-    """A deterministic stand-in for `svg._keyed_normal`, the same with and without XLA.
+    """A deterministic stand-in for `sampling.keyed_normal`, the same with and without XLA.
 
     TF 2.21's stateless random ops give other numbers under XLA than in a
     plain graph for the same seed and algorithm (tensorflow/tensorflow#121243),

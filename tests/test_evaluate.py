@@ -15,7 +15,7 @@ from svgpl_tf import runs
 from svgpl_tf.evaluation import job, sampling
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.evaluation.report import merge
-from svgpl_tf.models import svg
+from svgpl_tf.models import sampling as svg_sampling
 from svgpl_tf.training import loop
 
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
@@ -304,7 +304,7 @@ def test_xla_sampler_matches_the_plain_one_given_the_same_noise(workdir, tmp_pat
     # XLA's stateless random ops draw another stream for a seed
     # (tensorflow/tensorflow#121243); with a noise function that is the same in
     # both, the compiled evaluation must give the plain one's numbers.
-    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
+    monkeypatch.setattr(svg_sampling, "keyed_normal", portable_noise)
     plain = job.evaluate(workdir, str(tmp_path / "plain"), **EVAL)
     xla = job.evaluate(workdir, str(tmp_path / "xla"), **EVAL, jit_compile=True)
     m1 = sampling.SampleMetrics.load(str(tmp_path / "plain" / "per_sample.npz"))

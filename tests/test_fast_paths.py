@@ -15,7 +15,8 @@ from conftest import portable_noise
 from helpers import TINY_MODEL
 
 from svgpl_tf import runs
-from svgpl_tf.models import backbones, svg
+from svgpl_tf.models import backbones
+from svgpl_tf.models import sampling as svg_sampling
 from svgpl_tf.models.batchnorm import FastBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import CompiledSampler
@@ -49,7 +50,7 @@ def _each_bn(model):
 
 
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
-    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
+    monkeypatch.setattr(svg_sampling, "keyed_normal", portable_noise)
     batches = [_clip(seed=s) for s in range(3)]
     plain = _losses(runs.build_model(tiny_config), batches)
     xla_config = dataclasses.replace(tiny_config, jit_compile=True)
@@ -248,7 +249,7 @@ def test_xla_sampler_matches(monkeypatch):
     xla = CompiledSampler(model, jit_compile=True)
     first = xla(ctx, horizon=2, num_samples=2, seed=3)
     np.testing.assert_array_equal(first, xla(ctx, horizon=2, num_samples=2, seed=3))
-    monkeypatch.setattr(svg, "_keyed_normal", portable_noise)
+    monkeypatch.setattr(svg_sampling, "keyed_normal", portable_noise)
     xla = CompiledSampler(model, jit_compile=True)(ctx, horizon=2, num_samples=2, seed=3)
     plain = CompiledSampler(model)(ctx, horizon=2, num_samples=2, seed=3)
     np.testing.assert_allclose(xla, plain, atol=F32_ATOL)

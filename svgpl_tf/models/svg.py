@@ -35,6 +35,7 @@ import tensorflow_probability as tfp
 
 from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
+from svgpl_tf.models import sampling
 from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 from svgpl_tf.models.sampling import (
@@ -59,24 +60,6 @@ def _unfold(x, batch):
     """[batch * time, ...] -> [batch, time, ...]."""
     shape = tf.shape(x)
     return tf.reshape(x, tf.concat([[batch, shape[0] // batch], shape[1:]], 0))
-
-
-def _keyed_normal(keys, step, num_samples, z_dim):
-    """Standard normal noise `[batch * num_samples, z_dim]` for one time step.
-
-    Row b's noise is drawn from the stateless key `fold_in(keys[b], step)`, so
-    it does not depend on the horizon or on other rows. The algorithm is
-    pinned to Philox ("auto_select" may pick another on other devices), so a
-    seed gives the same noise on CPU and GPU, except under XLA (see
-    `svgpl_tf.models.sampling.CompiledSampler`).
-    """
-
-    def one(key):
-        k = tf.random.experimental.stateless_fold_in(key, step, alg="philox")
-        return tf.random.stateless_normal([num_samples, z_dim], seed=k, alg="philox")
-
-    eps = tf.map_fn(one, keys, fn_output_signature=tf.float32)  # [b, s, z]
-    return tf.reshape(eps, [-1, z_dim])
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -278,7 +261,7 @@ class SVGModel(keras.Model):
         first = tf.cast(replica, tf.int64) * tf.cast(batch, tf.int64)
         index = first + tf.range(tf.cast(batch, tf.int64))
         keys = tf.stack([tf.fill([batch], tf.constant(self.seed, tf.int64)), index], axis=1)
-        eps = _keyed_normal(keys, step, steps, self.z_dim)  # [batch * steps, z]
+        eps = sampling.keyed_normal(keys, step, steps, self.z_dim)  # [batch * steps, z]
         return tf.reshape(eps, [batch, steps, self.z_dim])
 
     def _skip_sources(self, num_steps):
@@ -428,7 +411,7 @@ class SVGModel(keras.Model):
         keys = sample_keys(seed, batch)  # [b, 2]
 
         def noise(t):  # eps [b * s, z] of the z_t that predicts frame t (0-based)
-            return _keyed_normal(keys, t, num_samples, self.z_dim)
+            return sampling.keyed_normal(keys, t, num_samples, self.z_dim)
 
         # Chosen once, before the loop: the BatchNorm statistics and the decoding.
         ctx_groups, groups = sampling_groups(batchnorm, n_ctx, num_samples)
