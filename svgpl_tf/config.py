@@ -173,6 +173,14 @@ class Config:
     # Optimisation.
     batch_size: int = option(100, "Global batch size.", min=1)
     learning_rate: float = option(2e-3, "Adam learning rate.", greater_than=0)
+    lr_warmup_steps: int = option(
+        0,
+        "Steps over which the learning rate rises linearly from 0 to --learning_rate "
+        "(0: none), counted from the optimizer's first step: use it with --init_from, "
+        "whose fresh Adam otherwise takes full-size first steps away from the weights.",
+        min=0,
+        run_option=True,
+    )
     beta_1: float = option(0.9, "Adam beta_1.", min=0, less_than=1)
     adam_epsilon: float = option(
         1e-7, "Adam epsilon (Keras's default; the reference uses torch's 1e-8).", greater_than=0

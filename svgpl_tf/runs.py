@@ -39,7 +39,7 @@ from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_weights
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
-from svgpl_tf.training.optimizer import ScaledAdam, lstm_bias_paths
+from svgpl_tf.training.optimizer import LinearWarmup, ScaledAdam, lstm_bias_paths
 
 # Sub-folder of the workdir holding the checkpoints.
 CHECKPOINT_DIR = "checkpoints"
@@ -204,9 +204,12 @@ def _build(config: Config, with_losses: bool) -> SVGModel:
     if config.init == "reference":
         reference_init(model, config.seed)
     multipliers = {p: 2.0 for p in lstm_bias_paths(model)} if config.lstm_bias == "double" else {}
+    learning_rate = config.learning_rate
+    if config.lr_warmup_steps:
+        learning_rate = LinearWarmup(config.learning_rate, config.lr_warmup_steps)
     optimizer = ScaledAdam(
         lr_multipliers=multipliers,
-        learning_rate=config.learning_rate,
+        learning_rate=learning_rate,
         beta_1=config.beta_1,
         epsilon=config.adam_epsilon,
     )

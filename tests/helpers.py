@@ -1,8 +1,10 @@
 """What several test modules share: the repository's path, running the binaries
-in a subprocess, and the tiny model sizes.
+in a subprocess, the tiny model and run, and stand-ins the tests substitute.
 
-`conftest.py` builds its fixtures from these; tests import them with
-`from helpers import ...` (pytest puts `tests/` on the path).
+`conftest.py` and `serving_fixtures.py` build their fixtures from these;
+tests import them with `from helpers import ...` (pytest puts `tests/` on the
+path). Test modules import from here only, never from `conftest` or from
+each other.
 """
 
 from __future__ import annotations
@@ -11,16 +13,54 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import tensorflow as tf
+
+from svgpl_tf import flags as svg_flags
+from svgpl_tf.benchmarks import CONFIGS
+from svgpl_tf.config import Config
+
 # The repository's root folder.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A model small enough for a training step in well under a second.
 TINY_MODEL = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
-# The same sizes, and a short tiny run, as training flags.
-TINY_FLAGS = [
-    "--g_dim=16", "--nf=8", "--z_dim=4", "--rnn_size=16", "--n_past=2", "--n_future=2",
-    "--batch_size=2", "--num_test_sequences=4", "--log_every=5", "--sample_every=0",
+# The tiny run: the model, 2 + 2 frames, batches of 2, 4 test sequences.
+TINY_RUN = dict(**TINY_MODEL, n_past=2, n_future=2, batch_size=2, num_test_sequences=4)
+# The same run as training flags, logging and checkpointing every 5 steps.
+TINY_FLAGS = [f"--{name}={value}" for name, value in TINY_RUN.items()] + [
+    "--log_every=5",
+    "--sample_every=0",
     "--checkpoint_every=5",
-]  # fmt: skip
+]
+
+
+def tiny_config(**changes) -> Config:
+    """The tiny run's validated `Config` (procedural sprites), 4 steps with
+    logs, checkpoints and samples every 2, with `changes` on top."""
+    fields = dict(steps=4, log_every=2, checkpoint_every=2, sample_every=2)
+    return Config(**{**TINY_RUN, **fields, **changes}).validate()
+
+
+def weight_values(model) -> list[np.ndarray]:
+    """Every weight of `model` (BatchNorm statistics included), in order, as numpy."""
+    return [v.numpy() for v in model.weights]
+
+
+def portable_noise(keys, step, num_samples, z_dim):
+    """A deterministic stand-in for `sampling.keyed_normal`, the same with and without XLA.
+
+    TF 2.21's stateless random ops give other numbers under XLA than in a
+    plain graph for the same seed and algorithm (tensorflow/tensorflow#121243),
+    so the XLA comparisons replace the noise by this function of the same keys.
+    """
+    base = tf.cast(keys[:, :1] * 31 + keys[:, 1:] * 17 + tf.cast(step, tf.int64), tf.float32)
+    grid = tf.cast(tf.range(num_samples * z_dim), tf.float32)
+    return tf.reshape(tf.sin(0.37 * base + 1.3 * grid[None, :]), [-1, z_dim])  # [b*s, z]
+
+
+def flagfile_configs(names=tuple(CONFIGS)) -> dict[str, Config]:
+    """`BenchmarkOptions.flagfiles` of `names`, as the benchmark binary passes them."""
+    return {name: svg_flags.config_from_flagfile(name) for name in names}
 
 
 def binary_env(**extra: str) -> dict[str, str]:

@@ -11,11 +11,10 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_MODEL
+from helpers import tiny_config
 from tensorflow_serving.apis import predict_pb2
 
 from svgpl_tf import runs
-from svgpl_tf.config import Config
 from svgpl_tf.serving import export_lib
 from svgpl_tf.training import loop
 
@@ -28,19 +27,14 @@ SEEDS = (3, 7)
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
     """A 2-step tiny SVG-PL run: the perceptual VGG16 exists during training."""
-    config = Config(
-        **TINY_MODEL,
-        n_past=2,
-        n_future=2,
-        batch_size=2,
-        num_test_sequences=4,
+    config = tiny_config(
         steps=2,
         log_every=1,
         checkpoint_every=2,
         sample_every=0,
         perceptual_weight=1e-3,
         vgg_weights="random",
-    ).validate()
+    )
     path = str(tmp_path_factory.mktemp("export") / "run")
     loop.train(config, path, verbose=0)
     return path

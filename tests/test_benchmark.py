@@ -9,8 +9,7 @@ test_benchmarks_inputs.py and test_benchmarks_sampling.py.
 import json
 
 import pytest
-from helpers import run_module
-from test_benchmarks_options import flagfile_configs
+from helpers import flagfile_configs, run_module
 
 from svgpl_tf import benchmarks, files
 from svgpl_tf.benchmarks import BenchmarkOptions, Variant

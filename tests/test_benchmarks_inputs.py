@@ -3,7 +3,7 @@
 import dataclasses
 
 import numpy as np
-from test_benchmarks_options import flagfile_configs
+from helpers import flagfile_configs
 
 from svgpl_tf.benchmarks import BenchmarkOptions, Variant, inputs
 from svgpl_tf.benchmarks.options import make_config

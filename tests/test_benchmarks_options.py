@@ -3,20 +3,15 @@
 import dataclasses
 
 import pytest
+from helpers import flagfile_configs
 
 from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.benchmarks import CONFIGS, BenchmarkOptions, Variant
 from svgpl_tf.benchmarks.options import describe_configs, make_config
-from svgpl_tf.config import Config
 
 # The only fields the benchmark sets on top of a flagfile: sizes of the measurement.
 MEASUREMENT_FIELDS = {"batch_size", "sprites"}
-
-
-def flagfile_configs(names=tuple(CONFIGS)) -> dict[str, Config]:
-    """`BenchmarkOptions.flagfiles` of `names`, as the benchmark binary passes them."""
-    return {name: svg_flags.config_from_flagfile(name) for name in names}
 
 
 def test_variant_names_parse_back():

@@ -7,8 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import portable_noise
-from helpers import run_module
+from helpers import portable_noise, run_module
 from PIL import Image
 
 from svgpl_tf import runs

@@ -11,8 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import portable_noise
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, portable_noise
 
 from svgpl_tf import runs
 from svgpl_tf.models import backbones

@@ -40,6 +40,7 @@ EXPECTED_RUN_OPTIONS = {
     "data_dir",
     "eval_num_samples",
     "eval_n_future",
+    "lr_warmup_steps",
 }
 
 # The fixed-choice fields of each class and what they accept.

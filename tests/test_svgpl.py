@@ -105,26 +105,3 @@ def test_imagenet_is_the_default_offline_and_hed_one_flag_away():
     assert term.weights_description.startswith("imagenet(torchvision):")
     hed = VGGPerceptualLoss(layers=("block1_conv2",), vgg_weights="hed")
     assert hed.weights_description.startswith("hed:")
-
-
-@pytest.mark.parametrize(
-    "changes,message",
-    [
-        (dict(perceptual_layers="block1_conv2,fc1"), "unknown layers \\['fc1'\\]"),
-        (dict(perceptual_layer_weights="1,2,3"), "3 values for 4"),
-        (dict(perceptual_layer_weights="1,a,1,1"), "comma-separated numbers"),
-        (dict(perceptual_distance="cosine"), "--perceptual_distance"),
-        (dict(vgg_weights="/no/such/vgg16.h5"), "--vgg_weights"),
-        (dict(perceptual_weight=-1.0), "--perceptual_weight"),
-        (dict(pixel_weight=0.0, perceptual_weight=0.0), "nothing to reconstruct"),
-    ],
-)
-def test_perceptual_config_errors(changes, message):
-    config = dataclasses.replace(Config(), perceptual_weight=1.0)
-    with pytest.raises(ValueError, match=message):
-        dataclasses.replace(config, **changes).validate()
-
-
-def test_unequal_weights_and_perceptual_only_are_allowed():
-    dataclasses.replace(Config(), pixel_weight=0.0, perceptual_weight=1.0).validate()
-    dataclasses.replace(Config(), pixel_weight=0.3, perceptual_weight=0.7).validate()

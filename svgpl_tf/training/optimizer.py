@@ -1,4 +1,4 @@
-"""Adam with per-variable learning-rate multipliers.
+"""Adam with per-variable learning-rate multipliers, and a linear warm-up.
 
 The reference's `torch.nn.LSTMCell` has two bias vectors, `b_ih` and `b_hh`,
 that receive the same gradient and so the same Adam step: their sum, the
@@ -7,8 +7,16 @@ A Keras LSTM cell has a single bias; giving it a learning-rate multiplier of
 2 reproduces the reference's dynamics exactly (each of torch's two biases
 has the same moments as the single one).
 
+`LinearWarmup` raises the learning rate from 0 over the first steps. A warm
+start (`--init_from`) restores weights but not Adam's moments; without a
+warm-up, Adam's first bias-corrected steps move every weight by about the
+full learning rate, whatever its gradient's size, and push a trained model
+away from where it was.
+
 Example:
     >>> opt = ScaledAdam(learning_rate=2e-3, lr_multipliers={"svg/lstm_cell/bias": 2.0})
+    >>> round(float(LinearWarmup(2e-3, warmup_steps=4)(1)), 6)
+    0.001
 """
 
 from __future__ import annotations
@@ -17,6 +25,30 @@ import keras
 import tensorflow as tf
 
 from svgpl_tf.models.layer_walk import sublayers
+
+
+@keras.saving.register_keras_serializable(package="svgpl_tf")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`peak * min(1, (step + 1) / warmup_steps)`: the learning rate of the
+    optimizer's step `step` (0-based), full from step `warmup_steps - 1` on.
+
+    Args:
+        peak: the learning rate after the warm-up.
+        warmup_steps: the number of steps of the rise, >= 1.
+    """
+
+    def __init__(self, peak: float, warmup_steps: int):
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1, got {warmup_steps}.")
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        fraction = (tf.cast(step, tf.float32) + 1.0) / float(self.warmup_steps)
+        return self.peak * tf.minimum(1.0, fraction)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")

@@ -1,4 +1,4 @@
-"""Tests of the time-to-quality probe and of weights-only checkpoints."""
+"""Tests of the time-to-quality probe (`svgpl_tf.training.time_to_quality`)."""
 
 import dataclasses
 import json
@@ -11,7 +11,7 @@ from svgpl_tf import runs
 from svgpl_tf.data.pipeline import make_datasets
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.lpips import LPIPS
-from svgpl_tf.training import loop, time_to_quality
+from svgpl_tf.training import time_to_quality
 
 
 def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, tmp_path):
@@ -185,56 +185,3 @@ def test_a_stopped_time_to_quality_run_resumes_with_its_probes(tiny_config, tmp_
         )  # fmt: skip
     with pytest.raises(ValueError, match="probe num_samples"):
         time_to_quality.time_to_quality(more, workdir, every=2, num_samples=3, num_sequences=2)
-
-
-def test_weights_only_checkpoint_restores_the_same_model(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    config = dataclasses.replace(tiny_config, sample_every=0)
-    trained = loop.train(config, workdir, verbose=0)
-    out = str(tmp_path / "shipped")
-    path = runs.write_weights_only(workdir, out)
-    assert path.endswith("ckpt-4")
-    assert not runs.holds_optimizer(path)
-    full = os.path.getsize(_data_file(workdir))
-    assert os.path.getsize(_data_file(out)) < 0.4 * full  # Adam's two slots are gone
-    model, saved, step = runs.restore_model(out)
-    assert step == 4 and saved == config
-    assert trained.modules.keys() == model.modules.keys()
-    for name, module in trained.modules.items():
-        restored = model.modules[name].weights
-        assert len(restored) == len(module.weights)
-        for a, b in zip(module.weights, restored):  # weights and BatchNorm statistics
-            assert a.path.split("/", 1)[1] == b.path.split("/", 1)[1]
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
-def test_weights_only_folder_may_record_another_precision(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    config = dataclasses.replace(tiny_config, steps=2, sample_every=0, precision="mixed_bfloat16")
-    trained = loop.train(config, workdir, verbose=0)
-    out = str(tmp_path / "shipped")
-    runs.write_weights_only(workdir, out, precision="float32")
-    model, saved, _ = runs.restore_model(out)
-    assert saved == dataclasses.replace(config, precision="float32")
-    for a, b in zip(trained.modules["decoder"].weights, model.modules["decoder"].weights):
-        assert b.dtype == "float32"
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
-def test_weights_only_checkpoint_of_another_model_is_rejected(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
-    out = str(tmp_path / "shipped")
-    runs.write_weights_only(workdir, out)
-    values = json.load(open(os.path.join(out, "config.json")))
-    values["prior"] = "fixed"
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(values, f)
-    with pytest.raises(RuntimeError, match="ckpt-2"):
-        runs.restore_model(out)
-
-
-def _data_file(workdir):
-    folder = os.path.join(workdir, "checkpoints")
-    latest = sorted(n for n in os.listdir(folder) if ".data-" in n)[-1]
-    return os.path.join(folder, latest)
