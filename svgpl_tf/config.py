@@ -176,8 +176,8 @@ class Config:
     lr_warmup_steps: int = option(
         0,
         "Steps over which the learning rate rises linearly from 0 to --learning_rate "
-        "(0: none), counted from the optimizer's first step: use it with --init_from, "
-        "whose fresh Adam otherwise takes full-size first steps away from the weights.",
+        "(0: none), counted from the optimizer's first step; for --init_from, whose fresh "
+        "Adam otherwise takes steps of about the full rate from the first.",
         min=0,
         run_option=True,
     )

@@ -10,8 +10,7 @@ has the same moments as the single one).
 `LinearWarmup` raises the learning rate from 0 over the first steps. A warm
 start (`--init_from`) restores weights but not Adam's moments; without a
 warm-up, Adam's first bias-corrected steps move every weight by about the
-full learning rate, whatever its gradient's size, and push a trained model
-away from where it was.
+full learning rate, whatever its gradient's size.
 
 Example:
     >>> opt = ScaledAdam(learning_rate=2e-3, lr_multipliers={"svg/lstm_cell/bias": 2.0})
