@@ -82,7 +82,10 @@ def test_outside_training_only_its_binaries_and_runs_import_it():
     # the package's __init__ imports nothing, so the loop stays unloaded.
     assert {m for m in MODULES["svgpl_tf.runs"] if m.startswith("svgpl_tf.training")} <= {
         "svgpl_tf.training.optimizer",
-        *(f"svgpl_tf.training.optimizer.{n}" for n in ("ScaledAdam", "lstm_bias_paths")),
+        *(
+            f"svgpl_tf.training.optimizer.{n}"
+            for n in ("LinearWarmup", "ScaledAdam", "lstm_bias_paths")
+        ),
     }
     assert not MODULES["svgpl_tf.training"]
 
