@@ -145,6 +145,39 @@ def test_load_sprites_procedural_splits_differ():
     )
 
 
+def test_procedural_strokes_are_the_distance_field_of_their_segments():
+    """Each pixel's ink is a smoothstep of its distance to the nearest segment,
+    recomputed here pixel by pixel in float64."""
+    rng = np.random.default_rng(0)
+    seg_a = rng.uniform(4, 28, size=(3, 5, 2)).astype(np.float32)  # [n, S, 2]
+    seg_b = rng.uniform(4, 28, size=(3, 5, 2)).astype(np.float32)
+    seg_b[1, 2] = seg_a[1, 2]  # a segment of length zero: a dot
+    radius = np.array([0.9, 1.3, 1.8], np.float32)
+    ink = drawn_digits._rasterise(seg_a, seg_b, radius, 32)  # [n, 32, 32]
+    expected = np.zeros([3, 32, 32])
+    for i, y, x in np.ndindex(3, 32, 32):
+        p = np.array([x + 0.5, y + 0.5])
+        nearest = np.inf
+        for a, b in zip(seg_a[i].astype(float), seg_b[i].astype(float), strict=True):
+            ab = b - a
+            t = np.clip((p - a) @ ab / max(ab @ ab, 1e-6), 0, 1)
+            nearest = min(nearest, np.linalg.norm(p - a - t * ab))
+        v = np.clip((radius[i] + 0.75 - nearest) / 1.5, 0, 1)
+        expected[i, y, x] = v * v * (3 - 2 * v)
+    np.testing.assert_allclose(ink, expected, atol=1e-5)
+    assert 0.02 < ink.mean() < 0.5  # some ink, not all
+
+
+def test_procedural_sprites_are_drawn_once_and_read_only():
+    first = digits.load_sprites("procedural", "train", num_procedural=30, seed=7)
+    assert digits.load_sprites("procedural", "train", num_procedural=30, seed=7) is first
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0, 0] = 1.0
+    # The cache holds what a fresh drawing gives.
+    split_seed = np.random.SeedSequence([7, 0]).generate_state(1, dtype=np.uint64)[0]
+    np.testing.assert_array_equal(first, drawn_digits.procedural_digits(30, int(split_seed)))
+
+
 def test_load_sprites_rejects_unknown_source_and_split():
     with pytest.raises(ValueError, match="procedural.*mnist"):
         digits.load_sprites("emnist", "train")

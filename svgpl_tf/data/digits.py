@@ -16,6 +16,8 @@ All sources return float32 arrays of shape [N, 32, 32] with values in [0, 1].
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from svgpl_tf.choices import SPRITE_SOURCES, SPRITE_SPLITS
@@ -48,7 +50,8 @@ def load_sprites(
             different derived seeds, so their sprites differ.
 
     Returns:
-        float32 array [N, 32, 32] with values in [0, 1].
+        float32 array [N, 32, 32] with values in [0, 1]. The procedural
+        sprites are drawn once per process and returned read-only.
 
     Example:
         >>> load_sprites("mnist5k", "train").shape
@@ -59,11 +62,20 @@ def load_sprites(
     if source == "procedural":
         if num_procedural < 1:
             raise ValueError(f"num_procedural must be >= 1, got {num_procedural}.")
-        split_seed = np.random.SeedSequence([seed, _PROCEDURAL_SPLIT_SEEDS[split]])
-        derived = int(split_seed.generate_state(1, dtype=np.uint64)[0])
-        return drawn_digits.procedural_digits(num_procedural, derived)
+        return _procedural_split(int(num_procedural), int(seed), split)
     if source == "mnist":
         return mnist.load_mnist_digits(split, path=mnist_path, allow_download=allow_download)
     if source == "mnist5k":
         return mnist.load_mnist5k_sprites(split)
     raise ValueError(f"Unknown sprite source {source!r}; valid sources are {SPRITE_SOURCES}.")
+
+
+@functools.lru_cache(maxsize=4)
+def _procedural_split(num: int, seed: int, split: str) -> np.ndarray:
+    """The procedural sprites of one split, read-only (each call of
+    `make_datasets` asks for both splits again)."""
+    split_seed = np.random.SeedSequence([seed, _PROCEDURAL_SPLIT_SEEDS[split]])
+    derived = int(split_seed.generate_state(1, dtype=np.uint64)[0])
+    sprites = drawn_digits.procedural_digits(num, derived)  # [num, 32, 32]
+    sprites.setflags(write=False)
+    return sprites

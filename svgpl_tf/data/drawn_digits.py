@@ -211,6 +211,7 @@ def _pack_templates() -> dict[str, np.ndarray]:
         ``points``: [V, P, 2] template points (V = number of variants),
         ``stroke``: [V, P] int stroke id of each point,
         ``seg``: [V, S, 2] int point indices of each segment's endpoints,
+        ``num_segs``: [V] segments of each variant before the padding,
         ``digit``: [V] digit class of each variant,
         ``variant_start``/``variant_count``: [10] index range of each class.
         Padding repeats the last point/segment, which does not change the
@@ -245,6 +246,7 @@ def _pack_templates() -> dict[str, np.ndarray]:
         "points": np.stack([pad(p, max_p) for p in all_points]),
         "stroke": np.stack([pad(s, max_p) for s in all_strokes]),
         "seg": np.stack([pad(s, max_s) for s in all_segs]),
+        "num_segs": np.array([len(s) for s in all_segs]),
         "digit": digits_arr,
         "variant_start": np.concatenate([[0], np.cumsum(counts)[:-1]]),
         "variant_count": counts,
@@ -260,6 +262,10 @@ def _templates() -> dict[str, np.ndarray]:
 def _rasterise(seg_a: np.ndarray, seg_b: np.ndarray, radius: np.ndarray, size: int) -> np.ndarray:
     """Anti-aliased rendering of thick polylines.
 
+    The distance of each pixel to the nearest segment is kept as a running
+    minimum over the segments, one segment at a time, so the working arrays
+    stay `[n, size, size]`.
+
     Args:
         seg_a: [n, S, 2] segment start points (x, y) in pixel coordinates.
         seg_b: [n, S, 2] segment end points.
@@ -270,22 +276,25 @@ def _rasterise(seg_a: np.ndarray, seg_b: np.ndarray, radius: np.ndarray, size: i
         [n, size, size] float32 images in [0, 1].
     """
     coords = np.arange(size, dtype=np.float32) + 0.5
-    ax = seg_a[..., 0, None, None]  # [n, S, 1, 1]
-    ay = seg_a[..., 1, None, None]
-    abx = seg_b[..., 0, None, None] - ax
-    aby = seg_b[..., 1, None, None] - ay
-    inv_len2 = 1.0 / np.maximum(abx * abx + aby * aby, 1e-6)
-    apx = coords[None, None, None, :] - ax  # [n, S, 1, w]
-    apy = coords[None, None, :, None] - ay  # [n, S, h, 1]
-    t = apx * abx + apy * aby  # [n, S, h, w]
-    t *= inv_len2
-    np.clip(t, 0.0, 1.0, out=t)
-    dx = apx - t * abx
-    dy = apy - t * aby
-    dx *= dx
-    dy *= dy
-    dx += dy
-    dist = np.sqrt(dx.min(axis=1))  # [n, h, w]
+    nearest = np.full((seg_a.shape[0], size, size), np.inf, dtype=np.float32)  # squared
+    for s in range(seg_a.shape[1]):
+        ax = seg_a[:, s, 0, None, None]  # [n, 1, 1]
+        ay = seg_a[:, s, 1, None, None]
+        abx = seg_b[:, s, 0, None, None] - ax
+        aby = seg_b[:, s, 1, None, None] - ay
+        inv_len2 = 1.0 / np.maximum(abx * abx + aby * aby, 1e-6)
+        apx = coords[None, None, :] - ax  # [n, 1, w]
+        apy = coords[None, :, None] - ay  # [n, h, 1]
+        t = apx * abx + apy * aby  # [n, h, w]
+        t *= inv_len2
+        np.clip(t, 0.0, 1.0, out=t)
+        dx = apx - t * abx
+        dy = apy - t * aby
+        dx *= dx
+        dy *= dy
+        dx += dy
+        np.minimum(nearest, dx, out=nearest)
+    dist = np.sqrt(nearest)  # [n, h, w]
     # Soft edge about 1.5 px wide centred on the stroke boundary.
     edge = 1.5
     ink = (radius[:, None, None] + 0.5 * edge - dist) / edge
@@ -357,13 +366,17 @@ def procedural_digits(num: int, seed: int) -> np.ndarray:
     radius = rng.uniform(0.9, 1.8, size=num).astype(np.float32)  # px
 
     seg = tpl["seg"][variant]  # [n, S, 2]
+    # Sprites drawn in order of their real segment count, so that each chunk
+    # skips the padding (repeated segments) beyond its longest template.
+    num_segs = tpl["num_segs"][variant]  # [n]
+    order = np.argsort(num_segs, kind="stable")
     out = np.empty((num, size, size), dtype=np.float32)
-    chunk = 128
+    chunk = 256
     for start in range(0, num, chunk):
-        sl = slice(start, start + chunk)
-        p = pts_px[sl]
-        s = seg[sl]
-        seg_a = np.take_along_axis(p, s[..., 0, None], axis=1)  # [c, S, 2]
+        rows = order[start : start + chunk]
+        s = seg[rows, : num_segs[rows].max()]  # [c, S', 2]
+        p = pts_px[rows]
+        seg_a = np.take_along_axis(p, s[..., 0, None], axis=1)  # [c, S', 2]
         seg_b = np.take_along_axis(p, s[..., 1, None], axis=1)
-        out[sl] = _rasterise(seg_a, seg_b, radius[sl], size)
+        out[rows] = _rasterise(seg_a, seg_b, radius[rows], size)
     return out
