@@ -21,13 +21,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import random
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -103,7 +100,7 @@ def make_reconstruction_terms(config: Config) -> list:
     """The weighted reconstruction terms of Eq. 1 that the config asks for.
 
     A term of weight 0 is left out, so `--perceptual_weight=0` builds and runs
-    no VGG16 at all: exactly SVG-LP.
+    no VGG16 at all: exactly SVG-LP. The VGG16 computes in the run's precision.
     """
     terms = []
     if config.pixel_weight > 0:
@@ -118,38 +115,18 @@ def make_reconstruction_terms(config: Config) -> list:
                 vgg_weights=config.vgg_weights,
                 weight=config.perceptual_weight,
                 seed=config.seed,
+                dtype=config.precision,
             )
         )
     return terms
 
 
-@contextlib.contextmanager
-def construction_scope(precision: str, seed: int):
-    """Keras's dtype policy and Python's random state for building one model,
-    put back afterwards, so that nothing leaks into the process.
-
-    Use it around any construction of an `SVGModel` (as `build_model` does).
-
-    Keras layers take the global dtype policy when they are made, and its
-    unseeded initializers draw their seeds from Python's `random` when they
-    are made; the model keeps both. Not thread-safe: build models in one
-    thread at a time.
-    """
-    policy, state = keras.config.dtype_policy(), random.getstate()
-    keras.config.set_dtype_policy(precision)
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(policy)
-        random.setstate(state)
-
-
 def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """A built, compiled `SVGModel` for `config` (weights seeded by config.seed).
 
-    Weights are initialised as `config.init` says (Keras's by default, the
-    reference's draws with `"reference"`, see `svgpl_tf.models.init`); the
+    Weights are initialised as `config.init` says (Keras's initializers, each
+    module's seeded from `config.seed`, by default; the reference's draws with
+    `"reference"`; see `svgpl_tf.models.init`); the
     optimizer is Adam with the configured epsilon, and with
     `lstm_bias="double"` the LSTM biases take twice the learning rate (see
     `svgpl_tf.training.optimizer`).
@@ -158,8 +135,9 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     `svgpl_tf.machine.resolve_precision` picks here): with a mixed policy its layers
     compute in bfloat16 or float16 and keep float32 variables; losses and
     sampled frames are float32 either way, and Keras wraps the optimizer in a
-    loss-scale optimizer for float16. The policy is the model's own: Keras's
-    global policy, and every random state of the process, are as before.
+    loss-scale optimizer for float16. The policy is the model's own, passed
+    to every layer it makes: building a model neither reads nor changes
+    Keras's global dtype policy or Python's `random`.
 
     Args:
         config: the configuration.
@@ -173,9 +151,7 @@ def build_model(config: Config, with_losses: bool = True) -> SVGModel:
     """
     if config.precision == "auto":
         config = dataclasses.replace(config, precision=machine.resolve_precision("auto")[0])
-    with construction_scope(config.precision, config.seed):
-        model = _build(config, with_losses)
-    return model
+    return _build(config, with_losses)
 
 
 def _build(config: Config, with_losses: bool) -> SVGModel:
@@ -199,6 +175,7 @@ def _build(config: Config, with_losses: bool) -> SVGModel:
         precompute_skips=config.precompute_skips,
         fused_batchnorm=config.fused_batchnorm,
         batchnorm_stats=config.batchnorm_stats,
+        dtype=config.precision,
     )
     model.build()
     if config.init == "reference":

@@ -2,7 +2,9 @@
 
 import dataclasses
 import inspect
+import random
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -99,10 +101,22 @@ def test_unknown_backbone_error_lists_choices():
 # Each class with constructor arguments that differ from its defaults, and
 # the get_config() entries those arguments must give.
 _CONFIGURED = [
-    (backbones.DCGANEncoder, {"g_dim": 16, "channels": 3, "nf": 8, "fused_batchnorm": False}),
-    (backbones.VGGDecoder, {"g_dim": 12, "channels": 3, "nf": 4, "fused_batchnorm": False}),
-    (recurrent.FramePredictor, {"input_dim": 20, "output_dim": 16, "units": 32, "num_layers": 3}),
-    (recurrent.GaussianLSTM, {"input_dim": 16, "z_dim": 4, "units": 24, "num_layers": 2}),
+    (
+        backbones.DCGANEncoder,
+        {"g_dim": 16, "channels": 3, "nf": 8, "fused_batchnorm": False, "seed": 5},
+    ),
+    (
+        backbones.VGGDecoder,
+        {"g_dim": 12, "channels": 3, "nf": 4, "fused_batchnorm": False, "seed": 6},
+    ),
+    (
+        recurrent.FramePredictor,
+        {"input_dim": 20, "output_dim": 16, "units": 32, "num_layers": 3, "seed": 7},
+    ),
+    (
+        recurrent.GaussianLSTM,
+        {"input_dim": 16, "z_dim": 4, "units": 24, "num_layers": 2, "seed": 8},
+    ),
     (FastBatchNormalization, {"fused": True, "momentum": 0.9, "epsilon": 1e-5}),
     (
         SVGModel,
@@ -149,6 +163,56 @@ def test_get_config_round_trip(cls, arguments):
         clone.build()
         assert layer.prior is None and clone.prior_type == "fixed"
         assert [v.shape for v in clone.weights] == [v.shape for v in layer.weights]
+
+
+def test_initial_weights_are_a_function_of_the_seed_alone():
+    """Each module draws from its own seed, so the same seed gives the same
+    weights, another seed other kernels, and a module's weights do not depend
+    on the others (a fixed prior leaves the rest as a learned one has them)."""
+
+    def kernels(**changes):
+        model = SVGModel(**{**TINY, "n_past": 2, **changes})
+        model.build()
+        return {v.path.split("/", 1)[1]: v.numpy() for v in model.weights}  # without the name
+
+    first, again = kernels(seed=3), kernels(seed=3)
+    assert first.keys() == again.keys()
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    other = kernels(seed=4)
+    drawn = [k for k in first if k.endswith("kernel")]
+    assert len(drawn) >= 20
+    assert not any(np.array_equal(first[k], other[k]) for k in drawn)
+    fixed = kernels(seed=3, prior="fixed")
+    assert set(fixed) == {k for k in first if not k.startswith("prior/")}
+    assert all(np.array_equal(first[k], fixed[k]) for k in fixed)
+    # A kernel is Glorot-uniform: inside +-sqrt(6 / (fan_in + fan_out)).
+    mu = first["posterior/mu/kernel"]
+    assert np.abs(mu).max() <= np.sqrt(6 / sum(mu.shape)) and mu.std() > 0
+
+
+def test_a_model_takes_its_dtype_policy_and_seeds_from_its_constructor():
+    """Every layer that computes gets the model's policy, and building one reads
+    and changes no process-wide state: not Keras's policy, not Python's random."""
+    state = random.getstate()
+    keras.config.set_dtype_policy("float16")  # a global policy the model must ignore
+    try:
+        model = SVGModel(**TINY, n_past=2, seed=1, dtype="mixed_bfloat16")
+        model.build()
+        plain = SVGModel(**TINY, n_past=2, seed=1)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert random.getstate() == state
+    computing = [x for x in sublayers(model) if not isinstance(x, keras.Sequential)]
+    assert len(computing) > 30
+    assert {x.dtype_policy.name for x in computing} == {"mixed_bfloat16"}
+    assert plain.dtype_policy.name == "float16"  # Keras's default for an unset dtype
+    assert all(v.dtype == "float32" for v in model.weights)
+    random.seed(123)  # the global state does not reach the weights either
+    again = SVGModel(**TINY, n_past=2, seed=1, dtype="mixed_bfloat16")
+    again.build()
+    random.setstate(state)
+    for a, b in zip(model.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 @pytest.mark.parametrize("fused", [False, True])

@@ -347,9 +347,35 @@ def test_default_config_is_the_papers_imagenet_vgg16():
         "distance": "l1",
         "vgg_weights": "imagenet",
         "seed": 0,
+        "dtype": None,
     }
     out = term(_frames((2, 2, 32, 32, 1), seed=14), _frames((2, 2, 32, 32, 1), seed=15))
     assert len(out) == 5 and all(np.isfinite(float(v)) for v in out.values())
+
+
+def test_the_vgg16_computes_in_the_policy_it_is_given():
+    """A mixed-precision run's VGG16 computes in bfloat16 (its weights and the
+    distances stay float32), without any global policy set."""
+    target, pred = _frames((2, 2, 32, 32, 1), seed=16), _frames((2, 2, 32, 32, 1), seed=17)
+    plain = VGGPerceptualLoss(layers=SMALL_LAYERS, vgg_weights="random", seed=3)
+    mixed = VGGPerceptualLoss(
+        layers=SMALL_LAYERS, vgg_weights="random", seed=3, dtype="mixed_bfloat16"
+    )
+    assert mixed.get_config()["dtype"] == "mixed_bfloat16"
+    convs = [x for x in mixed.feature_extractor.layers if isinstance(x, keras.layers.Conv2D)]
+    assert [x.name for x in convs] == [
+        "block1_conv1",
+        "block1_conv2",
+        "block2_conv1",
+        "block2_conv2",
+    ]
+    assert {x.compute_dtype for x in convs} == {"bfloat16"}
+    assert {v.dtype for v in mixed.feature_extractor.weights} == {"float32"}
+    assert {x.compute_dtype for x in plain.feature_extractor.layers[1:]} == {"float32"}
+    want, got = plain(target, pred), mixed(target, pred)
+    assert got["perceptual"].dtype == tf.float32
+    assert float(got["perceptual"]) == pytest.approx(float(want["perceptual"]), rel=0.02)
+    assert float(got["perceptual"]) != float(want["perceptual"])  # it did compute in bfloat16
 
 
 def test_bad_config_errors():

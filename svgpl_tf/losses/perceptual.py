@@ -108,6 +108,8 @@ class VGGPerceptualLoss(ReconstructionTerm):
         weight: multiplier of this term in the total loss (Eq. 1).
         name: key of the term in the returned dict and in the logs.
         seed: seed of the ``"random"`` VGG16 weights.
+        dtype: the VGG16's dtype policy, e.g. the model's `"mixed_bfloat16"`
+            (None: Keras's default); the distances are float32 either way.
 
     Example:
         >>> term = VGGPerceptualLoss(layers=("block1_conv2",), vgg_weights="random")
@@ -133,6 +135,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
         weight: float = 1.0,
         name: str = "perceptual",
         seed: int = 0,
+        dtype: str | None = None,
     ):
         super().__init__(weight=weight, name=name)
         self.layers = validate_layer_names(layers)
@@ -150,8 +153,9 @@ class VGGPerceptualLoss(ReconstructionTerm):
         self.distance = distance
         self.vgg_weights = vgg_weights
         self.seed = int(seed)
+        self.dtype = dtype
         self.feature_extractor = build_vgg16_features(
-            self.layers, weights=vgg_weights, seed=self.seed
+            self.layers, weights=vgg_weights, seed=self.seed, dtype=dtype
         )
         self.weights_description: str = self.feature_extractor.weights_description
         # Keras's TF backend creates every tf.Variable as trainable, so a
@@ -170,6 +174,7 @@ class VGGPerceptualLoss(ReconstructionTerm):
             distance=self.distance,
             vgg_weights=self.vgg_weights,
             seed=self.seed,
+            dtype=self.dtype,
         )
         return config
 

@@ -87,6 +87,10 @@ WEIGHT_SOURCES_HELP = (
     "layout), 'imagenet', or 'random'"
 )
 
+# VGG16's conv stages: (width, convolutions) of blocks 1-5, as in
+# `keras.applications.VGG16` (3x3 "same" convs with ReLU, then a 2x2 max-pool).
+_VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
 # Per-socket-operation timeout while downloading, so that an unreachable host
 # fails instead of hanging (it does not limit the total download time).
 _DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
@@ -334,7 +338,8 @@ def _load_keras_file(
 ) -> set[str]:
     """Loads a Keras VGG16 weights file into a full notop VGG16 and copies
     the needed layers; returns names filled."""
-    full = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
+    inputs = keras.Input(shape=input_shape)
+    full = keras.Model(inputs, _vgg16_stack(inputs, None)["block5_pool"], name="vgg16")
     try:
         full.load_weights(path, skip_mismatch=False)
     except (ValueError, KeyError, OSError) as err:
@@ -349,11 +354,33 @@ def _load_keras_file(
     return set(convs)
 
 
+def _vgg16_stack(inputs, last: str | None, dtype=None) -> dict:
+    """VGG16's notop layers (`keras.applications.VGG16`'s names) applied to
+    `inputs`, up to the layer `last` (None: through `block5_pool`); returns
+    every layer's output by name. The kernels start at zero: every caller
+    fills them from a weights source, so making them draws nothing."""
+    x, outputs = inputs, {}  # [n, h, w, 3]
+    for block, (width, convs) in enumerate(_VGG16_BLOCKS, start=1):
+        for i in range(1, convs + 1):
+            name = f"block{block}_conv{i}"
+            conv = keras.layers.Conv2D(
+                width, 3, padding="same", activation="relu", kernel_initializer="zeros",
+                name=name, dtype=dtype,
+            )  # fmt: skip
+            x = outputs[name] = conv(x)
+            if name == last:
+                return outputs
+        pool = keras.layers.MaxPooling2D(2, 2, name=f"block{block}_pool", dtype=dtype)
+        x = outputs[pool.name] = pool(x)
+    return outputs
+
+
 def build_vgg16_features(
     layer_names: Sequence[str],
     weights: str | os.PathLike = "hed",
     input_shape: tuple[int | None, int | None, int] = (None, None, 3),
     seed: int = 0,
+    dtype=None,
 ) -> keras.Model:
     """Frozen VGG16 conv stack cut after the deepest requested layer.
 
@@ -364,6 +391,8 @@ def build_vgg16_features(
             VGG16 weights file (see the module docstring).
         input_shape: [height, width, 3] of the inputs; None for any size.
         seed: seed of the ``"random"`` initialisation (ignored otherwise).
+        dtype: the layers' dtype policy (None: Keras's default); the
+            weights are float32 either way.
 
     Returns:
         A non-trainable `keras.Model` mapping preprocessed images [n, h, w, 3]
@@ -420,19 +449,10 @@ def build_vgg16_features(
             )
         description = f"file:{source_path}"
 
-    # Clone the layers of a Keras VGG16 up to the deepest requested layer on a
-    # fresh input, so that the deeper layers are not even referenced.
-    template = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
+    # VGG16's layers up to the deepest requested one: the deeper ones are not made.
     deepest = max(names, key=VGG16_CONV_LAYERS.index)
     inputs = keras.Input(shape=input_shape, name="vgg16_input")
-    x = inputs  # [n, h, w, 3]
-    outputs = {}
-    for layer in template.layers[1:]:
-        x = layer.__class__.from_config(layer.get_config())(x)
-        outputs[layer.name] = x
-        if layer.name == deepest:
-            break
-    del template
+    outputs = _vgg16_stack(inputs, deepest, dtype)
     model = keras.Model(inputs, [outputs[n] for n in names], name=f"vgg16_to_{deepest}")
 
     convs = _conv_layers(model)

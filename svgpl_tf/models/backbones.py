@@ -21,6 +21,7 @@ from keras import layers
 
 from svgpl_tf.choices import BACKBONES
 from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.init import SeededLayers
 from svgpl_tf.models.skip_terms import (
     add_shared,
     apply_block,
@@ -33,7 +34,7 @@ from svgpl_tf.models.skip_terms import (
 DEFAULT_NF = 64
 
 
-def _batchnorm(fused: bool):
+def _batchnorm(make: SeededLayers, fused: bool):
     """The BatchNorm of every block, named `bn`.
 
     It is `synchronized`: under a tf.distribute strategy its batch statistics
@@ -41,85 +42,93 @@ def _batchnorm(fused: bool):
     of replicas (outside a strategy this changes nothing).
 
     Args:
+        make: the module's layer maker (its dtype policy).
         fused: use the fused kernel where it applies (`FastBatchNormalization`).
     """
-    return FastBatchNormalization(
-        fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True, name="bn"
-    )
+    return make(
+        FastBatchNormalization, fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True,
+        name="bn",
+    )  # fmt: skip
 
 
-def _conv_bn_lrelu(filters, kernel, strides, name, fused):
+def _conv_bn_lrelu(make, filters, kernel, strides, name, fused):
     """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones.
 
     Args:
+        make: the module's layer maker (its dtype policy and seeds).
         filters, kernel, strides: those of the `Conv2D` (padding "same").
         name: the block's name.
         fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
-            layers.Conv2D(filters, kernel, strides, padding="same", name="conv"),
-            _batchnorm(fused),
-            layers.LeakyReLU(0.2),
+            make(layers.Conv2D, filters, kernel, strides, padding="same", name="conv"),
+            _batchnorm(make, fused),
+            make(layers.LeakyReLU, 0.2),
         ],
         name=name,
     )
 
 
-def _upconv_bn_lrelu(filters, kernel, strides, padding, name, fused):
+def _upconv_bn_lrelu(make, filters, kernel, strides, padding, name, fused):
     """ConvTranspose -> BatchNorm -> LeakyReLU(0.2).
 
     Args:
+        make: the module's layer maker (its dtype policy and seeds).
         filters, kernel, strides, padding: those of the `Conv2DTranspose`.
         name: the block's name.
         fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
-            layers.Conv2DTranspose(filters, kernel, strides, padding=padding, name="deconv"),
-            _batchnorm(fused),
-            layers.LeakyReLU(0.2),
+            make(layers.Conv2DTranspose, filters, kernel, strides, padding=padding, name="deconv"),
+            _batchnorm(make, fused),
+            make(layers.LeakyReLU, 0.2),
         ],
         name=name,
     )
 
 
-def _embedding_head(g_dim, name, fused):
+def _embedding_head(make, g_dim, name, fused):
     """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim].
 
     Args:
+        make: the module's layer maker (its dtype policy and seeds).
         g_dim: size of the embedding.
         name: the block's name.
         fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
-            layers.Conv2D(g_dim, 4, 1, padding="valid", name="conv"),
-            _batchnorm(fused),
-            layers.Activation("tanh"),
+            make(layers.Conv2D, g_dim, 4, 1, padding="valid", name="conv"),
+            _batchnorm(make, fused),
+            make(layers.Activation, "tanh"),
         ],
         name=name,
     )
 
 
-def _vgg_block(widths, name, fused):
+def _vgg_block(make, widths, name, fused):
     """VGG stage: one 3x3 `_conv_bn_lrelu` per width, named `{name}_{i}`.
 
     Args:
+        make: the module's layer maker (its dtype policy and seeds).
         widths: output channels of each convolution, in order.
         name: the stage's name.
         fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
-        [_conv_bn_lrelu(w, 3, 1, f"{name}_{i}", fused) for i, w in enumerate(widths)],
+        [_conv_bn_lrelu(make, w, 3, 1, f"{name}_{i}", fused) for i, w in enumerate(widths)],
         name=name,
     )
 
 
 class _Backbone(layers.Layer):
-    """The arguments (`g_dim`, `channels`, `nf`, `fused_batchnorm`, see the
-    subclasses) and config the four encoders and decoders share. Subclasses
-    create their layers in `_make_layers`, called once the arguments are set."""
+    """The arguments (`g_dim`, `channels`, `nf`, `fused_batchnorm`, `seed`,
+    see the subclasses) and config the four encoders and decoders share.
+    Subclasses create their layers in `_make_layers(make)`, called once the
+    arguments are set, with a `SeededLayers` of the module's seed and dtype
+    policy (`dtype=`, as any Keras layer takes it)."""
 
     def __init__(
         self,
@@ -127,6 +136,7 @@ class _Backbone(layers.Layer):
         channels: int = 1,
         nf: int = DEFAULT_NF,
         fused_batchnorm: bool = False,
+        seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -134,9 +144,10 @@ class _Backbone(layers.Layer):
         self.channels = channels
         self.nf = nf
         self.fused_batchnorm = fused_batchnorm
-        self._make_layers()
+        self.seed = seed
+        self._make_layers(SeededLayers(seed, self.dtype_policy))
 
-    def _make_layers(self) -> None:
+    def _make_layers(self, make: SeededLayers) -> None:
         raise NotImplementedError
 
     def get_config(self):
@@ -146,6 +157,7 @@ class _Backbone(layers.Layer):
             "channels": self.channels,
             "nf": self.nf,
             "fused_batchnorm": self.fused_batchnorm,
+            "seed": self.seed,
         }
 
 
@@ -159,6 +171,7 @@ class DCGANEncoder(_Backbone):
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
             where it applies (see `FastBatchNormalization`).
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 32, 32, 64]`, `[n, 16, 16, 128]`, `[n, 8, 8, 256]`,
@@ -171,13 +184,13 @@ class DCGANEncoder(_Backbone):
         (2, 128)
     """
 
-    def _make_layers(self) -> None:
+    def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.c1 = _conv_bn_lrelu(nf, 4, 2, "c1", fused)  # 64 -> 32
-        self.c2 = _conv_bn_lrelu(nf * 2, 4, 2, "c2", fused)  # 32 -> 16
-        self.c3 = _conv_bn_lrelu(nf * 4, 4, 2, "c3", fused)  # 16 -> 8
-        self.c4 = _conv_bn_lrelu(nf * 8, 4, 2, "c4", fused)  # 8 -> 4
-        self.c5 = _embedding_head(self.g_dim, "c5", fused)  # 4 -> 1
+        self.c1 = _conv_bn_lrelu(make, nf, 4, 2, "c1", fused)  # 64 -> 32
+        self.c2 = _conv_bn_lrelu(make, nf * 2, 4, 2, "c2", fused)  # 32 -> 16
+        self.c3 = _conv_bn_lrelu(make, nf * 4, 4, 2, "c3", fused)  # 16 -> 8
+        self.c4 = _conv_bn_lrelu(make, nf * 8, 4, 2, "c4", fused)  # 8 -> 4
+        self.c5 = _embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -204,6 +217,7 @@ class DCGANDecoder(_Backbone):
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
             where it applies (see `FastBatchNormalization`).
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
     maps, and returns frames `[n, 64, 64, channels]` in (0, 1).
@@ -215,15 +229,16 @@ class DCGANDecoder(_Backbone):
         (2, 64, 64, 1)
     """
 
-    def _make_layers(self) -> None:
+    def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
-        self.upc2 = _upconv_bn_lrelu(nf * 4, 4, 2, "same", "upc2", fused)  # 4 -> 8
-        self.upc3 = _upconv_bn_lrelu(nf * 2, 4, 2, "same", "upc3", fused)  # 8 -> 16
-        self.upc4 = _upconv_bn_lrelu(nf, 4, 2, "same", "upc4", fused)  # 16 -> 32
-        self.upc5 = layers.Conv2DTranspose(
-            self.channels, 4, 2, padding="same", activation="sigmoid", name="upc5"
-        )  # 32 -> 64
+        self.upc1 = _upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = _upconv_bn_lrelu(make, nf * 4, 4, 2, "same", "upc2", fused)  # 4 -> 8
+        self.upc3 = _upconv_bn_lrelu(make, nf * 2, 4, 2, "same", "upc3", fused)  # 8 -> 16
+        self.upc4 = _upconv_bn_lrelu(make, nf, 4, 2, "same", "upc4", fused)  # 16 -> 32
+        self.upc5 = make(
+            layers.Conv2DTranspose, self.channels, 4, 2, padding="same", activation="sigmoid",
+            name="upc5",
+        )  # 32 -> 64  # fmt: skip
 
     def build(self, g_shape, skips_shape=None):
         n, nf = g_shape[0], self.nf
@@ -287,6 +302,7 @@ class VGGEncoder(_Backbone):
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
             where it applies (see `FastBatchNormalization`).
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 64, 64, 64]`, `[n, 32, 32, 128]`, `[n, 16, 16, 256]`,
@@ -298,14 +314,14 @@ class VGGEncoder(_Backbone):
         (64, 64, 64)
     """
 
-    def _make_layers(self) -> None:
+    def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.c1 = _vgg_block([nf, nf], "c1", fused)  # 64 x 64
-        self.c2 = _vgg_block([nf * 2, nf * 2], "c2", fused)  # 32 x 32
-        self.c3 = _vgg_block([nf * 4] * 3, "c3", fused)  # 16 x 16
-        self.c4 = _vgg_block([nf * 8] * 3, "c4", fused)  # 8 x 8
-        self.c5 = _embedding_head(self.g_dim, "c5", fused)  # 4 -> 1
-        self.pool = layers.MaxPooling2D(2, 2)
+        self.c1 = _vgg_block(make, [nf, nf], "c1", fused)  # 64 x 64
+        self.c2 = _vgg_block(make, [nf * 2, nf * 2], "c2", fused)  # 32 x 32
+        self.c3 = _vgg_block(make, [nf * 4] * 3, "c3", fused)  # 16 x 16
+        self.c4 = _vgg_block(make, [nf * 8] * 3, "c4", fused)  # 8 x 8
+        self.c5 = _embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
+        self.pool = make(layers.MaxPooling2D, 2, 2)
 
     def build(self, input_shape):
         n, h, w, c = tuple(input_shape)
@@ -335,6 +351,7 @@ class VGGDecoder(_Backbone):
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
             where it applies (see `FastBatchNormalization`).
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Example:
         >>> enc, dec = VGGEncoder(128, 3), VGGDecoder(128, 3)
@@ -343,17 +360,18 @@ class VGGDecoder(_Backbone):
         (1, 64, 64, 3)
     """
 
-    def _make_layers(self) -> None:
+    def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.upc1 = _upconv_bn_lrelu(nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
-        self.upc2 = _vgg_block([nf * 8, nf * 8, nf * 4], "upc2", fused)  # 8 x 8
-        self.upc3 = _vgg_block([nf * 4, nf * 4, nf * 2], "upc3", fused)  # 16 x 16
-        self.upc4 = _vgg_block([nf * 2, nf], "upc4", fused)  # 32 x 32
-        self.upc5 = _vgg_block([nf], "upc5", fused)  # 64 x 64
-        self.out = layers.Conv2DTranspose(
-            self.channels, 3, 1, padding="same", activation="sigmoid", name="out"
-        )
-        self.up = layers.UpSampling2D(2, interpolation="nearest")
+        self.upc1 = _upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = _vgg_block(make, [nf * 8, nf * 8, nf * 4], "upc2", fused)  # 8 x 8
+        self.upc3 = _vgg_block(make, [nf * 4, nf * 4, nf * 2], "upc3", fused)  # 16 x 16
+        self.upc4 = _vgg_block(make, [nf * 2, nf], "upc4", fused)  # 32 x 32
+        self.upc5 = _vgg_block(make, [nf], "upc5", fused)  # 64 x 64
+        self.out = make(
+            layers.Conv2DTranspose, self.channels, 3, 1, padding="same", activation="sigmoid",
+            name="out",
+        )  # fmt: skip
+        self.up = make(layers.UpSampling2D, 2, interpolation="nearest")
 
     def build(self, g_shape, skips_shape=None):
         n, nf = g_shape[0], self.nf
@@ -413,7 +431,13 @@ _REGISTRY = {"dcgan": (DCGANEncoder, DCGANDecoder), "vgg": (VGGEncoder, VGGDecod
 
 
 def make_backbone(
-    name: str, g_dim: int, channels: int, nf: int = DEFAULT_NF, fused_batchnorm: bool = False
+    name: str,
+    g_dim: int,
+    channels: int,
+    nf: int = DEFAULT_NF,
+    fused_batchnorm: bool = False,
+    seeds: tuple[int, int] = (0, 1),
+    dtype=None,
 ):
     """Returns a new `(encoder, decoder)` pair for the backbone `name`.
 
@@ -425,11 +449,14 @@ def make_backbone(
             values give fast models for tests and CPU demos.
         fused_batchnorm: run every BatchNorm through the fused kernel where
             it applies (see `FastBatchNormalization`).
+        seeds: the encoder's and the decoder's seeds (their initial weights).
+        dtype: the dtype policy of both (None: Keras's default).
     """
     if name not in _REGISTRY:
         raise ValueError(f"Unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}.")
     enc_cls, dec_cls = _REGISTRY[name]
+    common = dict(fused_batchnorm=fused_batchnorm, dtype=dtype)
     return (
-        enc_cls(g_dim, channels, nf, fused_batchnorm, name="encoder"),
-        dec_cls(g_dim, channels, nf, fused_batchnorm, name="decoder"),
+        enc_cls(g_dim, channels, nf, seed=seeds[0], name="encoder", **common),
+        dec_cls(g_dim, channels, nf, seed=seeds[1], name="decoder", **common),
     )

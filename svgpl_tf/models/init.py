@@ -1,5 +1,12 @@
-"""The reference implementation's weight initialisation (Denton & Fergus, 2018).
+"""Weight initialisation: Keras's, seeded per module, and the reference's.
 
+`SeededLayers(seed, dtype)` makes the Keras layers of one module: each gets
+the module's dtype policy, and each random initializer the next seed of
+`random.Random(seed)`. So a module's initial weights are a function of its
+seed, and building a model reads and changes no process-wide state (Keras's
+global dtype policy, Python's `random`).
+
+The reference SVG code (Denton & Fergus, 2018) initialises differently.
 Keras initialises convolutions and Dense layers with Glorot-uniform and zero
 biases, LSTMs with an orthogonal recurrent kernel and a forget-gate bias of
 1. The reference SVG code instead draws every convolution and linear weight
@@ -22,6 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -29,6 +39,49 @@ from svgpl_tf.models.layer_walk import sublayers
 
 # Standard deviation of the reference's N(0, 0.02) conv/linear and N(1, 0.02) BatchNorm draws.
 INIT_STD = 0.02
+# Keras layers whose kernel is drawn (Glorot-uniform, Keras's default).
+_KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
+
+
+class SeededLayers:
+    """Makes one module's Keras layers with its dtype policy and seeded initializers.
+
+    Convolutions and Dense layers get a Glorot-uniform kernel (Keras's
+    default) seeded with the next draw of `random.Random(seed)`; an LSTM gets
+    its kernel, its orthogonal recurrent kernel and its own `seed` (Keras's
+    dropout seed, unused here) the same way. Every layer gets `dtype`.
+
+    Args:
+        seed: the module's seed.
+        dtype: the module's dtype policy (a name such as `"mixed_bfloat16"`
+            or a `keras.DTypePolicy`).
+
+    Example:
+        >>> make = SeededLayers(seed=3, dtype="mixed_bfloat16")
+        >>> dense = make(keras.layers.Dense, 4, name="head")
+        >>> dense.compute_dtype, dense.kernel_initializer.seed == SeededLayers(3, "float32").seed()
+        ('bfloat16', True)
+    """
+
+    def __init__(self, seed: int, dtype: Any):
+        self._rng = random.Random(seed)
+        self.dtype = dtype
+
+    def seed(self) -> int:
+        """The next seed, in [1, 1e9] as Keras draws its own."""
+        return self._rng.randint(1, 10**9)
+
+    def __call__(self, cls: type, *args, **kwargs) -> keras.layers.Layer:
+        """`cls(*args, **kwargs)` with this module's dtype and seeded initializers."""
+        if issubclass(cls, _KERNEL_LAYERS):
+            kwargs.setdefault("kernel_initializer", keras.initializers.GlorotUniform(self.seed()))
+        elif issubclass(cls, keras.layers.LSTM):
+            kwargs.setdefault("kernel_initializer", keras.initializers.GlorotUniform(self.seed()))
+            kwargs.setdefault(
+                "recurrent_initializer", keras.initializers.Orthogonal(seed=self.seed())
+            )
+            kwargs.setdefault("seed", self.seed())
+        return cls(*args, dtype=self.dtype, **kwargs)
 
 
 def reference_init(model: keras.layers.Layer, seed: int) -> int:

@@ -26,22 +26,32 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
+from svgpl_tf.models.init import SeededLayers
+
 tfd = tfp.distributions
 
 
 class _LSTMStack(layers.Layer):
     """Embedding Dense -> `num_layers` LSTMs; the shared body of both modules."""
 
-    def __init__(self, input_dim: int, units: int = 256, num_layers: int = 1, **kwargs):
+    def __init__(
+        self, input_dim: int, units: int = 256, num_layers: int = 1, seed: int = 0, **kwargs
+    ):
         super().__init__(**kwargs)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
         self.input_dim = input_dim
         self.units = units
         self.num_layers = num_layers
-        self.embed = layers.Dense(units, name="embed")
+        self.seed = seed
+        # Makes this module's layers, with its dtype policy and seeds; the
+        # heads of the subclasses draw after the body.
+        self._make = SeededLayers(seed, self.dtype_policy)
+        self.embed = self._make(layers.Dense, units, name="embed")
         self.lstms = [
-            layers.LSTM(units, return_sequences=True, return_state=True, name=f"lstm_{i}")
+            self._make(
+                layers.LSTM, units, return_sequences=True, return_state=True, name=f"lstm_{i}"
+            )
             for i in range(num_layers)
         ]
 
@@ -81,6 +91,7 @@ class _LSTMStack(layers.Layer):
             "input_dim": self.input_dim,
             "units": self.units,
             "num_layers": self.num_layers,
+            "seed": self.seed,
         }
 
 
@@ -93,6 +104,7 @@ class FramePredictor(_LSTMStack):
         output_dim: size of the predicted frame embedding (g_dim).
         units: LSTM width.
         num_layers: number of stacked LSTM layers.
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Example:
         >>> pred = FramePredictor(input_dim=138, output_dim=128, num_layers=2)
@@ -101,10 +113,12 @@ class FramePredictor(_LSTMStack):
         ((4, 7, 128), 2)
     """
 
-    def __init__(self, input_dim: int, output_dim: int, units: int = 256, num_layers=2, **kwargs):
-        super().__init__(input_dim, units, num_layers, **kwargs)
+    def __init__(
+        self, input_dim: int, output_dim: int, units: int = 256, num_layers=2, seed=0, **kwargs
+    ):
+        super().__init__(input_dim, units, num_layers, seed, **kwargs)
         self.output_dim = output_dim
-        self.head = layers.Dense(output_dim, activation="tanh", name="output")
+        self.head = self._make(layers.Dense, output_dim, activation="tanh", name="output")
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -136,6 +150,7 @@ class GaussianLSTM(_LSTMStack):
         z_dim: size of the latent variable.
         units: LSTM width.
         num_layers: number of stacked LSTM layers.
+        seed: seed of the initial weights (see `SeededLayers`).
 
     Call returns `(mu, logvar, state)`; `distribution(mu, logvar)` turns the
     first two into a `tfp.distributions.Normal`.
@@ -147,11 +162,13 @@ class GaussianLSTM(_LSTMStack):
         (4, 7, 10)
     """
 
-    def __init__(self, input_dim: int, z_dim: int, units: int = 256, num_layers=1, **kwargs):
-        super().__init__(input_dim, units, num_layers, **kwargs)
+    def __init__(
+        self, input_dim: int, z_dim: int, units: int = 256, num_layers=1, seed=0, **kwargs
+    ):
+        super().__init__(input_dim, units, num_layers, seed, **kwargs)
         self.z_dim = z_dim
-        self.mu_net = layers.Dense(z_dim, name="mu")
-        self.logvar_net = layers.Dense(z_dim, name="logvar")
+        self.mu_net = self._make(layers.Dense, z_dim, name="mu")
+        self.logvar_net = self._make(layers.Dense, z_dim, name="logvar")
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -37,6 +37,7 @@ from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
 from svgpl_tf.models import sampling
 from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
+from svgpl_tf.models.init import SeededLayers
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 from svgpl_tf.models.sampling import (
     checked_context,
@@ -83,8 +84,9 @@ class SVGModel(keras.Model):
         n_past: number of context frames (sets which frame the skips come
             from during training).
         beta: weight of the KL term.
-        seed: seed of the training step's reparameterisation noise (see
-            `_training_noise`).
+        seed: seed of the initial weights (each module's is drawn from it,
+            see `SeededLayers`) and of the training step's reparameterisation
+            noise (see `_training_noise`).
         reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
         precompute_skips: compute the decoder's convolution of each skip map
             once per source frame and share it (see the module docstring);
@@ -163,16 +165,25 @@ class SVGModel(keras.Model):
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
 
-        self.encoder, self.decoder = make_backbone(backbone, g_dim, channels, nf, fused_batchnorm)
+        # Each module's initial weights come from its own seed, drawn from
+        # `seed` in a fixed order; every module computes in the model's policy.
+        draw, policy = SeededLayers(seed, None).seed, self.dtype_policy
+        enc_seed, dec_seed, pred_seed, post_seed, prior_seed = (draw() for _ in range(5))
+        self.encoder, self.decoder = make_backbone(
+            backbone, g_dim, channels, nf, fused_batchnorm, (enc_seed, dec_seed), policy
+        )
         self.frame_predictor = FramePredictor(
-            g_dim + z_dim, g_dim, rnn_size, predictor_layers, name="frame_predictor"
+            g_dim + z_dim, g_dim, rnn_size, predictor_layers, pred_seed, dtype=policy,
+            name="frame_predictor",
+        )  # fmt: skip
+        self.posterior = GaussianLSTM(
+            g_dim, z_dim, rnn_size, posterior_layers, post_seed, dtype=policy, name="posterior"
         )
-        self.posterior = GaussianLSTM(g_dim, z_dim, rnn_size, posterior_layers, name="posterior")
-        self.prior = (
-            GaussianLSTM(g_dim, z_dim, rnn_size, prior_layers, name="prior")
-            if prior == "learned"
-            else None
-        )
+        self.prior = None
+        if prior == "learned":
+            self.prior = GaussianLSTM(
+                g_dim, z_dim, rnn_size, prior_layers, prior_seed, dtype=policy, name="prior"
+            )
 
         names = ["loss"] + [n for t in terms for n in t.metric_names()] + ["kl"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}

@@ -142,11 +142,10 @@ def inference_copy(model: SVGModel) -> SVGModel:
     The copy has no optimizer (whose slots would triple the SavedModel) and
     only the pixel loss term (a perceptual term's VGG16 is for training only).
     """
+    # The config holds the model's dtype policy, which every layer of the copy takes.
     config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable")}
-    # The layers take their precision from the policy in force when they are made.
-    with runs.construction_scope(model.dtype_policy.name, model.seed):
-        copy = SVGModel(**config)
-        copy.build()
+    copy = SVGModel(**config)
+    copy.build()
     weights = model.get_weights()
     if len(weights) != len(copy.weights):
         raise RuntimeError(
