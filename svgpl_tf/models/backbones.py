@@ -34,16 +34,17 @@ from svgpl_tf.models.skip_terms import (
 DEFAULT_NF = 64
 
 
+# The block builders take `make`, the module's `SeededLayers` (its dtype
+# policy and seeds), a block `name`, and `fused`, the BatchNorm's fused-kernel
+# switch (`FastBatchNormalization`).
+
+
 def _batchnorm(make: SeededLayers, fused: bool):
     """The BatchNorm of every block, named `bn`.
 
     It is `synchronized`: under a tf.distribute strategy its batch statistics
     are those of the global batch, so training does not depend on the number
     of replicas (outside a strategy this changes nothing).
-
-    Args:
-        make: the module's layer maker (its dtype policy).
-        fused: use the fused kernel where it applies (`FastBatchNormalization`).
     """
     return make(
         FastBatchNormalization, fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True,
@@ -55,10 +56,7 @@ def _conv_bn_lrelu(make, filters, kernel, strides, name, fused):
     """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones.
 
     Args:
-        make: the module's layer maker (its dtype policy and seeds).
         filters, kernel, strides: those of the `Conv2D` (padding "same").
-        name: the block's name.
-        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
@@ -74,10 +72,7 @@ def _upconv_bn_lrelu(make, filters, kernel, strides, padding, name, fused):
     """ConvTranspose -> BatchNorm -> LeakyReLU(0.2).
 
     Args:
-        make: the module's layer maker (its dtype policy and seeds).
         filters, kernel, strides, padding: those of the `Conv2DTranspose`.
-        name: the block's name.
-        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
@@ -93,10 +88,7 @@ def _embedding_head(make, g_dim, name, fused):
     """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim].
 
     Args:
-        make: the module's layer maker (its dtype policy and seeds).
         g_dim: size of the embedding.
-        name: the block's name.
-        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [
@@ -112,10 +104,7 @@ def _vgg_block(make, widths, name, fused):
     """VGG stage: one 3x3 `_conv_bn_lrelu` per width, named `{name}_{i}`.
 
     Args:
-        make: the module's layer maker (its dtype policy and seeds).
         widths: output channels of each convolution, in order.
-        name: the stage's name.
-        fused: the BatchNorm's fused kernel switch (see `_batchnorm`).
     """
     return keras.Sequential(
         [_conv_bn_lrelu(make, w, 3, 1, f"{name}_{i}", fused) for i, w in enumerate(widths)],
