@@ -8,13 +8,14 @@
 checkpoint or an exported SavedModel version folder; --input is a video
 (GIF, MP4, AVI, WebM, ...), a folder of frame images or a .npy array
 [time, h, w(, c)]. Writes the animation, a PNG grid and prediction.json to
---output_dir (see `svgpl_tf/predict_lib.py`).
+--output_dir (see `svgpl_tf/serving/predict_lib.py`).
 """
 
 from absl import flags
 
-from svgpl_tf import entry, machine, predict_lib
+from svgpl_tf import entry, machine
 from svgpl_tf import flags as svg_flags
+from svgpl_tf.serving import predict_lib
 
 _MODEL = flags.DEFINE_string(
     "model", None, "Training workdir, shipped checkpoint or SavedModel version folder."

@@ -142,7 +142,7 @@ def test_no_module_imports_anothers_private_names():
 
 # The top-level modules a stage package may use: the configuration, the run
 # folder and the shared helpers. Everything else at the top is a binary (or
-# `entry`, `flags` and `predict_lib`, which serve the binaries).
+# `entry` and `flags`, which serve the binaries).
 _SHARED_TOP = {"config", "choices", "files", "runs", "machine", "frames"}
 
 # The stage packages each stage may import, besides itself.

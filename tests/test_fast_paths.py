@@ -16,7 +16,7 @@ from helpers import TINY_MODEL, portable_noise
 from svgpl_tf import runs
 from svgpl_tf.models import backbones
 from svgpl_tf.models import sampling as svg_sampling
-from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import CompiledSampler
 from svgpl_tf.models.svg import SVGModel
@@ -45,7 +45,7 @@ def _losses(model, batches):
 
 
 def _each_bn(model):
-    return [x for x in sublayers(model) if isinstance(x, FastBatchNormalization)]
+    return [x for x in sublayers(model) if isinstance(x, GroupedBatchNormalization)]
 
 
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
@@ -148,7 +148,7 @@ def test_batchnorm_statistics_are_keras_numbers(precision):
     x = tf.random.normal([8, 6, 5, 7], seed=1) * 3.0 + 1.0
     kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True, dtype=precision)
     ours, theirs = _bn_outputs(
-        [FastBatchNormalization(**kw), keras.layers.BatchNormalization(**kw)], x
+        [GroupedBatchNormalization(**kw), keras.layers.BatchNormalization(**kw)], x
     )
     # The same ops on the same values: the same numbers, not just close ones.
     np.testing.assert_array_equal(ours[0], theirs[0])
@@ -164,7 +164,7 @@ def test_fused_batchnorm_matches_keras(precision):
     x = tf.random.normal([8, 6, 5, 7], seed=1) * 3.0 + 1.0
     kw = dict(momentum=0.9, epsilon=1e-5, synchronized=True, dtype=precision)
     fused, plain = _bn_outputs(
-        [FastBatchNormalization(fused=True, **kw), keras.layers.BatchNormalization(**kw)], x
+        [GroupedBatchNormalization(fused=True, **kw), keras.layers.BatchNormalization(**kw)], x
     )
     tol = 1e-5 if precision == "float32" else 2e-2
     np.testing.assert_allclose(fused[0], plain[0], atol=tol * 10)

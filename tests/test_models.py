@@ -13,7 +13,7 @@ from helpers import TINY_MODEL
 
 from svgpl_tf.losses import PixelBCE, PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
-from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import sample_keys
 from svgpl_tf.models.svg import SVGModel
@@ -117,7 +117,7 @@ _CONFIGURED = [
         recurrent.GaussianLSTM,
         {"input_dim": 16, "z_dim": 4, "units": 24, "num_layers": 2, "seed": 8},
     ),
-    (FastBatchNormalization, {"fused": True, "momentum": 0.9, "epsilon": 1e-5}),
+    (GroupedBatchNormalization, {"fused": True, "momentum": 0.9, "epsilon": 1e-5}),
     (
         SVGModel,
         {
@@ -125,10 +125,10 @@ _CONFIGURED = [
             "backbone": "vgg",
             "channels": 3,
             "z_dim": 3,
-            "predictor_layers": 1,
-            "posterior_layers": 2,
-            "prior_layers": 2,
-            "prior": "fixed",
+            "predictor_rnn_layers": 1,
+            "posterior_rnn_layers": 2,
+            "prior_rnn_layers": 2,
+            "prior_type": "fixed",
             "last_frame_skip": True,
             "n_past": 3,
             "beta": 0.5,
@@ -182,7 +182,7 @@ def test_initial_weights_are_a_function_of_the_seed_alone():
     drawn = [k for k in first if k.endswith("kernel")]
     assert len(drawn) >= 20
     assert not any(np.array_equal(first[k], other[k]) for k in drawn)
-    fixed = kernels(seed=3, prior="fixed")
+    fixed = kernels(seed=3, prior_type="fixed")
     assert set(fixed) == {k for k in first if not k.startswith("prior/")}
     assert all(np.array_equal(first[k], fixed[k]) for k in fixed)
     # A kernel is Glorot-uniform: inside +-sqrt(6 / (fan_in + fan_out)).
@@ -222,13 +222,13 @@ def test_fused_batchnorm_is_a_constructor_argument(fused):
         clone = type(module).from_config(module.get_config())
         assert clone.get_config() == module.get_config()
         for layer in (module, clone):
-            bns = [x for x in sublayers(layer) if isinstance(x, FastBatchNormalization)]
+            bns = [x for x in sublayers(layer) if isinstance(x, GroupedBatchNormalization)]
             assert bns and all(bn.fused is fused for bn in bns)
             assert all(
-                FastBatchNormalization.from_config(bn.get_config()).fused is fused for bn in bns
+                GroupedBatchNormalization.from_config(bn.get_config()).fused is fused for bn in bns
             )
     model = SVGModel(**TINY, n_past=2, fused_batchnorm=fused)
-    bns = [x for x in sublayers(model) if isinstance(x, FastBatchNormalization)]
+    bns = [x for x in sublayers(model) if isinstance(x, GroupedBatchNormalization)]
     assert bns and all(bn.fused is fused for bn in bns)
 
 
@@ -352,7 +352,7 @@ def test_loss_terms_compose(term, weight):
 
 
 def test_fixed_prior_kl_is_against_standard_normal():
-    model = _model(prior="fixed")
+    model = _model(prior_type="fixed")
     assert model.prior is None and "prior" not in model.modules
     x = tf.random.uniform([2, 3, 64, 64, 1], seed=5)
     _, q, p = model.forward_train(x, training=False)

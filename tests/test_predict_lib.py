@@ -1,4 +1,4 @@
-"""Tests of predicting from the user's clip (`svgpl_tf.predict_lib`, `svgpl-predict`)
+"""Tests of predicting from the user's clip (`svgpl_tf.serving.predict_lib`, `svgpl-predict`)
 with each model source: a training workdir, a weights-only checkpoint, a SavedModel."""
 
 import json
@@ -11,9 +11,10 @@ from clip_files import moving_square, write_clip
 from helpers import run_module
 from PIL import Image
 
-from svgpl_tf import predict_lib, runs
+from svgpl_tf import runs
 from svgpl_tf.data import clips
 from svgpl_tf.data.clips import ClipError
+from svgpl_tf.serving import predict_lib
 
 
 @pytest.fixture(scope="module")

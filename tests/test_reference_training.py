@@ -10,7 +10,7 @@ from helpers import TINY_MODEL
 
 from svgpl_tf import runs
 from svgpl_tf.config import Config
-from svgpl_tf.models.batchnorm import FastBatchNormalization, InferenceGroups
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization, InferenceGroups
 from svgpl_tf.models.init import INIT_STD, reference_init
 from svgpl_tf.models.sampling import CompiledSampler
 from svgpl_tf.models.svg import SVGModel
@@ -98,7 +98,7 @@ def test_build_model_applies_the_switches(tiny_config):
 
 
 def test_grouped_batchnorm_equals_batchnorm_per_time_step():
-    bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+    bn = GroupedBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
     x = tf.random.stateless_normal([3 * 4, 5, 5, 6], seed=[1, 2]) * 2 + 0.5  # [b*T, h, w, c]
     bn.build(x.shape)
     bn.gamma.assign(tf.random.stateless_normal([6], [3, 4]) + 1.0)
@@ -163,7 +163,7 @@ def test_keras_unit_forget_bias_is_what_keras_init_keeps():
 
 @pytest.mark.parametrize("by", ["inner", "outer"])
 def test_inference_groups_normalise_by_each_groups_statistics(by):
-    bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, fused=True)
+    bn = GroupedBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, fused=True)
     x = tf.random.stateless_normal([3 * 4, 2, 2, 5], seed=[7, 8]) * 3 - 1  # [outer*inner, ...]
     bn.build(x.shape)
     bn.gamma.assign(tf.random.stateless_normal([5], [1, 1]) + 1.0)

@@ -64,7 +64,7 @@ class Variant:
         "Decoder skip terms computed once per source frame (the fast path); "
         "--noprecompute_skips runs the plain concatenation path.",
     )
-    # See `FastBatchNormalization`; Keras's ops are the token `unfused`.
+    # See `GroupedBatchNormalization`; Keras's ops are the token `unfused`.
     fused_batchnorm: bool = option(
         True,
         "BatchNorm through the fused FusedBatchNormV3 kernel (the default); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -223,6 +224,27 @@ class Progress:
         print(("\r" if self._tty else "") + line, end=end, file=self.stream, flush=True)
 
 
+def options_step(model: SVGModel, n_past: int, n_future: int, options: EvalOptions) -> Callable:
+    """`make_eval_step` for `model` with the sampling settings of `options`.
+
+    Example:
+        >>> step = options_step(model, 5, 10, options)  # doctest: +SKIP
+        >>> step(clips, seeds, tf.constant(0))["ssim"].shape  # doctest: +SKIP
+        TensorShape([16, 100, 10])
+    """
+    return make_eval_step(
+        model,
+        n_past,
+        n_future,
+        options.num_samples,
+        options.ssim_mode,
+        (model.image_size, model.image_size, model.channels),
+        jit_compile=options.jit_compile,
+        sampling_batchnorm=options.sampling_batchnorm,
+        lpips_net=options.lpips,
+    )
+
+
 def collect(
     model: SVGModel,
     test: tf.data.Dataset,
@@ -231,6 +253,7 @@ def collect(
     n_future: int,
     options: EvalOptions,
     first_index: int = 0,
+    step: Callable | None = None,
 ) -> tuple[SampleMetrics, list[ShownSequence]]:
     """Samples futures of every test clip and measures them.
 
@@ -242,23 +265,17 @@ def collect(
         n_future: predicted frames.
         options: sample count, SSIM mode, seed, sequences shown, progress.
         first_index: test-split index of the first clip of `test`.
+        step: the traced step of `options_step(model, n_past, n_future,
+            options)`, kept by a caller that measures the same model again
+            (the time-to-quality probe), so the sampler is traced once; made
+            here when None.
 
     Returns:
         The metrics of every clip, and the clips and samples of the first
         `options.num_shown` ones.
     """
-    frame_shape = (model.image_size, model.image_size, model.channels)
-    step = make_eval_step(
-        model,
-        n_past,
-        n_future,
-        options.num_samples,
-        options.ssim_mode,
-        frame_shape,
-        jit_compile=options.jit_compile,
-        sampling_batchnorm=options.sampling_batchnorm,
-        lpips_net=options.lpips,
-    )
+    if step is None:
+        step = options_step(model, n_past, n_future, options)
     first, stop = options.shard_range
     progress = Progress(stop - first, options.num_samples, options.verbose)
     parts, shown = [], []

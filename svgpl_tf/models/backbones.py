@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from svgpl_tf.choices import BACKBONES
-from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.init import SeededLayers
 from svgpl_tf.models.skip_terms import (
     add_shared,
@@ -36,7 +36,7 @@ DEFAULT_NF = 64
 
 # The block builders take `make`, the module's `SeededLayers` (its dtype
 # policy and seeds), a block `name`, and `fused`, the BatchNorm's fused-kernel
-# switch (`FastBatchNormalization`).
+# switch (`GroupedBatchNormalization`).
 
 
 def _batchnorm(make: SeededLayers, fused: bool):
@@ -47,7 +47,7 @@ def _batchnorm(make: SeededLayers, fused: bool):
     of replicas (outside a strategy this changes nothing).
     """
     return make(
-        FastBatchNormalization, fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True,
+        GroupedBatchNormalization, fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True,
         name="bn",
     )  # fmt: skip
 
@@ -159,7 +159,7 @@ class DCGANEncoder(_Backbone):
         channels: number of channels of the input frames.
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `FastBatchNormalization`).
+            where it applies (see `GroupedBatchNormalization`).
         seed: seed of the initial weights (see `SeededLayers`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
@@ -205,7 +205,7 @@ class DCGANDecoder(_Backbone):
         channels: number of channels of the output frames.
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `FastBatchNormalization`).
+            where it applies (see `GroupedBatchNormalization`).
         seed: seed of the initial weights (see `SeededLayers`).
 
     Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
@@ -290,7 +290,7 @@ class VGGEncoder(_Backbone):
         channels: number of channels of the input frames.
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `FastBatchNormalization`).
+            where it applies (see `GroupedBatchNormalization`).
         seed: seed of the initial weights (see `SeededLayers`).
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
@@ -339,7 +339,7 @@ class VGGDecoder(_Backbone):
         channels: number of channels of the output frames.
         nf: base channel width (64 in the published architecture).
         fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `FastBatchNormalization`).
+            where it applies (see `GroupedBatchNormalization`).
         seed: seed of the initial weights (see `SeededLayers`).
 
     Example:
@@ -437,7 +437,7 @@ def make_backbone(
         nf: base channel width; 64 is the published architecture, smaller
             values give fast models for tests and CPU demos.
         fused_batchnorm: run every BatchNorm through the fused kernel where
-            it applies (see `FastBatchNormalization`).
+            it applies (see `GroupedBatchNormalization`).
         seeds: the encoder's and the decoder's seeds (their initial weights).
         dtype: the dtype policy of both (None: Keras's default).
     """

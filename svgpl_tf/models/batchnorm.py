@@ -1,11 +1,11 @@
-"""The backbones' BatchNorm: Keras's layer with cheaper statistics, per-group
+"""The backbones' BatchNorm: Keras's layer with per-group statistics, cheaper
 statistics, or a fused kernel.
 
-`FastBatchNormalization` computes what Keras's synchronised
-`BatchNormalization` computes, with one full-size tensor less; optionally
-through `FusedBatchNormV3`; and, given `groups`, with one set of batch
+`GroupedBatchNormalization`, given `groups`, keeps one set of batch
 statistics per group of rows (per time step in training; per sample or per
-sequence while sampling, see `InferenceGroups`). Its variables, and so the
+sequence while sampling, see `InferenceGroups`). Without groups it computes
+what Keras's synchronised `BatchNormalization` computes, with one full-size
+tensor less, optionally through `FusedBatchNormV3`. Its variables, and so the
 checkpoints, are those of the Keras layer.
 """
 
@@ -22,7 +22,7 @@ from keras import layers
 class InferenceGroups:
     """BatchNorm from batch statistics at inference, one set per group of rows.
 
-    Passed as `groups` to the encoders, decoders and `FastBatchNormalization`.
+    Passed as `groups` to the encoders, decoders and `GroupedBatchNormalization`.
     The rows `[n, ...]` are `[outer, inner]` folded (row `o * inner + i`).
     With `by="inner"` each inner index is a group, normalised over the rows of
     every outer index; with `by="outer"` each outer index is a group. The
@@ -46,14 +46,17 @@ class InferenceGroups:
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
-class FastBatchNormalization(layers.BatchNormalization):
-    """Keras's `BatchNormalization` with cheaper statistics, or a fused kernel.
+class GroupedBatchNormalization(layers.BatchNormalization):
+    """Keras's `BatchNormalization` with per-group statistics, cheaper ones, or a fused kernel.
 
-    By default it computes exactly what Keras's synchronised BatchNormalization
-    computes, with the same ops and so the same numbers (sum and sum of
-    squares, all-reduced over the replicas, mean and E[x^2] - mean^2), less
-    one full-size tensor: Keras counts the elements by summing a tensor of
-    ones as large as the input; here the count comes from the shape.
+    Given `groups` (in `call`), each group of rows is normalised by its own
+    batch statistics (one group per time step in training; `InferenceGroups`
+    while sampling). Without them, by default it computes exactly what
+    Keras's synchronised BatchNormalization computes, with the same ops and
+    so the same numbers (sum and sum of squares, all-reduced over the
+    replicas, mean and E[x^2] - mean^2), less one full-size tensor: Keras
+    counts the elements by summing a tensor of ones as large as the input;
+    here the count comes from the shape.
 
     With `fused=True`, 4-D channels-last maps go through `FusedBatchNormV3`
     instead, whose forward pass and gradient are each one kernel (oneDNN on
@@ -73,7 +76,7 @@ class FastBatchNormalization(layers.BatchNormalization):
         **kwargs: those of `keras.layers.BatchNormalization`.
 
     Example:
-        >>> bn = FastBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+        >>> bn = GroupedBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
         >>> tuple(bn(keras.ops.ones([2, 4, 4, 3]), training=True).shape)
         (2, 4, 4, 3)
     """

@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras import layers
 
 from svgpl_tf.models import conv_ops
-from svgpl_tf.models.batchnorm import FastBatchNormalization
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 
 
 def apply_block(block: keras.layers.Layer, x, training, groups=None):
@@ -41,7 +41,7 @@ def apply_block(block: keras.layers.Layer, x, training, groups=None):
         x: its input, `[n, h, w, c]`.
         training: the Keras training flag.
         groups: per-group BatchNorm statistics: the number of groups in
-            training (see `FastBatchNormalization._grouped`), or an
+            training (see `GroupedBatchNormalization._grouped`), or an
             `InferenceGroups`; None for plain batch statistics.
 
     Returns:
@@ -51,7 +51,7 @@ def apply_block(block: keras.layers.Layer, x, training, groups=None):
         for layer in block.layers:
             x = apply_block(layer, x, training, groups)
         return x
-    if isinstance(block, FastBatchNormalization):
+    if isinstance(block, GroupedBatchNormalization):
         return block(x, training=training, groups=groups)
     if type(block) in (layers.Conv2D, layers.Conv2DTranspose):
         return bias_activation(block, conv_slice(block, x, 0, x.shape[-1]))

@@ -75,10 +75,11 @@ class SVGModel(keras.Model):
         nf: base channel width of the backbone (64: the published one).
         z_dim: size of the latent variable z_t.
         rnn_size: width of every LSTM.
-        predictor_layers: LSTM layers of the frame predictor.
-        posterior_layers: LSTM layers of the inference network q.
-        prior_layers: LSTM layers of the learned prior p.
-        prior: `"learned"` (SVG-LP) or `"fixed"` (N(0, I), SVG-FP).
+        predictor_rnn_layers: LSTM layers of the frame predictor.
+        posterior_rnn_layers: LSTM layers of the inference network q.
+        prior_rnn_layers: LSTM layers of the learned prior p.
+        prior_type: `"learned"` (SVG-LP) or `"fixed"` (N(0, I), SVG-FP);
+            `--prior` (the name `prior` is the learned prior's module).
         last_frame_skip: take decoder skips from the previous frame at every
             step instead of from the last context frame.
         n_past: number of context frames (sets which frame the skips come
@@ -93,7 +94,7 @@ class SVGModel(keras.Model):
             False runs the plain concatenation on every decoded frame. Both
             compute the same function, up to float rounding.
         fused_batchnorm: run the backbones' BatchNorm layers through the
-            fused kernel where it applies (see `FastBatchNormalization`):
+            fused kernel where it applies (see `GroupedBatchNormalization`):
             faster, the same function up to float rounding; with several
             replicas the synchronised statistics are used instead, so one
             replica and several agree up to rounding.
@@ -120,10 +121,10 @@ class SVGModel(keras.Model):
         nf: int = DEFAULT_NF,
         z_dim: int = 10,
         rnn_size: int = 256,
-        predictor_layers: int = 2,
-        posterior_layers: int = 1,
-        prior_layers: int = 1,
-        prior: str = "learned",
+        predictor_rnn_layers: int = 2,
+        posterior_rnn_layers: int = 1,
+        prior_rnn_layers: int = 1,
+        prior_type: str = "learned",
         last_frame_skip: bool = False,
         n_past: int = 5,
         beta: float = 1e-4,
@@ -135,8 +136,8 @@ class SVGModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if prior not in PRIORS:
-            raise ValueError(f"Unknown prior {prior!r}: choose one of {', '.join(PRIORS)}.")
+        if prior_type not in PRIORS:
+            raise ValueError(f"Unknown prior {prior_type!r}: choose one of {', '.join(PRIORS)}.")
         if n_past < 1:
             raise ValueError(f"n_past must be >= 1, got {n_past}.")
         if batchnorm_stats not in BATCHNORM_STATS:
@@ -150,10 +151,10 @@ class SVGModel(keras.Model):
         self.nf = nf
         self.z_dim = z_dim
         self.rnn_size = rnn_size
-        self.predictor_layers = predictor_layers
-        self.posterior_layers = posterior_layers
-        self.prior_layers = prior_layers
-        self.prior_type = prior
+        self.predictor_rnn_layers = predictor_rnn_layers
+        self.posterior_rnn_layers = posterior_rnn_layers
+        self.prior_rnn_layers = prior_rnn_layers
+        self.prior_type = prior_type
         self.last_frame_skip = last_frame_skip
         self.n_past = n_past
         self.beta = beta
@@ -173,16 +174,16 @@ class SVGModel(keras.Model):
             backbone, g_dim, channels, nf, fused_batchnorm, (enc_seed, dec_seed), policy
         )
         self.frame_predictor = FramePredictor(
-            g_dim + z_dim, g_dim, rnn_size, predictor_layers, pred_seed, dtype=policy,
+            g_dim + z_dim, g_dim, rnn_size, predictor_rnn_layers, pred_seed, dtype=policy,
             name="frame_predictor",
         )  # fmt: skip
         self.posterior = GaussianLSTM(
-            g_dim, z_dim, rnn_size, posterior_layers, post_seed, dtype=policy, name="posterior"
+            g_dim, z_dim, rnn_size, posterior_rnn_layers, post_seed, dtype=policy, name="posterior"
         )
         self.prior = None
-        if prior == "learned":
+        if prior_type == "learned":
             self.prior = GaussianLSTM(
-                g_dim, z_dim, rnn_size, prior_layers, prior_seed, dtype=policy, name="prior"
+                g_dim, z_dim, rnn_size, prior_rnn_layers, prior_seed, dtype=policy, name="prior"
             )
 
         names = ["loss"] + [n for t in terms for n in t.metric_names()] + ["kl"]
@@ -446,10 +447,10 @@ class SVGModel(keras.Model):
             "nf": self.nf,
             "z_dim": self.z_dim,
             "rnn_size": self.rnn_size,
-            "predictor_layers": self.predictor_layers,
-            "posterior_layers": self.posterior_layers,
-            "prior_layers": self.prior_layers,
-            "prior": self.prior_type,
+            "predictor_rnn_layers": self.predictor_rnn_layers,
+            "posterior_rnn_layers": self.posterior_rnn_layers,
+            "prior_rnn_layers": self.prior_rnn_layers,
+            "prior_type": self.prior_type,
             "last_frame_skip": self.last_frame_skip,
             "n_past": self.n_past,
             "beta": self.beta,

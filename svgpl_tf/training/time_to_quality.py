@@ -129,6 +129,7 @@ class QualityProbe(keras.callbacks.Callback):
         self._offset = 0.0
         self._start = None
         self._last_step = self.probes[-1]["step"] if self.probes else None
+        self._step = self._step_model = None
 
     def train_seconds(self) -> float:
         return self._offset + time.monotonic() - self._start - self._paused
@@ -158,8 +159,17 @@ class QualityProbe(keras.callbacks.Callback):
         seconds = self.train_seconds()
         began = time.monotonic()
         test = tf.data.Dataset.from_tensor_slices(self.clips).batch(self.options.batch_size)
+        if self._step is None or self._step_model is not self.model:
+            # Traced once per model: every probe measures the same variables.
+            self._step = sampling.options_step(self.model, self.n_past, self.horizon, self.options)
+            self._step_model = self.model
         m, _ = sampling.collect(
-            self.model, test, n_past=self.n_past, n_future=self.horizon, options=self.options
+            self.model,
+            test,
+            n_past=self.n_past,
+            n_future=self.horizon,
+            options=self.options,
+            step=self._step,
         )
         kinds = statistics.per_kind(m)
         means = statistics.step_means(kinds, ("best", "mean", *statistics.BASELINES))
