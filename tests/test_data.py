@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -176,6 +178,42 @@ def test_procedural_sprites_are_drawn_once_and_read_only():
     # The cache holds what a fresh drawing gives.
     split_seed = np.random.SeedSequence([7, 0]).generate_state(1, dtype=np.uint64)[0]
     np.testing.assert_array_equal(first, drawn_digits.procedural_digits(30, int(split_seed)))
+
+
+def test_procedural_sprites_are_kept_on_disk_between_processes(monkeypatch, tmp_path):
+    monkeypatch.setenv(digits.CACHE_ENV, str(tmp_path))
+    digits._procedural_split.cache_clear()  # a new process: nothing in memory
+    drawn = digits.load_sprites("procedural", "test", num_procedural=12, seed=9)
+    path = digits.procedural_cache_path(12, 9, "test")
+    assert path.startswith(str(tmp_path)) and os.path.isfile(path)
+    np.testing.assert_array_equal(np.load(path), drawn)
+    # The next process reads the file: the same sprites, read-only, not drawn.
+    digits._procedural_split.cache_clear()
+    monkeypatch.setattr(drawn_digits, "procedural_digits", lambda *a: pytest.fail("drawn"))
+    again = digits.load_sprites("procedural", "test", num_procedural=12, seed=9)
+    np.testing.assert_array_equal(again, drawn)
+    assert not again.flags.writeable
+    monkeypatch.undo()
+    # A damaged file is drawn again and replaced; "off" neither reads nor writes.
+    monkeypatch.setenv(digits.CACHE_ENV, str(tmp_path))
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY broken")
+    digits._procedural_split.cache_clear()
+    np.testing.assert_array_equal(
+        digits.load_sprites("procedural", "test", num_procedural=12, seed=9), drawn
+    )
+    np.testing.assert_array_equal(np.load(path), drawn)
+    monkeypatch.setenv(digits.CACHE_ENV, "off")
+    assert digits.procedural_cache_path(12, 9, "test") is None
+    # An unwritable cache folder is skipped, not an error.
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(digits.CACHE_ENV, str(blocker))
+    digits._procedural_split.cache_clear()
+    np.testing.assert_array_equal(
+        digits.load_sprites("procedural", "test", num_procedural=12, seed=9), drawn
+    )
+    digits._procedural_split.cache_clear()
 
 
 def test_load_sprites_rejects_unknown_source_and_split():

@@ -25,6 +25,7 @@ def test_parameter_summary_lists_every_module(tiny_config):
 
 def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
     workdir = str(tmp_path / "run")
+    tiny_config = dataclasses.replace(tiny_config, sample_every=2)
     model = loop.train(tiny_config, workdir, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 4
     assert json.load(open(os.path.join(workdir, "config.json")))["steps"] == 4
