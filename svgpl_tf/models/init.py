@@ -43,6 +43,18 @@ INIT_STD = 0.02
 _KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
 
 
+def module_seeds(seed: int, count: int) -> list[int]:
+    """`count` seeds drawn from `seed`, one per module, as `SeededLayers.seed` draws.
+
+    Example:
+        >>> make = SeededLayers(0, None)
+        >>> module_seeds(0, 2) == [make.seed(), make.seed()]
+        True
+    """
+    rng = random.Random(seed)
+    return [rng.randint(1, 10**9) for _ in range(count)]
+
+
 class SeededLayers:
     """Makes one module's Keras layers with its dtype policy and seeded initializers.
 

@@ -37,7 +37,7 @@ from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
 from svgpl_tf.models import sampling
 from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
-from svgpl_tf.models.init import SeededLayers
+from svgpl_tf.models.init import module_seeds
 from svgpl_tf.models.recurrent import FramePredictor, GaussianLSTM
 from svgpl_tf.models.sampling import (
     checked_context,
@@ -86,7 +86,7 @@ class SVGModel(keras.Model):
             from during training).
         beta: weight of the KL term.
         seed: seed of the initial weights (each module's is drawn from it,
-            see `SeededLayers`) and of the training step's reparameterisation
+            see `module_seeds`) and of the training step's reparameterisation
             noise (see `_training_noise`).
         reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
         precompute_skips: compute the decoder's convolution of each skip map
@@ -168,8 +168,8 @@ class SVGModel(keras.Model):
 
         # Each module's initial weights come from its own seed, drawn from
         # `seed` in a fixed order; every module computes in the model's policy.
-        draw, policy = SeededLayers(seed, None).seed, self.dtype_policy
-        enc_seed, dec_seed, pred_seed, post_seed, prior_seed = (draw() for _ in range(5))
+        policy = self.dtype_policy
+        enc_seed, dec_seed, pred_seed, post_seed, prior_seed = module_seeds(seed, 5)
         self.encoder, self.decoder = make_backbone(
             backbone, g_dim, channels, nf, fused_batchnorm, (enc_seed, dec_seed), policy
         )
