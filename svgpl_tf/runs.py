@@ -392,9 +392,24 @@ def write_weights_only(
         The path of the written checkpoint.
     """
     model, config, step = restore_model(workdir, step)
-    check_workdir(output_dir)
     if precision:
         config = dataclasses.replace(config, precision=precision).validate()
+    return save_weights_only(model, config, output_dir, step)
+
+
+def save_weights_only(model: SVGModel, config: Config, output_dir: str, step: int) -> str:
+    """Writes `model`'s weights and `config` as a folder `restore_model` reads.
+
+    Args:
+        model: a built model of `config`.
+        config: saved as the folder's `config.json`.
+        output_dir: the folder to write (created).
+        step: the step number of the checkpoint `checkpoints/ckpt-STEP`.
+
+    Returns:
+        The path of the written checkpoint.
+    """
+    check_workdir(output_dir)
     config.save(output_dir)
     manager = tf.train.CheckpointManager(
         weights_checkpoint(model), os.path.join(output_dir, CHECKPOINT_DIR), 1

@@ -24,11 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf.choices import SPRITE_SIZE
+from svgpl_tf.data.sprite_motion import IMAGE_SIZE, MAX_SPEED, render_batch, render_into
 
-# Default side length of the square video frames in pixels.
-IMAGE_SIZE = 64
-# Largest absolute per-frame displacement of a sprite along each axis.
-MAX_SPEED = 4
+__all__ = ["IMAGE_SIZE", "MAX_SPEED", "render_sequence", "test_dataset", "train_dataset"]
 
 
 # ---------------------------------------------------------------------------
@@ -162,58 +160,6 @@ def _prepare_sprites(sprites: np.ndarray) -> np.ndarray:
     return sprites
 
 
-def _render_into(
-    out: np.ndarray, rng: np.random.Generator, sprites: np.ndarray, num_sprites: int
-) -> None:
-    """Renders one sequence into the zero-initialised ``out``.
-
-    Each sprite moves by the draws of the reference stochastic moving MNIST
-    (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``), taken from its
-    own generator seeded by one draw of ``rng``. So a longer clip of the same
-    seed extends the shorter one frame for frame: an evaluation with a longer
-    horizon scores the same clips.
-
-    Args:
-        out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
-        rng: random generator.
-        sprites: [N, 32, 32] float32 in [0, 1].
-        num_sprites: number of sprites in the video.
-    """
-    seq_len, image_size = out.shape[0], out.shape[1]
-    limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
-    canvas = out[..., 0]  # [time, h, w]
-    sprite_seeds = rng.integers(2**63, size=num_sprites)
-    for sprite_seed in sprite_seeds:
-        rng = np.random.default_rng(sprite_seed)  # this sprite's own stream
-        sprite = sprites[rng.integers(len(sprites))]  # [32, 32]
-        sx = int(rng.integers(limit))
-        sy = int(rng.integers(limit))
-        dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-        dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-        for t in range(seq_len):
-            if sy < 0:
-                sy = 0
-                dy = int(rng.integers(1, MAX_SPEED + 1))
-                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            elif sy >= limit:
-                sy = limit - 1
-                dy = int(rng.integers(-MAX_SPEED, 0))
-                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            if sx < 0:
-                sx = 0
-                dx = int(rng.integers(1, MAX_SPEED + 1))
-                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            elif sx >= limit:
-                sx = limit - 1
-                dx = int(rng.integers(-MAX_SPEED, 0))
-                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            canvas[t, sy : sy + SPRITE_SIZE, sx : sx + SPRITE_SIZE] += sprite
-            sy += dy
-            sx += dx
-    # Overlapping sprites saturate (sprites are >= 0, so only the top matters).
-    np.minimum(out, 1.0, out=out)
-
-
 def render_sequence(
     rng: np.random.Generator,
     sprites: np.ndarray,
@@ -244,7 +190,7 @@ def render_sequence(
     _check_sprite_shape(sprites)
     sprites = np.asarray(sprites, dtype=np.float32)
     out = np.zeros((seq_len, image_size, image_size, 1), np.float32)  # [t, h, w, c]
-    _render_into(out, rng, sprites, num_sprites)
+    render_into(out, rng, sprites, num_sprites)
     return out
 
 
@@ -297,11 +243,7 @@ def train_dataset(
     def generate() -> Iterator[np.ndarray]:
         # Each pass over the dataset replays the same stream.
         def make_batch(index: int) -> np.ndarray:
-            rng = np.random.default_rng([seed, start_step + index])
-            batch = np.zeros(shape, np.float32)  # [batch, time, h, w, c]
-            for b in range(batch_size):
-                _render_into(batch[b], rng, sprites, num_sprites)
-            return batch
+            return render_batch(seed, start_step + index, shape, sprites, num_sprites)
 
         return _StoppableBatches(make_batch)
 
@@ -355,7 +297,7 @@ def test_dataset(
         stop = min(start + batch_size, num_sequences)
         batch = np.zeros((stop - start, seq_len, image_size, image_size, 1), np.float32)
         for b, i in enumerate(range(start, stop)):  # [batch, time, h, w, c]
-            _render_into(batch[b], np.random.default_rng([seed, i]), sprites, num_sprites)
+            render_into(batch[b], np.random.default_rng([seed, i]), sprites, num_sprites)
         return batch
 
     def generate() -> Iterator[np.ndarray]:

@@ -1,0 +1,103 @@
+"""The motion and drawing of stochastic moving sprites, in NumPy alone.
+
+The sprites of SM-MNIST (Denton & Fergus, 2018; reference edenton/svg,
+data/moving_mnist.py with deterministic=False) move with constant integer
+velocities and bounce off the walls with new random velocities.
+`svgpl_tf.data.moving_sprites` builds its `tf.data` streams on these
+functions; a program without TensorFlow (a trainer on another framework)
+draws the same batches from them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svgpl_tf.choices import SPRITE_SIZE
+
+# Default side length of the square video frames in pixels.
+IMAGE_SIZE = 64
+# Largest absolute per-frame displacement of a sprite along each axis.
+MAX_SPEED = 4
+
+
+def render_into(
+    out: np.ndarray, rng: np.random.Generator, sprites: np.ndarray, num_sprites: int
+) -> None:
+    """Renders one sequence into the zero-initialised ``out``.
+
+    Each sprite moves by the draws of the reference stochastic moving MNIST
+    (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``), taken from its
+    own generator seeded by one draw of ``rng``. So a longer clip of the same
+    seed extends the shorter one frame for frame: an evaluation with a longer
+    horizon scores the same clips.
+
+    Args:
+        out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
+        rng: random generator.
+        sprites: [N, 32, 32] float32 in [0, 1].
+        num_sprites: number of sprites in the video.
+    """
+    seq_len, image_size = out.shape[0], out.shape[1]
+    limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
+    canvas = out[..., 0]  # [time, h, w]
+    sprite_seeds = rng.integers(2**63, size=num_sprites)
+    for sprite_seed in sprite_seeds:
+        rng = np.random.default_rng(sprite_seed)  # this sprite's own stream
+        sprite = sprites[rng.integers(len(sprites))]  # [32, 32]
+        sx = int(rng.integers(limit))
+        sy = int(rng.integers(limit))
+        dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        for t in range(seq_len):
+            if sy < 0:
+                sy = 0
+                dy = int(rng.integers(1, MAX_SPEED + 1))
+                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            elif sy >= limit:
+                sy = limit - 1
+                dy = int(rng.integers(-MAX_SPEED, 0))
+                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            if sx < 0:
+                sx = 0
+                dx = int(rng.integers(1, MAX_SPEED + 1))
+                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            elif sx >= limit:
+                sx = limit - 1
+                dx = int(rng.integers(-MAX_SPEED, 0))
+                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            canvas[t, sy : sy + SPRITE_SIZE, sx : sx + SPRITE_SIZE] += sprite
+            sy += dy
+            sx += dx
+    # Overlapping sprites saturate (sprites are >= 0, so only the top matters).
+    np.minimum(out, 1.0, out=out)
+
+
+def render_batch(
+    seed: int, index: int, shape: tuple[int, ...], sprites: np.ndarray, num_sprites: int = 2
+) -> np.ndarray:
+    """Batch `index` of the training stream of `seed`.
+
+    It is rendered with `np.random.default_rng([seed, index])`, so a batch is
+    a pure function of `(seed, index)`, whoever draws it.
+
+    Args:
+        seed: non-negative base seed of the stream.
+        index: non-negative batch index.
+        shape: `(batch, time, h, w, 1)` of the batch.
+        sprites: `[N, 32, 32]` float32 sprites in [0, 1].
+        num_sprites: sprites per video.
+
+    Returns:
+        float32 videos `shape` in [0, 1].
+
+    Example:
+        >>> sprites = np.ones([3, 32, 32], np.float32)
+        >>> batch = render_batch(0, 5, (2, 4, 64, 64, 1), sprites)
+        >>> batch.shape, float(batch.max())
+        ((2, 4, 64, 64, 1), 1.0)
+    """
+    rng = np.random.default_rng([seed, index])
+    batch = np.zeros(shape, np.float32)  # [batch, time, h, w, c]
+    for video in batch:
+        render_into(video, rng, sprites, num_sprites)
+    return batch

@@ -1,0 +1,123 @@
+"""The JAX mirror of the training step (experiments/jax_mirror) against svgpl_tf.
+
+Models trained by the mirror ship as svgpl_tf weights, so the mirror must
+compute what `SVGModel` computes: on the same weights, data and noise, the
+same loss terms, the same gradients and, after one Adam step, the same
+weights and BatchNorm moving averages.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import REPO, tiny_config
+
+from svgpl_tf import runs
+from svgpl_tf.models import sampling
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+sys.path.insert(0, os.path.join(REPO, "experiments", "jax_mirror"))
+import svg_jax  # noqa: E402
+
+# float32 on both sides, different kernels: agreement to rounding.
+RTOL = 2e-4
+
+
+def _model_and_inputs(**changes):
+    config = tiny_config(g_dim=16, nf=8, z_dim=3, rnn_size=16, n_past=2, **changes)
+    model = runs.build_model(config, with_losses=True)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 5, 64, 64, 1)).astype(np.float32)  # [b, T, h, w, c]
+    eps = rng.normal(size=(3, 4, 3)).astype(np.float32)  # [b, T-1, z]
+    spec = svg_jax.ModelSpec.from_config(config.to_dict())
+    return model, config, spec, x, eps
+
+
+def _path(var):
+    """The variable's path under the mirror's model name (Keras numbers
+    the names of later models: svg_model_1/...)."""
+    return f"{svg_jax.PREFIX}/{var.path.split('/', 1)[1]}"
+
+
+def _jax_weights(model):
+    params = {_path(v): jnp.asarray(v.numpy()) for v in model.trainable_weights}
+    stats = {_path(v): jnp.asarray(v.numpy()) for v in model.non_trainable_weights}
+    return params, stats
+
+
+def _fixed_noise(monkeypatch, eps):
+    monkeypatch.setattr(
+        sampling, "keyed_normal", lambda keys, step, n, z: tf.reshape(tf.constant(eps), [-1, z])
+    )
+
+
+def test_spec_names_every_keras_weight_with_its_shape():
+    model, _, spec, _, _ = _model_and_inputs()
+    params, stats = svg_jax.init_params(jax.random.key(0), spec)
+    keras_shapes = {_path(v): tuple(v.shape) for v in model.weights}
+    mirror_shapes = {k: tuple(v.shape) for k, v in {**params, **stats}.items()}
+    assert mirror_shapes == keras_shapes
+    # Keras's initial values: unit forget-gate biases, unit BatchNorm scales.
+    bias = np.asarray(params["svg_model/posterior/lstm_0/lstm_cell/bias"])
+    np.testing.assert_array_equal(bias, np.repeat([0.0, 1.0, 0.0, 0.0], 16))
+    kernel = np.asarray(params["svg_model/encoder/c2/conv/kernel"])  # glorot, fans 128 / 256
+    assert np.abs(kernel).max() <= np.sqrt(6 / (128 + 256))
+    assert np.abs(kernel).max() > 0.9 * np.sqrt(6 / (128 + 256))
+
+
+@pytest.mark.parametrize("last_frame_skip,prior", [(False, "learned"), (True, "fixed")])
+def test_loss_and_gradients_match(monkeypatch, last_frame_skip, prior):
+    model, _, spec, x, eps = _model_and_inputs(last_frame_skip=last_frame_skip, prior=prior)
+    _fixed_noise(monkeypatch, eps)
+    with tf.GradientTape() as tape:
+        terms = model.compute_loss_terms(tf.constant(x), training=True)
+    grads = tape.gradient(terms["loss"], model.trainable_weights)
+
+    params, stats = _jax_weights(model)
+    grad_fn = jax.grad(svg_jax.loss_fn, has_aux=True)
+    jax_grads, (jax_terms, _) = grad_fn(params, stats, jnp.asarray(x), jnp.asarray(eps), spec)
+    for name in ("mse", "kl", "loss"):
+        np.testing.assert_allclose(float(jax_terms[name]), float(terms[name]), rtol=RTOL)
+    assert float(terms["kl"]) > 0.0
+    largest = max(float(np.abs(g.numpy()).max()) for g in grads)
+    for var, grad in zip(model.trainable_weights, grads):
+        want = grad.numpy()
+        got = np.asarray(jax_grads[_path(var)])
+        if var.path.endswith(("/conv/bias", "/deconv/bias")):
+            # A bias before BatchNorm has no effect: its gradient is rounding.
+            assert np.abs(got).max() < 1e-4 * largest and np.abs(want).max() < 1e-4 * largest
+            continue
+        scale = np.abs(want).max()
+        assert scale > 0.0, var.path
+        np.testing.assert_allclose(got, want, atol=1e-3 * scale, err_msg=var.path)
+
+
+def test_adam_step_and_moving_averages_match(monkeypatch):
+    model, config, spec, x, eps = _model_and_inputs()
+    _fixed_noise(monkeypatch, eps)
+    params, stats = _jax_weights(model)
+    kernel = "svg_model/encoder/c1/conv/kernel"
+    before = np.asarray(params[kernel])
+    model.train_step(tf.constant(x))
+
+    step = svg_jax.make_train_step(
+        spec, config.learning_rate, beta_1=config.beta_1, epsilon=config.adam_epsilon
+    )
+    opt = svg_jax.adam_init(params)
+    params, stats, opt, _ = step(params, stats, opt, jnp.asarray(x), jnp.asarray(eps))
+    moved = 0
+    for var in model.weights:
+        mirror = params if var.trainable else stats
+        moved += var.trainable
+        if var.path.endswith(("/conv/bias", "/deconv/bias")):
+            continue  # Adam's step on rounding noise (see above): any sign
+        np.testing.assert_allclose(
+            np.asarray(mirror[_path(var)]), var.numpy(), atol=1e-5, rtol=1e-4, err_msg=var.path
+        )
+    assert moved == len(params)
+    # Adam's first step moves each weight by about the learning rate.
+    change = np.abs(np.asarray(params[kernel]) - before)
+    np.testing.assert_allclose(np.median(change), config.learning_rate, rtol=0.05)
