@@ -39,6 +39,10 @@ def read_weights(npz_dir: str) -> dict[str, np.ndarray]:
         with np.load(name) as data:
             for j, path in enumerate(data["paths"]):
                 arrays[str(path)] = data[f"a{j}"]
+    parts = sorted(k for k in arrays if "::part" in k)  # a large array in parts along axis 0
+    for key in {k.split("::")[0] for k in parts}:
+        mine = sorted((k for k in parts if k.startswith(key + "::")), key=lambda k: int(k.rsplit("part", 1)[1]))
+        arrays[key] = np.concatenate([arrays.pop(k) for k in mine], axis=0)
     return arrays
 
 

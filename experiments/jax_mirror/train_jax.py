@@ -45,7 +45,15 @@ def _batch(args):
 
 def save(out, params, stats, progress):
     """Writes params and stats into `weights_*.npz` of at most CHUNK_BYTES each."""
-    arrays = {k: np.asarray(v) for k, v in {**params, **stats}.items()}
+    arrays = {}
+    for k, v in {**params, **stats}.items():
+        v = np.asarray(v)
+        parts = -(-v.nbytes // CHUNK_BYTES)
+        if parts == 1:
+            arrays[k] = v
+        else:  # larger than a chunk: parts along the first axis, `path::part{j}`
+            for j, part in enumerate(np.array_split(v, parts, axis=0)):
+                arrays[f"{k}::part{j}"] = part
     chunks, current, size = [], {}, 0
     for key in sorted(arrays):
         if current and size + arrays[key].nbytes > CHUNK_BYTES:
