@@ -104,24 +104,29 @@ def _selection(protocol: dict) -> str:
 
 
 def _chain_table(chain: dict) -> str:
+    runs = chain["runs"]
+    gpu = any(r.get("gpu_hours") for r in runs)
+    hours = "| CPU-hours | GPU-hours |" if gpu else "| CPU-hours |"
     lines = [
         "| run | started from | steps | batch | sequences | frames | precision | wall time "
-        "| CPU-hours | machine |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"{hours} machine |",
+        "| --- " * (11 if gpu else 10) + "|",
     ]
-    for r in chain["runs"]:
+    for r in runs:
         source = os.path.basename(r["init_from"]) if r["init_from"] else "scratch"
         if r["first_step"]:
             source = f"its own step {r['first_step']}"
+        gpu_cell = f" {r.get('gpu_hours', 0.0):.3f} |" if gpu else ""
         lines.append(
             f"| {r['workdir']} ({r['date']}) | {source} | {r['steps']:,} | {r['batch_size']} "
             f"| {r['sequences']:,} | {r['n_past']}+{r['n_future']} | {r['precision']} "
-            f"| {r['seconds'] / 60:.0f} min | {r['cpu_hours']:.2f} | {r['machine']} |"
+            f"| {r['seconds'] / 60:.0f} min | {r['cpu_hours']:.2f} |{gpu_cell} {r['machine']} |"
         )
-    total = {k: sum(r[k] for r in chain["runs"]) for k in ("steps", "sequences", "cpu_hours")}
+    total = {k: sum(r.get(k, 0.0) for r in runs) for k in ("steps", "sequences", "cpu_hours")}
+    gpu_total = f" **{sum(r.get('gpu_hours', 0.0) for r in runs):.3f}** |" if gpu else ""
     lines.append(
         f"| **total** | | **{total['steps']:,}** | | **{total['sequences']:,}** | | | "
-        f"| **{total['cpu_hours']:.2f}** | |"
+        f"| **{total['cpu_hours']:.2f}** |{gpu_total} |"
     )
     return "\n".join(lines)
 

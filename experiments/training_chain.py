@@ -3,13 +3,15 @@
     python experiments/training_chain.py pretrained/smmnist5k_svglp workdirs/lp 7380 \
         [--first_step=0] [--note="session 1"] [--date=2026-12-01] \
         [--machine="AMD EPYC, 2 CPUs (...)" --precision=mixed_bfloat16 --init_from=DIR]
+        [--gpus=1]
 
 Reads the run's config.json, run_info.json (its warm start, if any) and the
 step of its latest checkpoint, and appends one record to
 FOLDER/training.json: the steps this run took (latest checkpoint minus
 --first_step, for a run resumed across sessions), sequences seen (steps x
 batch), wall seconds (given: the time this part of the run trained), CPU-hours
-(seconds x usable cores), the machine, precision and protocol. The model card
+(seconds x usable cores; GPU-hours, seconds x GPUs, for a run on --gpus
+GPUs), the machine, precision and protocol. The model card
 (experiments/model_card.py) sums the chain. A run shipped from a copy of its
 weights (a weights-only folder, evaluated on another machine) gives the
 machine it trained on, its precision and its warm start with --machine,
@@ -44,9 +46,11 @@ def record(
     machine: str = "",
     precision: str = "",
     init_from: str = "",
+    gpus: int = 0,
 ) -> dict:
     """One run of the chain, read from its workdir; `machine`, `precision` and
-    `init_from`, where given, replace what the workdir and this machine say."""
+    `init_from`, where given, replace what the workdir and this machine say.
+    A run on `gpus` GPUs counts GPU-hours (seconds x GPUs) and no CPU-hours."""
     config = Config.load(workdir)
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     if latest is None:
@@ -71,7 +75,8 @@ def record(
         "learning_rate": config.learning_rate,
         "precision": precision or config.precision,
         "seconds": seconds,
-        "cpu_hours": seconds * cpus / 3600,
+        "cpu_hours": 0.0 if gpus else seconds * cpus / 3600,
+        "gpu_hours": seconds * gpus / 3600,
         "machine": machine
         or f"{here['cpu']}, {here['usable_cpus']} CPUs "
         f"({', '.join(here['cpu_flags'])}), GPUs: {', '.join(here['gpus']) or 'none'}",
@@ -99,6 +104,7 @@ def main() -> None:
     parser.add_argument("--machine", default="", help="Where it trained (default: here).")
     parser.add_argument("--precision", default="", help="Its precision (default: its config's).")
     parser.add_argument("--init_from", default="", help="Its warm start (default: run_info's).")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs it trained on (GPU-hours).")
     args = parser.parse_args()
     path = os.path.join(args.folder, CHAIN_FILE)
     chain = json.load(open(path)) if os.path.isfile(path) else {"runs": []}
@@ -112,6 +118,7 @@ def main() -> None:
             args.machine,
             args.precision,
             args.init_from,
+            args.gpus,
         )
     )
     files.write_json(path, chain)

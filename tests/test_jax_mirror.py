@@ -6,6 +6,7 @@ same loss terms, the same gradients and, after one Adam step, the same
 weights and BatchNorm moving averages.
 """
 
+import json
 import os
 import sys
 
@@ -121,3 +122,69 @@ def test_adam_step_and_moving_averages_match(monkeypatch):
     # Adam's first step moves each weight by about the learning rate.
     change = np.abs(np.asarray(params[kernel]) - before)
     np.testing.assert_allclose(np.median(change), config.learning_rate, rtol=0.05)
+
+
+# ------------------------------------------------- files between the two
+
+sys.path.insert(0, os.path.join(REPO, "experiments", "jax_mirror"))
+import train_jax  # noqa: E402
+import weights_bridge  # noqa: E402
+
+
+def test_weight_files_round_trip_with_arrays_split_in_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_jax, "CHUNK_BYTES", 1000)  # 250 floats per file
+    rng = np.random.default_rng(0)
+    params = {"a/kernel": rng.normal(size=(7, 100)).astype(np.float32), "b": np.ones(3)}
+    stats = {"a/bn/moving_mean": rng.normal(size=(20,)).astype(np.float32)}
+    train_jax.save(str(tmp_path), params, stats, {"steps": 5})
+    assert len(list(tmp_path.glob("weights_*.npz"))) >= 3  # the kernel alone needs 3
+    back = train_jax.read_weights(str(tmp_path))
+    assert sorted(back) == sorted({**params, **stats})
+    for key, value in {**params, **stats}.items():
+        np.testing.assert_array_equal(back[key], value)
+
+
+def test_export_train_import_continues_a_shipped_model(tmp_path):
+    """svgpl_tf folder -> npz -> two mirror steps -> svgpl_tf folder."""
+    model, config, _, x, _ = _model_and_inputs()
+    folder, npz, out, back = (str(tmp_path / n) for n in ("model", "npz", "out", "back"))
+    runs.save_weights_only(model, config, folder, step=7)
+    assert weights_bridge.export_weights(folder, npz) == 7
+    exported = train_jax.read_weights(npz)
+    for var in model.weights:
+        np.testing.assert_array_equal(exported[_path(var)], var.numpy())
+
+    sprites = str(tmp_path / "sprites.npz")
+    np.savez(sprites, sprites=np.random.default_rng(0).uniform(size=(5, 32, 32)).astype("f4"))
+    config_json = str(tmp_path / "config.json")
+    with open(config_json, "w") as f:
+        json.dump(config.to_dict(), f)
+    train_jax.main(
+        [f"--config={config_json}", f"--sprites={sprites}", f"--out={out}", "--budget_s=600",
+         f"--init_dir={npz}", "--max_steps=2", "--workers=1", "--log_every=1"]
+    )  # fmt: skip
+    with open(os.path.join(out, "progress.json")) as f:
+        progress = json.load(f)
+    assert (progress["first_step"], progress["steps"]) == (7, 9)
+    assert progress["sequences"] == 2 * config.batch_size
+    assert [row["step"] for row in progress["log"]] == [8, 9]
+
+    weights_bridge.import_weights(config_json, out, back)
+    restored, _, step = runs.restore_model(back)
+    assert step == 9
+    trained = train_jax.read_weights(out)
+    kernel = "svg_model/encoder/c1/conv/kernel"
+    for var in restored.weights:
+        np.testing.assert_array_equal(var.numpy(), trained[_path(var)])
+    # Two Adam steps from the exported weights: each kernel weight moved by
+    # up to twice the learning rate.
+    change = np.abs(trained[kernel] - exported[kernel])
+    assert 0.5 * config.learning_rate < np.median(change) <= 2.0001 * config.learning_rate
+
+
+def test_import_refuses_weights_of_another_model(tmp_path):
+    model, _, _, _, _ = _model_and_inputs()
+    arrays = {_path(v): v.numpy() for v in model.weights}
+    arrays.pop("svg_model/prior/mu/bias")
+    with pytest.raises(ValueError, match="missing"):
+        weights_bridge.assign(model, arrays)

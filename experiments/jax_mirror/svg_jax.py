@@ -93,10 +93,18 @@ def _rnn_modules(spec: ModelSpec) -> dict[str, tuple[int, int, list[tuple[str, i
             spec.predictor_rnn_layers,
             [("output", spec.g_dim)],
         ),
-        "posterior": (spec.g_dim, spec.posterior_rnn_layers, [("mu", spec.z_dim), ("logvar", spec.z_dim)]),
+        "posterior": (
+            spec.g_dim,
+            spec.posterior_rnn_layers,
+            [("mu", spec.z_dim), ("logvar", spec.z_dim)],
+        ),
     }
     if spec.prior == "learned":
-        mods["prior"] = (spec.g_dim, spec.prior_rnn_layers, [("mu", spec.z_dim), ("logvar", spec.z_dim)])
+        mods["prior"] = (
+            spec.g_dim,
+            spec.prior_rnn_layers,
+            [("mu", spec.z_dim), ("logvar", spec.z_dim)],
+        )
     return mods
 
 
@@ -247,7 +255,9 @@ def _dense(params, path, x):
 
 def _lstm_sequence(params, cell, x_seq, units):
     """Keras `LSTM` (gates i, f, c, o) over x_seq `[b, t, u]` from the zero state."""
-    kernel, recurrent, bias = (params[f"{cell}/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
+    kernel, recurrent, bias = (
+        params[f"{cell}/{n}"] for n in ("kernel", "recurrent_kernel", "bias")
+    )
     xw = x_seq @ kernel + bias  # [b, t, 4u]
 
     def step(carry, z_x):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import glob
 import json
 import multiprocessing
 import os
@@ -76,6 +77,26 @@ def save(out, params, stats, progress):
         json.dump(progress, f, indent=1)
 
 
+def read_weights(npz_dir: str) -> dict[str, np.ndarray]:
+    """`{path: array}` of every `weights_*.npz` that `save` wrote into `npz_dir`."""
+    files = sorted(glob.glob(os.path.join(npz_dir, "weights_*.npz")))
+    if not files:
+        raise FileNotFoundError(f"no weights_*.npz in {npz_dir}: give train_jax.py's --out folder")
+    arrays = {}
+    for name in files:
+        with np.load(name) as data:
+            for j, path in enumerate(data["paths"]):
+                arrays[str(path)] = data[f"a{j}"]
+    parts = [k for k in arrays if "::part" in k]  # a large array in parts along axis 0
+    for key in {k.split("::")[0] for k in parts}:
+        mine = sorted(
+            (k for k in parts if k.startswith(key + "::")),
+            key=lambda k: int(k.rsplit("part", 1)[1]),
+        )
+        arrays[key] = np.concatenate([arrays.pop(k) for k in mine], axis=0)
+    return arrays
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
@@ -87,6 +108,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument("--max_steps", type=int, default=0, help="0: until the budget")
     parser.add_argument("--require_gpu", action="store_true")
+    parser.add_argument(
+        "--init_dir",
+        default="",
+        help="continue from these weights_*.npz (a fresh Adam, as svgpl-train --init_from); "
+        "the data stream and the noise continue from its progress.json's step",
+    )
     args = parser.parse_args(argv)
     start = time.time()
     with open(args.config) as f:
@@ -95,9 +122,7 @@ def main(argv=None):
     shape = (config["batch_size"], config["n_past"] + config["n_future"], 64, 64, 1)
     seed = config["seed"]
     # Workers fork before JAX starts its threads.
-    pool = multiprocessing.get_context("fork").Pool(
-        args.workers, _init_worker, (args.sprites,)
-    )
+    pool = multiprocessing.get_context("fork").Pool(args.workers, _init_worker, (args.sprites,))
 
     import jax
     import jax.numpy as jnp
@@ -109,6 +134,16 @@ def main(argv=None):
         sys.exit("no GPU visible to JAX: stopping before any training")
     spec = svg_jax.ModelSpec.from_config(config)
     params, stats = svg_jax.init_params(jax.random.key(seed), spec)
+    first_step = 0
+    if args.init_dir:
+        arrays = read_weights(args.init_dir)
+        if set(arrays) != set(params) | set(stats):
+            sys.exit(f"{args.init_dir} does not hold this config's weights")
+        params = {k: jnp.asarray(arrays[k]) for k in params}
+        stats = {k: jnp.asarray(arrays[k]) for k in stats}
+        with open(os.path.join(args.init_dir, "progress.json")) as f:
+            first_step = json.load(f)["steps"]
+        print(f"continuing from {args.init_dir} at step {first_step}", flush=True)
     opt = svg_jax.adam_init(params)
     step_fn = svg_jax.make_train_step(
         spec, config["learning_rate"], config["beta_1"], config["adam_epsilon"]
@@ -117,7 +152,7 @@ def main(argv=None):
     eps_shape = (shape[0], shape[1] - 1, spec.z_dim)
 
     pending = collections.deque()
-    next_index = 0
+    next_index = first_step
 
     def refill():
         nonlocal next_index
@@ -125,7 +160,7 @@ def main(argv=None):
             pending.append(pool.apply_async(_batch, ((seed, next_index, shape, 2),)))
             next_index += 1
 
-    log, step, last_save, train_start = [], 0, time.time(), None
+    log, step, last_save, train_start = [], first_step, time.time(), None
     terms = None
     while True:
         refill()
@@ -134,7 +169,7 @@ def main(argv=None):
         eps = jax.random.normal(jax.random.fold_in(noise_key, step), eps_shape)
         params, stats, opt, terms = step_fn(params, stats, opt, jnp.asarray(x), eps)
         step += 1
-        if step == 1:
+        if step == first_step + 1:
             jax.block_until_ready(terms)
             train_start = time.time()
             print(f"compiled in {train_start - start:.1f} s from start", flush=True)
@@ -144,14 +179,20 @@ def main(argv=None):
             row.update(step=step, seconds=round(now - train_start, 1))
             log.append(row)
             print(json.dumps(row), flush=True)
-        done = now - start > args.budget_s or (args.max_steps and step >= args.max_steps)
+        done = now - start > args.budget_s or (
+            args.max_steps and step - first_step >= args.max_steps
+        )
         if done or now - last_save > args.save_every_s:
             jax.block_until_ready(params)
             progress = {
                 "steps": step,
-                "sequences": step * shape[0],
+                "first_step": first_step,
+                "init_dir": args.init_dir,
+                "sequences": (step - first_step) * shape[0],
                 "train_seconds": round(time.time() - train_start, 1),
-                "steps_per_second_after_compile": round((step - 1) / max(time.time() - train_start, 1e-9), 3),
+                "steps_per_second_after_compile": round(
+                    (step - first_step - 1) / max(time.time() - train_start, 1e-9), 3
+                ),
                 "device": str(devices[0].device_kind),
                 "jax": jax.__version__,
                 "log": log,

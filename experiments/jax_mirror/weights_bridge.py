@@ -1,10 +1,13 @@
-"""Turns the JAX mirror's weights into an svgpl_tf weights folder, and back.
+"""Moves weights between the JAX mirror and svgpl_tf.
 
     # a config.json and the training sprites for train_jax.py
-    python experiments/jax_mirror/import_weights.py prepare FLAGFILE DIR
+    python experiments/jax_mirror/weights_bridge.py prepare FLAGFILE DIR
     # train_jax.py's weights_*.npz -> a folder that svgpl-evaluate,
     # svgpl-predict and svgpl-export take as --workdir
-    python experiments/jax_mirror/import_weights.py import CONFIG.json NPZ_DIR OUT_DIR
+    python experiments/jax_mirror/weights_bridge.py import CONFIG.json NPZ_DIR OUT_DIR
+    # an svgpl_tf weights folder (a shipped model) -> weights_*.npz, from
+    # which train_jax.py --init_dir continues
+    python experiments/jax_mirror/weights_bridge.py export FOLDER NPZ_DIR
 
 The weights keep their Keras variable paths and layouts in the mirror, so
 importing is an assignment per variable; every variable of the model must be
@@ -14,7 +17,6 @@ in the files, and nothing else.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -26,24 +28,10 @@ from svgpl_tf.config import Config
 from svgpl_tf.data import mnist
 from svgpl_tf.flags import config_from_flagfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_jax import read_weights, save  # noqa: E402  (the mirror's files, NumPy only)
+
 PREFIX = "svg_model"  # svg_jax.PREFIX, without importing JAX here
-
-
-def read_weights(npz_dir: str) -> dict[str, np.ndarray]:
-    """`{path: array}` of every `weights_*.npz` in `npz_dir`."""
-    files = sorted(glob.glob(os.path.join(npz_dir, "weights_*.npz")))
-    if not files:
-        raise FileNotFoundError(f"no weights_*.npz in {npz_dir}: give train_jax.py's --out folder")
-    arrays = {}
-    for name in files:
-        with np.load(name) as data:
-            for j, path in enumerate(data["paths"]):
-                arrays[str(path)] = data[f"a{j}"]
-    parts = sorted(k for k in arrays if "::part" in k)  # a large array in parts along axis 0
-    for key in {k.split("::")[0] for k in parts}:
-        mine = sorted((k for k in parts if k.startswith(key + "::")), key=lambda k: int(k.rsplit("part", 1)[1]))
-        arrays[key] = np.concatenate([arrays.pop(k) for k in mine], axis=0)
-    return arrays
 
 
 def assign(model, arrays: dict[str, np.ndarray]) -> None:
@@ -51,11 +39,23 @@ def assign(model, arrays: dict[str, np.ndarray]) -> None:
     names = {f"{PREFIX}/{v.path.split('/', 1)[1]}": v for v in model.weights}
     missing, extra = sorted(set(names) - set(arrays)), sorted(set(arrays) - set(names))
     if missing or extra:
-        raise ValueError(f"weights do not match the model: missing {missing[:3]}, extra {extra[:3]}")
+        raise ValueError(
+            f"weights do not match the model: missing {missing[:3]}, extra {extra[:3]}"
+        )
     for path, var in names.items():
         if tuple(arrays[path].shape) != tuple(var.shape):
             raise ValueError(f"{path}: shape {arrays[path].shape}, the model's {tuple(var.shape)}")
         var.assign(arrays[path])
+
+
+def export_weights(folder: str, npz_dir: str) -> int:
+    """Writes `folder`'s weights as train_jax.py's `weights_*.npz` and
+    `progress.json` (its step); returns the step."""
+    model, _, step = runs.restore_model(folder)
+    arrays = {f"{PREFIX}/{v.path.split('/', 1)[1]}": v.numpy() for v in model.weights}
+    os.makedirs(npz_dir, exist_ok=True)
+    save(npz_dir, arrays, {}, {"steps": step, "exported_from": folder})
+    return step
 
 
 def prepare(flagfile: str, out_dir: str) -> None:
@@ -92,10 +92,15 @@ def main(argv=None) -> None:
     i.add_argument("config")
     i.add_argument("npz_dir")
     i.add_argument("out_dir")
+    e = sub.add_parser("export")
+    e.add_argument("folder")
+    e.add_argument("npz_dir")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
             prepare(args.flagfile, args.out_dir)
+        elif args.command == "export":
+            print(f"step {export_weights(args.folder, args.npz_dir)} -> {args.npz_dir}")
         else:
             print(import_weights(args.config, args.npz_dir, args.out_dir))
     except (OSError, ValueError) as e:
