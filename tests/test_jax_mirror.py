@@ -18,6 +18,11 @@ from helpers import REPO, tiny_config
 from svgpl_tf import runs
 from svgpl_tf.models import sampling
 
+# Tiny programs compiled once: XLA's costly CPU optimisations take longer than
+# they save (set before JAX starts; a JAX already started keeps its flags).
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+)
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
 sys.path.insert(0, os.path.join(REPO, "experiments", "jax_mirror"))
@@ -31,8 +36,10 @@ def _model_and_inputs(**changes):
     config = tiny_config(g_dim=16, nf=8, z_dim=3, rnn_size=16, n_past=2, **changes)
     model = runs.build_model(config, with_losses=True)
     rng = np.random.default_rng(0)
-    x = rng.uniform(size=(3, 5, 64, 64, 1)).astype(np.float32)  # [b, T, h, w, c]
-    eps = rng.normal(size=(3, 4, 3)).astype(np.float32)  # [b, T-1, z]
+    # The run's own batch shape: train_jax.py then reuses the compiled step.
+    shape = (config.batch_size, config.seq_len, 64, 64, 1)  # [b, T, h, w, c]
+    x = rng.uniform(size=shape).astype(np.float32)
+    eps = rng.normal(size=(*shape[:2], 3)).astype(np.float32)[:, 1:]  # [b, T-1, z]
     spec = svg_jax.ModelSpec.from_config(config.to_dict())
     return model, config, spec, x, eps
 
@@ -57,7 +64,7 @@ def _fixed_noise(monkeypatch, eps):
 
 def test_spec_names_every_keras_weight_with_its_shape():
     model, _, spec, _, _ = _model_and_inputs()
-    params, stats = svg_jax.init_params(jax.random.key(0), spec)
+    params, stats = svg_jax.init_params(0, spec)
     keras_shapes = {_path(v): tuple(v.shape) for v in model.weights}
     mirror_shapes = {k: tuple(v.shape) for k, v in {**params, **stats}.items()}
     assert mirror_shapes == keras_shapes
@@ -104,9 +111,8 @@ def test_adam_step_and_moving_averages_match(monkeypatch):
     before = np.asarray(params[kernel])
     model.train_step(tf.constant(x))
 
-    step = svg_jax.make_train_step(
-        spec, config.learning_rate, beta_1=config.beta_1, epsilon=config.adam_epsilon
-    )
+    # train_jax.py's arguments, positional: the cached compiled step serves both.
+    step = svg_jax.make_train_step(spec, config.learning_rate, config.beta_1, config.adam_epsilon)
     opt = svg_jax.adam_init(params)
     params, stats, opt, _ = step(params, stats, opt, jnp.asarray(x), jnp.asarray(eps))
     moved = 0
@@ -161,7 +167,7 @@ def test_export_train_import_continues_a_shipped_model(tmp_path):
         json.dump(config.to_dict(), f)
     train_jax.main(
         [f"--config={config_json}", f"--sprites={sprites}", f"--out={out}", "--budget_s=600",
-         f"--init_dir={npz}", "--max_steps=2", "--workers=1", "--log_every=1"]
+         f"--init_dir={npz}", "--max_steps=2", "--workers=0", "--log_every=1"]
     )  # fmt: skip
     with open(os.path.join(out, "progress.json")) as f:
         progress = json.load(f)

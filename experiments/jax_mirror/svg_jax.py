@@ -18,7 +18,7 @@ VGG backbone, per-step BatchNorm.
 
 Example:
     >>> spec = ModelSpec(g_dim=8, nf=4, rnn_size=8, z_dim=2)
-    >>> params, stats = init_params(jax.random.key(0), spec)
+    >>> params, stats = init_params(0, spec)
     >>> x = jnp.zeros([2, 4, 64, 64, 1])
     >>> eps = jnp.zeros([2, 3, 2])
     >>> loss, aux = loss_fn(params, stats, x, eps, spec)
@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -108,57 +109,59 @@ def _rnn_modules(spec: ModelSpec) -> dict[str, tuple[int, int, list[tuple[str, i
     return mods
 
 
-def _glorot(key, shape, fan_in, fan_out):
+def _glorot(rng, shape, fan_in, fan_out):
     limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+    return rng.uniform(-limit, limit, shape).astype(np.float32)
 
 
-def _orthogonal(key, shape):
+def _orthogonal(rng, shape):
     """Keras's `Orthogonal` initializer for a 2-D shape (QR of a normal draw)."""
     rows, cols = shape
-    a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
-    q, r = jnp.linalg.qr(a)
-    q = q * jnp.sign(jnp.diag(r))
-    return q.T if rows < cols else q
+    a = rng.normal(size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    return (q.T if rows < cols else q).astype(np.float32)
 
 
-def init_params(key, spec: ModelSpec) -> tuple[dict, dict]:
-    """Keras's initial values, drawn from `key` (not Keras's streams).
+def init_params(seed: int, spec: ModelSpec) -> tuple[dict, dict]:
+    """Keras's initial values, drawn by NumPy from `seed` (not Keras's streams).
 
     Kernels Glorot-uniform, recurrent kernels orthogonal, biases zero but the
     LSTM forget gates' (one), BatchNorm gamma one and beta zero.
 
     Returns:
         `(params, stats)`: trainable weights and BatchNorm moving averages,
-        flat dicts keyed by Keras variable path.
+        flat dicts of float32 arrays keyed by Keras variable path.
     """
+    rng = np.random.default_rng(seed)
     params, stats = {}, {}
-    keys = iter(jax.random.split(key, 64))
     for name, shape in _conv_shapes(spec).items():
         kh, kw, a, b = shape
         path = f"{PREFIX}/{name}"
-        params[f"{path}/kernel"] = _glorot(next(keys), shape, kh * kw * a, kh * kw * b)
-        params[f"{path}/bias"] = jnp.zeros([b if "encoder" in name else a])
+        params[f"{path}/kernel"] = _glorot(rng, shape, kh * kw * a, kh * kw * b)
+        params[f"{path}/bias"] = np.zeros([b if "encoder" in name else a], np.float32)
         if name != "decoder/upc5":
             block = path.rsplit("/", 1)[0]
             width = b if "encoder" in name else a
-            params[f"{block}/bn/gamma"] = jnp.ones([width])
-            params[f"{block}/bn/beta"] = jnp.zeros([width])
-            stats[f"{block}/bn/moving_mean"] = jnp.zeros([width])
-            stats[f"{block}/bn/moving_variance"] = jnp.ones([width])
+            params[f"{block}/bn/gamma"] = np.ones([width], np.float32)
+            params[f"{block}/bn/beta"] = np.zeros([width], np.float32)
+            stats[f"{block}/bn/moving_mean"] = np.zeros([width], np.float32)
+            stats[f"{block}/bn/moving_variance"] = np.ones([width], np.float32)
     u = spec.rnn_size
     for mod, (n_in, layers, heads) in _rnn_modules(spec).items():
         path = f"{PREFIX}/{mod}"
-        params[f"{path}/embed/kernel"] = _glorot(next(keys), (n_in, u), n_in, u)
-        params[f"{path}/embed/bias"] = jnp.zeros([u])
+        params[f"{path}/embed/kernel"] = _glorot(rng, (n_in, u), n_in, u)
+        params[f"{path}/embed/bias"] = np.zeros([u], np.float32)
         for i in range(layers):
             cell = f"{path}/lstm_{i}/lstm_cell"
-            params[f"{cell}/kernel"] = _glorot(next(keys), (u, 4 * u), u, 4 * u)
-            params[f"{cell}/recurrent_kernel"] = _orthogonal(next(keys), (u, 4 * u))
-            params[f"{cell}/bias"] = jnp.zeros([4 * u]).at[u : 2 * u].set(1.0)
+            params[f"{cell}/kernel"] = _glorot(rng, (u, 4 * u), u, 4 * u)
+            params[f"{cell}/recurrent_kernel"] = _orthogonal(rng, (u, 4 * u))
+            bias = np.zeros([4 * u], np.float32)
+            bias[u : 2 * u] = 1.0  # the forget gate's
+            params[f"{cell}/bias"] = bias
         for head, size in heads:
-            params[f"{path}/{head}/kernel"] = _glorot(next(keys), (u, size), u, size)
-            params[f"{path}/{head}/bias"] = jnp.zeros([size])
+            params[f"{path}/{head}/kernel"] = _glorot(rng, (u, size), u, size)
+            params[f"{path}/{head}/bias"] = np.zeros([size], np.float32)
     return params, stats
 
 
@@ -356,8 +359,10 @@ def adam_update(params, grads, state, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7
     return new, {"m": m, "v": v, "t": t}
 
 
+@functools.cache
 def make_train_step(spec: ModelSpec, lr: float, beta_1: float = 0.9, epsilon: float = 1e-7):
-    """A jitted `(params, stats, opt, x, eps) -> (params, stats, opt, terms)`."""
+    """A jitted `(params, stats, opt, x, eps) -> (params, stats, opt, terms)`,
+    one per model and optimizer settings (so its compilations are kept)."""
 
     @jax.jit
     def train_step(params, stats, opt, x, eps):

@@ -44,6 +44,23 @@ def _batch(args):
     return index, render_batch(seed, index, shape, _SPRITES, num_sprites)
 
 
+class _InProcess:
+    """`Pool.apply_async` in the calling process (`--workers=0`)."""
+
+    class _Done:
+        def __init__(self, value):
+            self.value = value
+
+        def get(self):
+            return self.value
+
+    def apply_async(self, fn, args):
+        return self._Done(fn(*args))
+
+    def terminate(self):
+        pass
+
+
 def save(out, params, stats, progress):
     """Writes params and stats into `weights_*.npz` of at most CHUNK_BYTES each."""
     arrays = {}
@@ -105,7 +122,13 @@ def main(argv=None):
     parser.add_argument("--budget_s", type=float, required=True, help="wall time from start")
     parser.add_argument("--save_every_s", type=float, default=120.0)
     parser.add_argument("--log_every", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 2),
+        help="processes drawing batches (0: none, in this process; a process that "
+        "has already started JAX must not fork)",
+    )
     parser.add_argument("--max_steps", type=int, default=0, help="0: until the budget")
     parser.add_argument("--require_gpu", action="store_true")
     parser.add_argument(
@@ -121,8 +144,12 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     shape = (config["batch_size"], config["n_past"] + config["n_future"], 64, 64, 1)
     seed = config["seed"]
-    # Workers fork before JAX starts its threads.
-    pool = multiprocessing.get_context("fork").Pool(args.workers, _init_worker, (args.sprites,))
+    # Workers fork before JAX starts its threads; none: batches drawn in this process.
+    if args.workers:
+        pool = multiprocessing.get_context("fork").Pool(args.workers, _init_worker, (args.sprites,))
+    else:
+        _init_worker(args.sprites)
+        pool = _InProcess()
 
     import jax
     import jax.numpy as jnp
@@ -133,8 +160,10 @@ def main(argv=None):
     if args.require_gpu and devices[0].platform != "gpu":
         sys.exit("no GPU visible to JAX: stopping before any training")
     spec = svg_jax.ModelSpec.from_config(config)
-    params, stats = svg_jax.init_params(jax.random.key(seed), spec)
+    params, stats = svg_jax.init_params(seed, spec)
     first_step = 0
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    stats = {k: jnp.asarray(v) for k, v in stats.items()}
     if args.init_dir:
         arrays = read_weights(args.init_dir)
         if set(arrays) != set(params) | set(stats):
@@ -156,7 +185,7 @@ def main(argv=None):
 
     def refill():
         nonlocal next_index
-        while len(pending) < 4 * args.workers:
+        while len(pending) < 4 * max(args.workers, 1):
             pending.append(pool.apply_async(_batch, ((seed, next_index, shape, 2),)))
             next_index += 1
 
