@@ -194,3 +194,12 @@ def test_import_refuses_weights_of_another_model(tmp_path):
     arrays.pop("svg_model/prior/mu/bias")
     with pytest.raises(ValueError, match="missing"):
         weights_bridge.assign(model, arrays)
+
+
+@pytest.mark.parametrize(
+    "change", [dict(perceptual_weight=1.0), dict(backbone="vgg"), dict(lstm_bias="double")]
+)
+def test_spec_refuses_what_the_mirror_does_not_compute(change):
+    config = {**tiny_config().to_dict(), **change}
+    with pytest.raises(ValueError, match="JAX mirror"):
+        svg_jax.ModelSpec.from_config(config)

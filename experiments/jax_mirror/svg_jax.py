@@ -6,7 +6,7 @@ where JAX runs and TensorFlow does not (a GPU machine without TensorFlow's
 CUDA build). The parameters are a flat dict keyed by the Keras variable paths
 of the `svgpl_tf` model (`svg_model/encoder/c1/conv/kernel`, ...), in Keras's
 layouts, so trained weights load into `svgpl_tf` unchanged
-(`import_weights.py`). `tests/test_jax_mirror.py` checks the loss and its
+(`weights_bridge.py`). `tests/test_jax_mirror.py` checks the loss and its
 gradients against `svgpl_tf`'s on the same weights and noise.
 
 What is mirrored: pixel MSE + beta * KL (Eq. 1 of the SVG-PL paper without
@@ -66,6 +66,10 @@ class ModelSpec:
             raise ValueError("the JAX mirror trains pixel MSE + KL only (no perceptual term)")
         if config.get("batchnorm_stats", "pooled") != "pooled":
             raise ValueError("the JAX mirror has pooled BatchNorm statistics only")
+        if config.get("lstm_bias", "single") != "single" or config.get("lr_warmup_steps", 0):
+            raise ValueError("the JAX mirror has plain Adam (no --lstm_bias=double, no warm-up)")
+        if config.get("image_size", 64) != 64 or config.get("dataset", "smmnist") != "smmnist":
+            raise ValueError("the JAX mirror trains on 64x64 SM-MNIST only")
         names = [f.name for f in dataclasses.fields(cls)]
         return cls(**{n: config[n] for n in names if n in config})
 
