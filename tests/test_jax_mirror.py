@@ -27,6 +27,10 @@ jax = pytest.importorskip("jax")
 jnp = jax.numpy
 sys.path.insert(0, os.path.join(REPO, "experiments", "jax_mirror"))
 import svg_jax  # noqa: E402
+import train_jax  # noqa: E402
+import weights_bridge  # noqa: E402
+
+_path = weights_bridge.mirror_path
 
 # float32 on both sides, different kernels: agreement to rounding.
 RTOL = 2e-4
@@ -44,12 +48,6 @@ def _model_and_inputs(**changes):
     return model, config, spec, x, eps
 
 
-def _path(var):
-    """The variable's path under the mirror's model name (Keras numbers
-    the names of later models: svg_model_1/...)."""
-    return f"{svg_jax.PREFIX}/{var.path.split('/', 1)[1]}"
-
-
 def _jax_weights(model):
     params = {_path(v): jnp.asarray(v.numpy()) for v in model.trainable_weights}
     stats = {_path(v): jnp.asarray(v.numpy()) for v in model.non_trainable_weights}
@@ -65,6 +63,7 @@ def _fixed_noise(monkeypatch, eps):
 def test_spec_names_every_keras_weight_with_its_shape():
     model, _, spec, _, _ = _model_and_inputs()
     params, stats = svg_jax.init_params(0, spec)
+    assert weights_bridge.PREFIX == svg_jax.PREFIX  # the bridge's copy, without JAX
     keras_shapes = {_path(v): tuple(v.shape) for v in model.weights}
     mirror_shapes = {k: tuple(v.shape) for k, v in {**params, **stats}.items()}
     assert mirror_shapes == keras_shapes
@@ -131,10 +130,6 @@ def test_adam_step_and_moving_averages_match(monkeypatch):
 
 
 # ------------------------------------------------- files between the two
-
-sys.path.insert(0, os.path.join(REPO, "experiments", "jax_mirror"))
-import train_jax  # noqa: E402
-import weights_bridge  # noqa: E402
 
 
 def test_weight_files_round_trip_with_arrays_split_in_parts(tmp_path, monkeypatch):

@@ -144,6 +144,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     shape = (config["batch_size"], config["n_past"] + config["n_future"], 64, 64, 1)
     seed = config["seed"]
+    num_sprites = config.get("num_sprites", 2)
     # Workers fork before JAX starts its threads; none: batches drawn in this process.
     if args.workers:
         pool = multiprocessing.get_context("fork").Pool(args.workers, _init_worker, (args.sprites,))
@@ -186,11 +187,10 @@ def main(argv=None):
     def refill():
         nonlocal next_index
         while len(pending) < 4 * max(args.workers, 1):
-            pending.append(pool.apply_async(_batch, ((seed, next_index, shape, 2),)))
+            pending.append(pool.apply_async(_batch, ((seed, next_index, shape, num_sprites),)))
             next_index += 1
 
     log, step, last_save, train_start = [], first_step, time.time(), None
-    terms = None
     while True:
         refill()
         index, x = pending.popleft().get()

@@ -34,9 +34,15 @@ from train_jax import read_weights, save  # noqa: E402  (the mirror's files, Num
 PREFIX = "svg_model"  # svg_jax.PREFIX, without importing JAX here
 
 
+def mirror_path(var) -> str:
+    """The mirror's key of a Keras variable: its path under the mirror's model
+    name (Keras numbers later models' names: svg_model_1/...)."""
+    return f"{PREFIX}/{var.path.split('/', 1)[1]}"
+
+
 def assign(model, arrays: dict[str, np.ndarray]) -> None:
     """Sets every variable of `model` from `arrays`, keyed by the mirror's paths."""
-    names = {f"{PREFIX}/{v.path.split('/', 1)[1]}": v for v in model.weights}
+    names = {mirror_path(v): v for v in model.weights}
     missing, extra = sorted(set(names) - set(arrays)), sorted(set(arrays) - set(names))
     if missing or extra:
         raise ValueError(
@@ -52,7 +58,7 @@ def export_weights(folder: str, npz_dir: str) -> int:
     """Writes `folder`'s weights as train_jax.py's `weights_*.npz` and
     `progress.json` (its step); returns the step."""
     model, _, step = runs.restore_model(folder)
-    arrays = {f"{PREFIX}/{v.path.split('/', 1)[1]}": v.numpy() for v in model.weights}
+    arrays = {mirror_path(v): v.numpy() for v in model.weights}
     os.makedirs(npz_dir, exist_ok=True)
     save(npz_dir, arrays, {}, {"steps": step, "exported_from": folder})
     return step
@@ -61,11 +67,11 @@ def export_weights(folder: str, npz_dir: str) -> int:
 def prepare(flagfile: str, out_dir: str) -> None:
     """Writes `config.json` (float32) and `sprites.npz` (the training digits)."""
     config = config_from_flagfile(flagfile)
+    if config.sprites != "mnist5k":
+        raise ValueError("prepare writes the mnist5k training digits; use --sprites=mnist5k")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-    if config.sprites != "mnist5k":
-        raise ValueError("prepare writes the mnist5k training digits; use --sprites=mnist5k")
     np.savez_compressed(
         os.path.join(out_dir, "sprites.npz"), sprites=mnist.load_mnist5k_sprites("train")
     )

@@ -20,6 +20,20 @@ IMAGE_SIZE = 64
 MAX_SPEED = 4
 
 
+def _off_the_wall(pos: int, limit: int, rng: np.random.Generator) -> tuple[int, int, int]:
+    """A sprite past a wall along one axis: clamped inside, with a new speed
+    away from the wall along that axis, then a new speed across it, drawn in
+    that order as the reference draws them.
+
+    Returns:
+        `(position, speed along the axis, speed across it)`.
+    """
+    if pos < 0:
+        return 0, int(rng.integers(1, MAX_SPEED + 1)), int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+    along = int(rng.integers(-MAX_SPEED, 0))
+    return limit - 1, along, int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+
+
 def render_into(
     out: np.ndarray, rng: np.random.Generator, sprites: np.ndarray, num_sprites: int
 ) -> None:
@@ -49,22 +63,10 @@ def render_into(
         dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         for t in range(seq_len):
-            if sy < 0:
-                sy = 0
-                dy = int(rng.integers(1, MAX_SPEED + 1))
-                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            elif sy >= limit:
-                sy = limit - 1
-                dy = int(rng.integers(-MAX_SPEED, 0))
-                dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            if sx < 0:
-                sx = 0
-                dx = int(rng.integers(1, MAX_SPEED + 1))
-                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-            elif sx >= limit:
-                sx = limit - 1
-                dx = int(rng.integers(-MAX_SPEED, 0))
-                dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+            if not 0 <= sy < limit:
+                sy, dy, dx = _off_the_wall(sy, limit, rng)
+            if not 0 <= sx < limit:
+                sx, dx, dy = _off_the_wall(sx, limit, rng)
             canvas[t, sy : sy + SPRITE_SIZE, sx : sx + SPRITE_SIZE] += sprite
             sy += dy
             sx += dx
