@@ -43,8 +43,8 @@ LPIPS_CHOICES = ("alex", "vgg", "off")
 BEST_BY = ("ssim", "each")
 # Distances between VGG16 feature maps in the perceptual term.
 DISTANCES = ("l1", "l2", "squared_l2")
-# Pixel reconstruction terms (--pixel_loss): the paper's MSE, or binary cross-entropy.
-PIXEL_LOSSES = ("mse", "bce")
+# Pixel reconstruction terms (--pixel_loss): the paper's MSE, binary cross-entropy, or L1.
+PIXEL_LOSSES = ("mse", "bce", "l1")
 # The 13 convolutions of VGG16, in network order (Keras layer names).
 VGG16_CONV_LAYERS: tuple[str, ...] = (
     "block1_conv1",

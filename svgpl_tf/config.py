@@ -89,7 +89,8 @@ class Config:
     pixel_loss: str = option(
         "mse",
         f"Pixel term: one of {PIXEL_LOSSES}. 'mse': the paper's; 'bce': binary cross-entropy "
-        "of the frames' pixels as Bernoulli probabilities (Improved-VRNN's SM-MNIST loss).",
+        "of the frames' pixels as Bernoulli probabilities (Improved-VRNN's SM-MNIST loss); "
+        "'l1': mean absolute error, whose optimum is the per-pixel median of the futures.",
         choices=PIXEL_LOSSES,
     )
     perceptual_weight: float = option(

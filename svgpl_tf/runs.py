@@ -32,7 +32,7 @@ from svgpl_tf import files, machine
 from svgpl_tf.choices import VGG_WEIGHT_SOURCES
 from svgpl_tf.config import ARCHITECTURE_FIELDS, CONFIG_FILE, RUN_OPTIONS, Config, conflicts
 from svgpl_tf.data.pipeline import check_data
-from svgpl_tf.losses import PixelBCE, PixelMSE, vgg_sources
+from svgpl_tf.losses import PixelBCE, PixelL1, PixelMSE, vgg_sources
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
@@ -95,6 +95,9 @@ def preflight(config: Config) -> None:
 
 # ------------------------------------------------------------------- model
 
+# The pixel term of each `--pixel_loss` choice.
+PIXEL_TERMS = {"mse": PixelMSE, "bce": PixelBCE, "l1": PixelL1}
+
 
 def make_reconstruction_terms(config: Config) -> list:
     """The weighted reconstruction terms of Eq. 1 that the config asks for.
@@ -104,7 +107,7 @@ def make_reconstruction_terms(config: Config) -> list:
     """
     terms = []
     if config.pixel_weight > 0:
-        pixel = PixelBCE if config.pixel_loss == "bce" else PixelMSE
+        pixel = PIXEL_TERMS[config.pixel_loss]
         terms.append(pixel(weight=config.pixel_weight))
     if config.perceptual_weight > 0:
         terms.append(

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from helpers import TINY_MODEL
 
-from svgpl_tf.losses import PixelBCE, PixelMSE, kl_divergence
+from svgpl_tf.losses import PixelBCE, PixelL1, PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
 from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
@@ -324,10 +324,32 @@ def test_pixel_loss_flag_picks_the_term():
     from svgpl_tf import runs
     from svgpl_tf.config import Config
 
-    terms = runs.make_reconstruction_terms(dataclasses.replace(Config(), pixel_loss="bce"))
-    assert [type(t).__name__ for t in terms] == ["PixelBCE"]
+    for flag, name in [("mse", "PixelMSE"), ("bce", "PixelBCE"), ("l1", "PixelL1")]:
+        terms = runs.make_reconstruction_terms(dataclasses.replace(Config(), pixel_loss=flag))
+        assert [type(t).__name__ for t in terms] == [name]
     with pytest.raises(ValueError, match="--pixel_loss"):
-        dataclasses.replace(Config(), pixel_loss="l1").validate()
+        dataclasses.replace(Config(), pixel_loss="huber").validate()
+
+
+def test_pixel_l1_matches_an_independent_computation():
+    rng = np.random.default_rng(3)
+    target = rng.uniform(size=(2, 3, 8, 8, 1)).astype(np.float32)
+    pred = rng.uniform(size=(2, 3, 8, 8, 1)).astype(np.float32)
+    expected = sum(np.abs(target[:, t] - pred[:, t]).mean() for t in range(3))
+    got = PixelL1(weight=0.5)(tf.constant(target), tf.constant(pred))
+    np.testing.assert_allclose(float(got["l1"]), expected, rtol=1e-5)
+    # Its optimum over a set of futures is their per-pixel median: a pixel lit
+    # in 2 of 5 futures is best predicted black, where the MSE predicts 0.4.
+    futures = tf.constant([0.0, 0.0, 0.0, 1.0, 1.0], shape=[5, 1, 1, 1, 1])
+    for guess in (0.01, 0.99):
+        g = tf.Variable(tf.fill([1, 1, 1, 1, 1], guess))
+        with tf.GradientTape() as tape:
+            value = PixelL1()(futures, tf.broadcast_to(g, futures.shape))["l1"]
+        # d/dg mean|f - g| = (#below - #above) / 5 = +1/5 on all of (0, 1): it pushes to 0.
+        np.testing.assert_allclose(float(tape.gradient(value, g)[0, 0, 0, 0, 0]), 1 / 5, rtol=1e-6)
+    median = PixelL1()(futures, tf.zeros_like(futures))["l1"]
+    mean = PixelL1()(futures, tf.fill(futures.shape, 0.4))["l1"]
+    assert float(median) < float(mean)
 
 
 def _model(**kwargs):
@@ -336,7 +358,7 @@ def _model(**kwargs):
     return model
 
 
-@pytest.mark.parametrize("term,weight", [(PixelMSE, 3.0), (PixelBCE, 2.0)])
+@pytest.mark.parametrize("term,weight", [(PixelMSE, 3.0), (PixelBCE, 2.0), (PixelL1, 1.5)])
 def test_loss_terms_compose(term, weight):
     model = _model(beta=0.5, reconstruction_terms=[term(weight=weight)])
     name = model.reconstruction_terms[0].name

@@ -1,7 +1,7 @@
-"""Loss terms: pixel MSE (or BCE), the VGG16 perceptual term and the KL term."""
+"""Loss terms: pixel MSE (or BCE, or L1), the VGG16 perceptual term and the KL term."""
 
 from svgpl_tf.losses.base import ReconstructionTerm
 from svgpl_tf.losses.kl import kl_divergence
-from svgpl_tf.losses.pixel import PixelBCE, PixelMSE
+from svgpl_tf.losses.pixel import PixelBCE, PixelL1, PixelMSE
 
-__all__ = ["PixelBCE", "PixelMSE", "ReconstructionTerm", "kl_divergence"]
+__all__ = ["PixelBCE", "PixelL1", "PixelMSE", "ReconstructionTerm", "kl_divergence"]
