@@ -53,32 +53,39 @@ def _ceiling_row(dtype: str, c: dict) -> list[str]:
     ]
 
 
-def _training_row(r: dict) -> list[str]:
+def _timed_row(r: dict, size: str, time: str, rate: str, flops: str) -> list[str]:
+    """A timing table's row: what ran, how fast, and its share of the ceiling."""
     return [
         r["config"],
         r["variant"],
+        size,
+        time,
+        rate,
+        flops,
+        f"{r['gflops_per_s']:.0f}",
+        _pct(r["fraction_of_ceiling"]),
+        _gib(r["peak_memory_bytes"]),
+    ]
+
+
+def _training_row(r: dict) -> list[str]:
+    return _timed_row(
+        r,
         str(r["batch_size"]),
         f"{r['step_time_s']:.3f} s",
         f"{r['sequences_per_s']:.2f}",
         f"{r['flops_per_step'] / 1e9:.0f}",
-        f"{r['gflops_per_s']:.0f}",
-        _pct(r["fraction_of_ceiling"]),
-        _gib(r["peak_memory_bytes"]),
-    ]
+    )
 
 
 def _sampling_row(r: dict) -> list[str]:
-    return [
-        r["config"],
-        r["variant"],
+    return _timed_row(
+        r,
         f"{r['sequences']} x {r['num_samples']} x {r['horizon']}",
         f"{r['time_s']:.2f} s",
         f"{r['sequence_samples_per_s']:.1f}",
         f"{r['flops'] / 1e12:.2f}",
-        f"{r['gflops_per_s']:.0f}",
-        _pct(r["fraction_of_ceiling"]),
-        _gib(r["peak_memory_bytes"]),
-    ]
+    )
 
 
 def _pipeline_row(p: dict) -> list[str]:

@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import abc
+
 import tensorflow as tf
 
 from svgpl_tf.losses.base import ReconstructionTerm
 
 
-class PixelMSE(ReconstructionTerm):
-    """Mean squared error per frame, summed over time, averaged over the batch.
+class PixelTerm(ReconstructionTerm):
+    """A per-pixel error, averaged per frame, summed over time and averaged over the batch.
 
     This is the reference SVG scaling: `nn.MSELoss()` (a per-pixel mean over
-    the batch) accumulated over every predicted frame.
+    the batch) accumulated over every predicted frame. Subclasses give the
+    per-pixel error in `error`; both inputs arrive in float32.
 
     Args:
         weight: multiplier of the term in the total loss.
-        name: key of the term in the logs.
+        name: key of the term in the logs; the subclass's `default_name` if None.
+    """
+
+    default_name = "pixel"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None):
+        super().__init__(weight=weight, name=name or self.default_name)
+
+    @abc.abstractmethod
+    def error(self, target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+        """The error of each pixel, `[batch, time, h, w, c]`."""
+
+    def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
+        err = self.error(tf.cast(target, tf.float32), tf.cast(pred, tf.float32))
+        per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
+        return {self.name: tf.reduce_sum(per_step)}
+
+
+class PixelMSE(PixelTerm):
+    """Mean squared error per frame, summed over time (the paper's pixel term, Eq. 1).
+
+    Args:
+        weight, name: see `PixelTerm`.
 
     Example:
         >>> term = PixelMSE()
@@ -24,33 +49,28 @@ class PixelMSE(ReconstructionTerm):
         0.75
     """
 
-    def __init__(self, weight: float = 1.0, name: str = "mse"):
-        super().__init__(weight=weight, name=name)
+    default_name = "mse"
 
-    def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
-        err = tf.square(tf.cast(target, tf.float32) - tf.cast(pred, tf.float32))
-        per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
-        return {self.name: tf.reduce_sum(per_step)}
+    def error(self, target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+        return tf.square(target - pred)
 
 
 # Probabilities are clipped to [BCE_EPSILON, 1 - BCE_EPSILON] before the log.
 BCE_EPSILON = 1e-6
 
 
-class PixelBCE(ReconstructionTerm):
-    """Binary cross-entropy per frame, summed over time, averaged over the batch.
+class PixelBCE(PixelTerm):
+    """Binary cross-entropy per frame, summed over time.
 
     Each pixel of the target in [0, 1] is the probability of a Bernoulli
     variable and the prediction its model (Improved-VRNN's SM-MNIST term,
     Castrejon et al. 2019). Its gradient at the decoder's pre-sigmoid output is
     `pred - target`, which does not vanish near saturation as the MSE's does.
-    The scaling is `PixelMSE`'s: the per-pixel mean over the batch, summed
-    over the frames. The value is not 0 at `pred == target` for grey targets
-    (it is their entropy).
+    The value is not 0 at `pred == target` for grey targets (it is their
+    entropy).
 
     Args:
-        weight: multiplier of the term in the total loss.
-        name: key of the term in the logs.
+        weight, name: see `PixelTerm`.
 
     Example:
         >>> term = PixelBCE()
@@ -59,29 +79,23 @@ class PixelBCE(ReconstructionTerm):
         2.0794
     """
 
-    def __init__(self, weight: float = 1.0, name: str = "bce"):
-        super().__init__(weight=weight, name=name)
+    default_name = "bce"
 
-    def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
-        y = tf.cast(target, tf.float32)
-        p = tf.clip_by_value(tf.cast(pred, tf.float32), BCE_EPSILON, 1.0 - BCE_EPSILON)
-        err = -(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
-        per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
-        return {self.name: tf.reduce_sum(per_step)}
+    def error(self, target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+        p = tf.clip_by_value(pred, BCE_EPSILON, 1.0 - BCE_EPSILON)
+        return -(target * tf.math.log(p) + (1.0 - target) * tf.math.log(1.0 - p))
 
 
-class PixelL1(ReconstructionTerm):
-    """Mean absolute error per frame, summed over time, averaged over the batch.
+class PixelL1(PixelTerm):
+    """Mean absolute error per frame, summed over time.
 
     Where the MSE's optimum is the mean of the plausible futures, which blurs
     a digit over every place it may be, the L1 term's optimum is their
     per-pixel median: a pixel that is lit in fewer than half of the futures is
-    predicted black. The scaling is `PixelMSE`'s: the per-pixel mean over the
-    batch, summed over the frames.
+    predicted black.
 
     Args:
-        weight: multiplier of the term in the total loss.
-        name: key of the term in the logs.
+        weight, name: see `PixelTerm`.
 
     Example:
         >>> term = PixelL1()
@@ -90,10 +104,7 @@ class PixelL1(ReconstructionTerm):
         1.5
     """
 
-    def __init__(self, weight: float = 1.0, name: str = "l1"):
-        super().__init__(weight=weight, name=name)
+    default_name = "l1"
 
-    def __call__(self, target: tf.Tensor, pred: tf.Tensor) -> dict[str, tf.Tensor]:
-        err = tf.abs(tf.cast(target, tf.float32) - tf.cast(pred, tf.float32))
-        per_step = tf.reduce_mean(err, axis=[0, 2, 3, 4])  # [time]
-        return {self.name: tf.reduce_sum(per_step)}
+    def error(self, target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+        return tf.abs(target - pred)

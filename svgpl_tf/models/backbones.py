@@ -113,11 +113,21 @@ def _vgg_block(make, widths, name, fused):
 
 
 class _Backbone(layers.Layer):
-    """The arguments (`g_dim`, `channels`, `nf`, `fused_batchnorm`, `seed`,
-    see the subclasses) and config the four encoders and decoders share.
+    """The arguments and config the four encoders and decoders share.
+
     Subclasses create their layers in `_make_layers(make)`, called once the
     arguments are set, with a `SeededLayers` of the module's seed and dtype
-    policy (`dtype=`, as any Keras layer takes it)."""
+    policy (`dtype=`, as any Keras layer takes it).
+
+    Args:
+        g_dim: size of the frame embedding (the encoder's output, the
+            decoder's input).
+        channels: number of channels of the frames.
+        nf: base channel width (64 in the published architecture).
+        fused_batchnorm: run the BatchNorm layers through the fused kernel
+            where it applies (see `GroupedBatchNormalization`).
+        seed: seed of the initial weights (see `SeededLayers`).
+    """
 
     def __init__(
         self,
@@ -155,12 +165,7 @@ class DCGANEncoder(_Backbone):
     """DCGAN-64 frame encoder.
 
     Args:
-        g_dim: size of the frame embedding.
-        channels: number of channels of the input frames.
-        nf: base channel width (64 in the published architecture).
-        fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `GroupedBatchNormalization`).
-        seed: seed of the initial weights (see `SeededLayers`).
+        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 32, 32, 64]`, `[n, 16, 16, 128]`, `[n, 8, 8, 256]`,
@@ -201,12 +206,7 @@ class DCGANDecoder(_Backbone):
     """DCGAN-64 frame decoder with skip connections, sigmoid output.
 
     Args:
-        g_dim: size of the frame embedding it decodes.
-        channels: number of channels of the output frames.
-        nf: base channel width (64 in the published architecture).
-        fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `GroupedBatchNormalization`).
-        seed: seed of the initial weights (see `SeededLayers`).
+        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
 
     Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
     maps, and returns frames `[n, 64, 64, channels]` in (0, 1).
@@ -286,12 +286,7 @@ class VGGEncoder(_Backbone):
     """VGG-64 frame encoder: 2-2-3-3 blocks of 3x3 convs with max-pooling.
 
     Args:
-        g_dim: size of the frame embedding.
-        channels: number of channels of the input frames.
-        nf: base channel width (64 in the published architecture).
-        fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `GroupedBatchNormalization`).
-        seed: seed of the initial weights (see `SeededLayers`).
+        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 64, 64, 64]`, `[n, 32, 32, 128]`, `[n, 16, 16, 256]`,
@@ -335,12 +330,7 @@ class VGGDecoder(_Backbone):
     """VGG-64 frame decoder: mirrors `VGGEncoder` with nearest upsampling.
 
     Args:
-        g_dim: size of the frame embedding it decodes.
-        channels: number of channels of the output frames.
-        nf: base channel width (64 in the published architecture).
-        fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `GroupedBatchNormalization`).
-        seed: seed of the initial weights (see `SeededLayers`).
+        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
 
     Example:
         >>> enc, dec = VGGEncoder(128, 3), VGGDecoder(128, 3)

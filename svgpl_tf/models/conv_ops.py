@@ -74,11 +74,8 @@ def conv_transpose(x, kernel, strides, padding: str, filter_gradient: str = "aut
     """`keras.ops.conv_transpose(x, kernel, strides, padding)`, channels last.
 
     Args:
-        x: `[n, h, w, in]`.
-        kernel: `[kh, kw, out, in]`, of `x`'s dtype.
-        strides: an int or a pair.
-        padding: `"same"` or `"valid"`.
-        filter_gradient: `auto`, `native` (oneDNN's) or `patches`.
+        x, strides, padding, filter_gradient: as in `conv`.
+        kernel: `[kh, kw, out, in]` (Keras's transposed layout), of `x`'s dtype.
 
     Returns:
         `[n, h_out, w_out, out]`.
