@@ -322,11 +322,15 @@ def test_pixel_bce_matches_an_independent_computation():
 
 def test_pixel_loss_flag_picks_the_term():
     from svgpl_tf import runs
+    from svgpl_tf.choices import PIXEL_LOSSES
     from svgpl_tf.config import Config
 
-    for flag, name in [("mse", "PixelMSE"), ("bce", "PixelBCE"), ("l1", "PixelL1")]:
+    # Every declared choice builds its term (a new choice without one fails here).
+    expected = {"mse": PixelMSE, "bce": PixelBCE, "l1": PixelL1}
+    assert set(PIXEL_LOSSES) == set(expected)
+    for flag in PIXEL_LOSSES:
         terms = runs.make_reconstruction_terms(dataclasses.replace(Config(), pixel_loss=flag))
-        assert [type(t).__name__ for t in terms] == [name]
+        assert [type(t) for t in terms] == [expected[flag]]
     with pytest.raises(ValueError, match="--pixel_loss"):
         dataclasses.replace(Config(), pixel_loss="huber").validate()
 
