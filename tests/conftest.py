@@ -1,6 +1,8 @@
 """Shared fixtures: tiny model sizes so the suite runs in minutes on 2 cores."""
 
+import dataclasses
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,6 +16,27 @@ pytest_plugins = ["serving_fixtures"]
 def tiny_config():
     """A valid configuration with tiny sizes, procedural sprites, 4 steps."""
     return helpers.tiny_config()
+
+
+@pytest.fixture(scope="session")
+def _tiny_run_once(tmp_path_factory) -> helpers.TrainedRun:
+    """The tiny run trained once per worker process (tracing a training step
+    costs seconds; most tests of checkpoints only need a finished run)."""
+    from svgpl_tf.training import loop
+
+    config = helpers.tiny_config()
+    workdir = str(tmp_path_factory.mktemp("tiny_run") / "run")
+    model = loop.train(config, workdir, verbose=0)
+    return helpers.TrainedRun.of(model, config, workdir)
+
+
+@pytest.fixture
+def tiny_run(_tiny_run_once, tmp_path) -> helpers.TrainedRun:
+    """A finished tiny run of 4 steps (checkpoints at steps 2 and 4, with
+    Adam's slots) copied to `tmp_path / "run"`, the test's own to change."""
+    workdir = str(tmp_path / "run")
+    shutil.copytree(_tiny_run_once.workdir, workdir)
+    return dataclasses.replace(_tiny_run_once, workdir=workdir)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ each other.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,12 +27,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_MODEL = dict(g_dim=16, nf=8, z_dim=4, rnn_size=16)
 # The tiny run: the model, 2 + 2 frames, batches of 2, 4 test sequences.
 TINY_RUN = dict(**TINY_MODEL, n_past=2, n_future=2, batch_size=2, num_test_sequences=4)
-# The same run as training flags, logging and checkpointing every 5 steps.
-TINY_FLAGS = [f"--{name}={value}" for name, value in TINY_RUN.items()] + [
-    "--log_every=5",
-    "--sample_every=0",
-    "--checkpoint_every=5",
-]
+# Logging and checkpointing every 5 steps, no samples: the schedule of TINY_FLAGS.
+TINY_SCHEDULE = dict(log_every=5, sample_every=0, checkpoint_every=5)
+# The same run as training flags.
+TINY_FLAGS = [f"--{name}={value}" for name, value in {**TINY_RUN, **TINY_SCHEDULE}.items()]
 
 
 def tiny_config(**changes) -> Config:
@@ -46,6 +45,33 @@ def tiny_config(**changes) -> Config:
 def weight_values(model) -> list[np.ndarray]:
     """Every weight of `model` (BatchNorm statistics included), in order, as numpy."""
     return [v.numpy() for v in model.weights]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A finished training run, as the `tiny_run` fixture gives it.
+
+    Args:
+        workdir: the run's folder.
+        config: the `Config` it trained with.
+        values: `weight_values` of the trained model.
+        modules: `{module name: [(variable path, value), ...]}` of the trained
+            model's modules, BatchNorm statistics included.
+    """
+
+    workdir: str
+    config: Config
+    values: list[np.ndarray]
+    modules: dict[str, list[tuple[str, np.ndarray]]]
+
+    @classmethod
+    def of(cls, model, config: Config, workdir: str) -> TrainedRun:
+        modules = {n: [(v.path, v.numpy()) for v in m.weights] for n, m in model.modules.items()}
+        return cls(workdir, config, weight_values(model), modules)
+
+    def module_values(self, name: str) -> list[np.ndarray]:
+        """The values of module `name`'s weights, in its `get_weights()` order."""
+        return [value for _, value in self.modules[name]]
 
 
 def portable_noise(keys, step, num_samples, z_dim):

@@ -11,10 +11,12 @@ the top of a module."""
 
 import ast
 import os
+import subprocess
+import sys
 import tomllib
 
 import pytest
-from helpers import REPO
+from helpers import REPO, binary_env
 
 PACKAGE = os.path.join(REPO, "svgpl_tf")
 
@@ -128,6 +130,18 @@ def test_the_frame_renderer_needs_no_tensorflow():
         roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert roots <= light, (name, roots - light)
     assert MODULES["svgpl_tf.frames"] <= {"svgpl_tf", "svgpl_tf.files"}
+
+
+def test_comparing_reports_needs_no_tensorflow():
+    """`svgpl-compare` reads finished reports, so it starts without TensorFlow;
+    the report's constants live in `evaluation.protocol` for it."""
+    code = "import sys, svgpl_tf.compare; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=binary_env(), cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert MODULES["svgpl_tf.evaluation.protocol"] == set()
 
 
 def test_no_module_imports_anothers_private_names():

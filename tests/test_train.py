@@ -65,20 +65,17 @@ def test_train_writes_workdir_and_resumes(tiny_config, tmp_path):
         loop.train(dataclasses.replace(more, z_dim=5), workdir, explicit={"z_dim"})
 
 
-def test_corrupt_checkpoint_error_names_the_file(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    loop.train(dataclasses.replace(tiny_config, steps=2, sample_every=0), workdir, verbose=0)
-    bigger = runs.build_model(dataclasses.replace(tiny_config, z_dim=5))
-    ckpt, manager = runs.make_checkpoint(bigger, workdir)
-    with pytest.raises(RuntimeError, match="ckpt-2"):
+def test_corrupt_checkpoint_error_names_the_file(tiny_run):
+    bigger = runs.build_model(dataclasses.replace(tiny_run.config, z_dim=5))
+    ckpt, manager = runs.make_checkpoint(bigger, tiny_run.workdir)
+    with pytest.raises(RuntimeError, match="ckpt-4"):
         runs.restore_checkpoint(ckpt, manager.latest_checkpoint)
 
 
-def test_same_seed_same_training(tiny_config, tmp_path):
-    config = dataclasses.replace(tiny_config, steps=2, sample_every=0)
-    a = loop.train(config, str(tmp_path / "a"), verbose=0)
-    b = loop.train(config, str(tmp_path / "b"), verbose=0)
-    for x, y in zip(weight_values(a), weight_values(b)):
+def test_same_seed_same_training(tiny_run, tmp_path):
+    # The shared run was trained earlier in this process, with other models built since.
+    again = loop.train(tiny_run.config, str(tmp_path / "again"), verbose=0)
+    for x, y in zip(tiny_run.values, weight_values(again), strict=True):
         np.testing.assert_array_equal(x, y)
 
 

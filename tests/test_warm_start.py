@@ -21,56 +21,48 @@ class _FirstWeights(keras.callbacks.Callback):
         self.weights = {n: m.get_weights() for n, m in self.model.modules.items()}
 
 
-def _shipped(tiny_config, tmp_path):
-    """A 2-step run and its weights-only folder; returns (model, folder)."""
-    source = str(tmp_path / "source")
-    config = dataclasses.replace(tiny_config, steps=2, sample_every=0)
-    model = loop.train(config, source, verbose=0)
+def _shipped(tiny_run, tmp_path) -> str:
+    """The weights-only folder of the tiny run."""
     folder = str(tmp_path / "shipped")
-    runs.write_weights_only(source, folder)
-    return model, folder
+    runs.write_weights_only(tiny_run.workdir, folder)
+    return folder
 
 
 @pytest.mark.parametrize("source", ["shipped", "workdir"])
 def test_warm_start_begins_from_the_source_weights_with_a_fresh_optimizer(
-    tiny_config, tmp_path, source
+    tiny_run, tmp_path, source
 ):
-    trained, folder = _shipped(tiny_config, tmp_path)
-    init_from = folder if source == "shipped" else str(tmp_path / "source")
+    init_from = _shipped(tiny_run, tmp_path) if source == "shipped" else tiny_run.workdir
     # Training settings may differ from the source's: horizon, rate, batch.
     config = dataclasses.replace(
-        tiny_config,
+        tiny_run.config,
         init_from=init_from,
         n_future=3,
         learning_rate=1e-4,
         batch_size=3,
         steps=2,
-        sample_every=0,
     )
     runs.preflight(config)
     first = _FirstWeights()
     workdir = str(tmp_path / "fine_tuned")
     tuned = loop.train(config, workdir, verbose=0, extra_callbacks=[first])
     assert first.step == 0
-    for name, module in trained.modules.items():
-        for a, b in zip(module.get_weights(), first.weights[name], strict=True):
+    for name in tiny_run.modules:
+        for a, b in zip(tiny_run.module_values(name), first.weights[name], strict=True):
             np.testing.assert_array_equal(a, b)  # weights and BatchNorm statistics
     assert int(tuned.optimizer.iterations.numpy()) == 2
     moved = [
         not np.array_equal(a, b)
-        for a, b in zip(
-            trained.modules["decoder"].get_weights(), tuned.modules["decoder"].get_weights()
-        )
+        for a, b in zip(tiny_run.module_values("decoder"), tuned.modules["decoder"].get_weights())
     ]
     assert any(moved), "the warm-started run did not train"
     info = json.load(open(os.path.join(workdir, "run_info.json")))
-    assert info["init_from"]["step"] == 2
+    assert info["init_from"]["step"] == 4
     assert info["init_from"]["path"] == os.path.abspath(init_from)
 
 
-def test_resuming_a_warm_started_run_takes_its_own_checkpoint(tiny_config, tmp_path):
-    _, folder = _shipped(tiny_config, tmp_path)
-    config = dataclasses.replace(tiny_config, init_from=folder, steps=2, sample_every=0)
+def test_resuming_a_warm_started_run_takes_its_own_checkpoint(tiny_run, tmp_path):
+    config = dataclasses.replace(tiny_run.config, init_from=_shipped(tiny_run, tmp_path), steps=2)
     workdir = str(tmp_path / "fine_tuned")
     tuned = loop.train(config, workdir, verbose=0)
     first = _FirstWeights()
@@ -80,13 +72,15 @@ def test_resuming_a_warm_started_run_takes_its_own_checkpoint(tiny_config, tmp_p
         for a, b in zip(module.get_weights(), first.weights[name], strict=True):
             np.testing.assert_array_equal(a, b)
     info = json.load(open(os.path.join(workdir, "run_info.json")))
-    assert info["init_from"]["step"] == 2  # kept through the resume
+    assert info["init_from"]["step"] == 4  # kept through the resume
 
 
-def test_another_architecture_is_named_before_any_work(tiny_config, tmp_path):
-    _, folder = _shipped(tiny_config, tmp_path)
+def test_another_architecture_is_named_before_any_work(tiny_run, tmp_path):
     config = dataclasses.replace(
-        tiny_config, init_from=folder, g_dim=tiny_config.g_dim + 1, prior="fixed"
+        tiny_run.config,
+        init_from=_shipped(tiny_run, tmp_path),
+        g_dim=tiny_run.config.g_dim + 1,
+        prior="fixed",
     )
     with pytest.raises(ValueError, match=r"another architecture.*--g_dim=.*--prior='learned'"):
         runs.preflight(config)

@@ -10,8 +10,7 @@ import json
 import os
 from typing import Any
 
-from svgpl_tf.evaluation.report import METRICS_FILE
-from svgpl_tf.evaluation.statistics import BEATS_RULE, SELECTION_RULES
+from svgpl_tf.evaluation.protocol import BEATS_RULE, METRICS_FILE, SELECTION_RULES
 
 
 def load_report(output_dir: str) -> dict[str, Any]:

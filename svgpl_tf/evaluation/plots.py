@@ -28,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from svgpl_tf import files
+from svgpl_tf.evaluation.protocol import BASELINES
 from svgpl_tf.frames import tile, to_rgb, write_gif, write_png
 
 # Line style and legend text of each kind of curve.
@@ -39,7 +40,6 @@ STYLES = {
     "blank": dict(color="0.1", linestyle=(0, (1, 3)), label="all-black frame"),
 }
 # The baselines among the styles, drawn once when every compared run has the same.
-BASELINE_KINDS = ("copy_last", "blank")
 # Axis labels of the metrics.
 METRIC_LABELS = {
     "ssim": "SSIM",
@@ -234,14 +234,14 @@ def plot_comparison(
     for ax, metric in zip(axes, metrics):
         same = {
             kind: _shared([r["per_step"][metric].get(kind, {}).get("mean") for r in reports])
-            for kind in BASELINE_KINDS
+            for kind in BASELINES
         }
         for report, label, color in zip(reports, labels, colors):
             x = report["protocol"]["future_frames"]
             stats = report["per_step"][metric]
             _band(ax, x, stats["best"], dict(color=color, linestyle="-"), f"{label} best of N")
             ax.plot(x, stats["mean"]["mean"], color=color, linestyle="--", linewidth=1)
-            for kind in BASELINE_KINDS:
+            for kind in BASELINES:
                 if kind in stats and not same[kind]:
                     ax.plot(
                         x,
@@ -251,7 +251,7 @@ def plot_comparison(
                         linewidth=1,
                         label=f"{label} {STYLES[kind]['label']}",
                     )
-        for kind in BASELINE_KINDS:
+        for kind in BASELINES:
             if same[kind]:
                 x = reports[0]["protocol"]["future_frames"]
                 _band(ax, x, reports[0]["per_step"][metric][kind], STYLES[kind])

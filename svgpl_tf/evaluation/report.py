@@ -18,13 +18,13 @@ from svgpl_tf import files
 from svgpl_tf.config import Config
 from svgpl_tf.evaluation import metrics, plots
 from svgpl_tf.evaluation.options import EvalOptions
+from svgpl_tf.evaluation.protocol import KINDS, METRICS_FILE, SELECTION_RULES
 from svgpl_tf.evaluation.sampling import SampleMetrics, ShownSequence
-from svgpl_tf.evaluation.statistics import KINDS, SELECTION_RULES, summarize
+from svgpl_tf.evaluation.statistics import summarize
 
 # Version of the metrics.json layout (3: LPIPS and the selection rule).
 FORMAT_VERSION = 3
 # Names of the files written in the output folder.
-METRICS_FILE = "metrics.json"
 PER_SAMPLE_FILE = "per_sample.npz"
 SHARD_FILE, SHOWN_FILE = "shard.json", "shown.npz"
 SSIM_PLOT, PSNR_PLOT = "ssim_per_step.png", "psnr_per_step.png"

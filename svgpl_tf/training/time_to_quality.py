@@ -42,7 +42,7 @@ import tensorflow as tf
 from svgpl_tf import files
 from svgpl_tf.config import Config, conflicts
 from svgpl_tf.data.pipeline import make_datasets
-from svgpl_tf.evaluation import plots, sampling, statistics
+from svgpl_tf.evaluation import plots, protocol, sampling, statistics
 from svgpl_tf.evaluation.lpips import check_frame_size
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.losses import lpips_weights
@@ -60,7 +60,7 @@ class QualityProbe(keras.callbacks.Callback):
     """Every `every` steps, best-of-N SSIM, PSNR and LPIPS per predicted step against the baselines.
 
     The baselines are copy-last and an all-black frame
-    (`statistics.BASELINES`); a probe beats them when, at every predicted
+    (`protocol.BASELINES`); a probe beats them when, at every predicted
     step, the best-of-N mean is better than the better baseline in SSIM, in
     PSNR and in LPIPS (`statistics.beats_baselines`).
 
@@ -172,7 +172,7 @@ class QualityProbe(keras.callbacks.Callback):
             step=self._step,
         )
         kinds = statistics.per_kind(m)
-        means = statistics.step_means(kinds, ("best", "mean", *statistics.BASELINES))
+        means = statistics.step_means(kinds, ("best", "mean", *protocol.BASELINES))
         rule = statistics.verdict(kinds)
         copy_rule = statistics.beats_baselines(
             {"ssim": means["best"]["ssim"]}, {"copy_last": {"ssim": means["copy_last"]["ssim"]}}
@@ -281,7 +281,7 @@ def time_to_quality(
             "clock": "training wall time, probes excluded",
         },
         "machine": machine_info(),
-        "rule": statistics.BEATS_RULE,
+        "rule": protocol.BEATS_RULE,
     }
     earlier = _resumable_report(workdir, header)
     report = {}
