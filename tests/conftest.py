@@ -11,6 +11,20 @@ import pytest  # noqa: E402
 
 pytest_plugins = ["serving_fixtures"]
 
+# Test files whose session fixtures are costly and shared run on one worker
+# process, so that the fixtures are built once: the trained and exported
+# model of `serving_fixtures`.
+SHARED_WORKER = {"test_export_lib.py": "serving", "test_predict_lib.py": "serving"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Every test file is one group of `--dist loadgroup` (its module fixtures
+    are built once), files of `SHARED_WORKER` one group together."""
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(name, name)))
+
 
 @pytest.fixture
 def tiny_config():

@@ -1,6 +1,5 @@
 """End-to-end tests of the evaluation job, its report, its figures and its binaries."""
 
-import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ from svgpl_tf.evaluation import job, sampling
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE, EvalOptions
 from svgpl_tf.evaluation.report import merge
 from svgpl_tf.models import sampling as svg_sampling
-from svgpl_tf.training import loop
 
 # A handful of sequences and samples; batch 2 leaves a remainder batch of 1.
 EVAL = dict(num_samples=4, num_sequences=3, batch_size=2, num_shown=2, verbose=False)
@@ -24,13 +22,10 @@ _SHARED = {}
 
 
 @pytest.fixture
-def workdir(tiny_config, tmp_path_factory):
-    """A tiny run trained for 4 steps (once per test session)."""
-    if "workdir" not in _SHARED:
-        path = str(tmp_path_factory.mktemp("evaluate") / "run")
-        loop.train(dataclasses.replace(tiny_config, sample_every=0), path, verbose=0)
-        _SHARED["workdir"] = path
-    return _SHARED["workdir"]
+def workdir(_tiny_run_once):
+    """The tiny run of 4 steps that the worker trained once (read only here:
+    a test that changes a run copies it)."""
+    return _tiny_run_once.workdir
 
 
 @pytest.fixture

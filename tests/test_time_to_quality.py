@@ -14,13 +14,27 @@ from svgpl_tf.evaluation.lpips import LPIPS
 from svgpl_tf.training import time_to_quality
 
 
-def test_time_to_quality_report_matches_an_independent_evaluation(tiny_config, tmp_path):
+def test_time_to_quality_report_matches_an_independent_evaluation(
+    tiny_config, tmp_path, monkeypatch
+):
     config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
     workdir = str(tmp_path / "run")
+    seen = []  # the report on disk after each probe
+    original = time_to_quality.QualityProbe.probe
+
+    def probe_and_read(self):
+        record = original(self)
+        seen.append(json.load(open(os.path.join(workdir, time_to_quality.REPORT_FILE)))["probes"])
+        return record
+
+    monkeypatch.setattr(time_to_quality.QualityProbe, "probe", probe_and_read)
     report = time_to_quality.time_to_quality(
         config, workdir, every=2, num_samples=3, num_sequences=4
     )
     assert [p["step"] for p in report["probes"]] == [2, 4]
+    # The report is written after every probe, so a run stopped after its first
+    # keeps it; the end of training probes step 4 again, which writes nothing new.
+    assert [[p["step"] for p in probes] for probes in seen] == [[2], [2, 4], [2, 4]]
     assert json.load(open(os.path.join(workdir, time_to_quality.REPORT_FILE))) == report
     assert os.path.getsize(os.path.join(workdir, time_to_quality.PLOT_FILE)) > 1000
     last = report["probes"][-1]
@@ -103,27 +117,6 @@ def test_first_beating_takes_the_first_probe_above_the_baselines():
         "train_seconds": 2.0,
     }
     assert time_to_quality.first_beating(probes[:1]) is None
-
-
-def test_report_is_written_after_every_probe(tiny_config, tmp_path):
-    """A run stopped after its first probe keeps that probe on disk."""
-    config = dataclasses.replace(tiny_config, steps=4, sample_every=0).validate()
-    workdir = str(tmp_path / "run")
-    seen = []
-    original = time_to_quality.QualityProbe.probe
-
-    def probe_and_read(self):
-        record = original(self)
-        seen.append(json.load(open(os.path.join(workdir, time_to_quality.REPORT_FILE)))["probes"])
-        return record
-
-    time_to_quality.QualityProbe.probe = probe_and_read
-    try:
-        time_to_quality.time_to_quality(config, workdir, every=2, num_samples=2, num_sequences=2)
-    finally:
-        time_to_quality.QualityProbe.probe = original
-    # The end of training probes step 4 again, which writes nothing new.
-    assert [[p["step"] for p in probes] for probes in seen] == [[2], [2, 4], [2, 4]]
 
 
 def test_beats_baselines_needs_every_step_and_every_metric():
