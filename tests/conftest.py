@@ -14,16 +14,40 @@ pytest_plugins = ["serving_fixtures"]
 # Test files whose session fixtures are costly and shared run on one worker
 # process, so that the fixtures are built once: the trained and exported
 # model of `serving_fixtures`.
-SHARED_WORKER = {"test_export_lib.py": "serving", "test_predict_lib.py": "serving"}
+SHARED_WORKER = {
+    "test_export_lib.py": "serving",
+    "test_predict_lib.py": "serving",
+    "test_client_lib.py": "serving",
+}
+# The longest groups (a minute or more on 2 cores) are handed out first, so that
+# no worker starts one of them while the others run out of work.
+LONGEST_FIRST = (
+    "serving",
+    "test_benchmark.py",
+    "test_time_to_quality.py",
+    "test_evaluate.py",
+    "test_faults.py",
+    "test_train.py",
+    "test_fast_paths.py",
+    "test_distribute.py",
+    "test_jax_mirror.py",
+    "test_warm_start.py",
+)
+
+
+def _group(item) -> str:
+    return SHARED_WORKER.get(item.path.name, item.path.name)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Every test file is one group of `--dist loadgroup` (its module fixtures
-    are built once), files of `SHARED_WORKER` one group together."""
+    are built once), the files of `SHARED_WORKER` one group together; the
+    groups of `LONGEST_FIRST` come first, in that order."""
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: files keep their order
     for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(name, name)))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
 
 
 @pytest.fixture

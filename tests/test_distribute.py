@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 
+import distributed_run
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import REPO
 
 from svgpl_tf import runs
+from svgpl_tf.training import loop
 
 SCRIPT = os.path.join(REPO, "tests", "distributed_run.py")
 
@@ -64,8 +66,9 @@ def _assert_same(a, b):
 
 @pytest.fixture(scope="module")
 def single_replica(tmp_path_factory):
+    """The same run on one replica, in this process (one CPU device, as there)."""
     workdir = str(tmp_path_factory.mktemp("single") / "run")
-    _finish(_run([workdir, "default"]))
+    loop.train(distributed_run.run_config("default"), workdir, verbose=0)
     return _losses(workdir)
 
 
