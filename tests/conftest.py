@@ -35,17 +35,6 @@ LONGEST_FIRST = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto` starts one worker more than there are CPUs: most of a test's
-    time is Python tracing TensorFlow functions on one thread, so one worker
-    per CPU leaves CPUs idle (measured on 2 cores: 1.74 of them busy with 2
-    workers, 1.9 with 3). PYTEST_XDIST_AUTO_NUM_WORKERS still decides if set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None  # pytest-xdist's own hook reads it
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def _group(item) -> str:
     return SHARED_WORKER.get(item.path.name, item.path.name)
 
