@@ -13,10 +13,9 @@ and writes metrics.json, plots and sample videos to --output_dir (see
 
 from absl import app, flags
 
-from svgpl_tf import entry, machine
+from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.choices import PRECISION_CHOICES
-from svgpl_tf.evaluation import job, report
 from svgpl_tf.evaluation.options import EvalOptions
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
@@ -37,10 +36,14 @@ svg_flags.define_option_flags(EvalOptions)  # --num_samples, --ssim_mode, ... (E
 def main(argv):
     if not _MERGE.value and not _WORKDIR.value:
         raise app.UsageError("--workdir is required (or --merge to combine shards).")
+    options = None if _MERGE.value else svg_flags.options_from_flags(EvalOptions).validate()
+    # TensorFlow loads only once the flags are good: a bad flag or --help is instant.
+    from svgpl_tf import machine
+    from svgpl_tf.evaluation import job, report
+
     if _MERGE.value:
         report.merge(_MERGE.value, _OUTPUT_DIR.value)
         return
-    options = svg_flags.options_from_flags(EvalOptions).validate()
     report.check_output_dir(_OUTPUT_DIR.value)
     job.check_lpips(options)
     precision = _PRECISION.value and machine.resolve_precision(_PRECISION.value)[0]

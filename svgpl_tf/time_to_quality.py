@@ -13,9 +13,8 @@ writes WORKDIR/time_to_quality.json and time_to_quality.png (see
 
 from absl import flags
 
-from svgpl_tf import entry, runs
+from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
-from svgpl_tf.training import time_to_quality
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "A new folder for the run and its report, or a stopped run's, to resume it."
@@ -28,6 +27,10 @@ svg_flags.define_config_flags()
 
 def main(argv):
     config, _ = svg_flags.config_from_flags()
+    # TensorFlow loads only once the flags are good: a bad flag or --help is instant.
+    from svgpl_tf import runs
+    from svgpl_tf.training import time_to_quality
+
     runs.check_workdir(_WORKDIR.value)
     runs.preflight(config)
     report = time_to_quality.time_to_quality(

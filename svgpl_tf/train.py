@@ -8,9 +8,8 @@ the same workdir resumes the run.
 
 from absl import flags
 
-from svgpl_tf import entry, machine, runs
+from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
-from svgpl_tf.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.")
 svg_flags.define_config_flags()
@@ -18,6 +17,10 @@ svg_flags.define_config_flags()
 
 def main(argv):
     config, explicit = svg_flags.config_from_flags()
+    # TensorFlow loads only once the flags are good: a bad flag or --help is instant.
+    from svgpl_tf import machine, runs
+    from svgpl_tf.training import loop
+
     runs.check_workdir(_WORKDIR.value)
     config = runs.resolve_config(_WORKDIR.value, config, explicit)
     runs.preflight(config)

@@ -13,7 +13,7 @@ import os
 
 from absl import flags
 
-from svgpl_tf import entry, runs
+from svgpl_tf import entry
 from svgpl_tf.choices import PRECISIONS
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training workdir.")
@@ -29,6 +29,8 @@ _PRECISION = flags.DEFINE_enum(
 
 
 def main(argv):
+    from svgpl_tf import runs  # TensorFlow loads only once the flags are good
+
     path = runs.write_weights_only(_WORKDIR.value, _OUTPUT_DIR.value, _STEP.value, _PRECISION.value)
     folder = os.path.dirname(path)
     size = sum(

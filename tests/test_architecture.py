@@ -132,10 +132,16 @@ def test_the_frame_renderer_needs_no_tensorflow():
     assert MODULES["svgpl_tf.frames"] <= {"svgpl_tf", "svgpl_tf.files"}
 
 
-def test_comparing_reports_needs_no_tensorflow():
-    """`svgpl-compare` reads finished reports, so it starts without TensorFlow;
-    the report's constants live in `evaluation.protocol` for it."""
-    code = "import sys, svgpl_tf.compare; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+# Binaries whose flags are all defined without TensorFlow: it loads in their
+# main(), once the flags are parsed and checked, so that a bad flag or --help
+# answers at once. svgpl-compare never needs it: it reads finished reports.
+LIGHT_BINARIES = ("train", "evaluate", "time_to_quality", "weights_only", "compare")
+
+
+@pytest.mark.parametrize("binary", LIGHT_BINARIES)
+def test_light_binaries_load_tensorflow_only_in_main(binary):
+    heavy = "{'tensorflow', 'keras'}"
+    code = f"import sys, svgpl_tf.{binary}; print(sorted({heavy} & set(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=binary_env(), cwd=REPO
     )

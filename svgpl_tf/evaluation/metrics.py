@@ -30,8 +30,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-# SSIM windows: "uniform" (skimage's default) and "gaussian" (tf.image.ssim's).
-SSIM_MODES = ("uniform", "gaussian")
+from svgpl_tf.evaluation.protocol import SSIM_MODES
+
 # Side of the uniform window (skimage's default win_size).
 UNIFORM_WINDOW = 7
 # Side and standard deviation of the Gaussian window (tf.image.ssim's defaults).

@@ -19,7 +19,7 @@ from svgpl_tf.choices import (
     validate_options,
 )
 from svgpl_tf.config import Config
-from svgpl_tf.evaluation import metrics
+from svgpl_tf.evaluation.protocol import SSIM_MODES
 
 # SSIM mode of the reports unless asked otherwise (see docs/evaluation.md).
 DEFAULT_SSIM_MODE = "uniform"
@@ -64,7 +64,7 @@ class EvalOptions:
         DEFAULT_SSIM_MODE,
         "SSIM window: 'uniform' (7x7, skimage's default, as the SVG code) or "
         "'gaussian' (11x11, sigma 1.5, as tf.image.ssim).",
-        choices=metrics.SSIM_MODES,
+        choices=SSIM_MODES,
     )
     # Each of the batch_size sequences brings all its samples: batch_size *
     # num_samples rows per call.

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 # The report's file in an evaluation's output folder.
 METRICS_FILE = "metrics.json"
+# SSIM windows: "uniform" (skimage's default) and "gaussian" (tf.image.ssim's).
+SSIM_MODES = ("uniform", "gaussian")
 # The trivial baselines of every report: copy the last context frame, and an
 # all-black (all-zero) frame, which SM-MNIST's black background makes strong.
 BASELINES = ("copy_last", "blank")
