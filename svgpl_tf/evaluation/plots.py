@@ -39,7 +39,6 @@ STYLES = {
     "copy_last": dict(color="0.4", linestyle="-.", label="copy last context frame"),
     "blank": dict(color="0.1", linestyle=(0, (1, 3)), label="all-black frame"),
 }
-# The baselines among the styles, drawn once when every compared run has the same.
 # Axis labels of the metrics.
 METRIC_LABELS = {
     "ssim": "SSIM",
@@ -232,7 +231,7 @@ def plot_comparison(
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     colors = [f"C{i % 10}" for i in range(len(reports))]
     for ax, metric in zip(axes, metrics):
-        same = {
+        same = {  # the baselines drawn once where every compared run has the same
             kind: _shared([r["per_step"][metric].get(kind, {}).get("mean") for r in reports])
             for kind in BASELINES
         }

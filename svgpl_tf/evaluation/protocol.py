@@ -21,8 +21,6 @@ SSIM_MODES = ("uniform", "gaussian")
 BASELINES = ("copy_last", "blank")
 # The rows of every report: best / mean / worst of N samples, and the baselines.
 KINDS = ("best", "mean", "worst", *BASELINES)
-# The metrics of every report; LPIPS joins them when the evaluation measured it.
-METRICS = ("ssim", "psnr", "mse")
 # The metrics whose smaller values are better.
 LOWER_IS_BETTER = ("mse", "lpips")
 # The metrics of the "beats the baselines" rule (`beats_baselines`), and LPIPS
