@@ -147,6 +147,9 @@ def test_light_binaries_load_tensorflow_only_in_main(binary):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_report_protocol_imports_nothing_of_the_package():
     assert MODULES["svgpl_tf.evaluation.protocol"] == set()
 
 

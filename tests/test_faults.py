@@ -53,7 +53,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert f"at step {step_at_kill}" in out
 
     # The same run never interrupted, in this process (the binary trains with `loop.train`).
-    loop.train(Config(**TINY_RUN, **TINY_SCHEDULE, steps=steps), whole, verbose=0)
+    loop.train(Config(**TINY_RUN, **TINY_SCHEDULE, steps=steps).validate(), whole, verbose=0)
     (step_a, a), (step_b, b) = _weights(killed), _weights(whole)
     assert step_a == step_b == steps
     # Same data position, noise and optimizer state: the same weights.

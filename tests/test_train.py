@@ -73,7 +73,7 @@ def test_corrupt_checkpoint_error_names_the_file(tiny_run):
 
 
 def test_same_seed_same_training(tiny_run, tmp_path):
-    # The shared run was trained earlier in this process, with other models built since.
+    # The shared run was trained by this worker process, possibly with other models built since.
     again = loop.train(tiny_run.config, str(tmp_path / "again"), verbose=0)
     for x, y in zip(tiny_run.values, weight_values(again), strict=True):
         np.testing.assert_array_equal(x, y)
