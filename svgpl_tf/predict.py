@@ -13,7 +13,7 @@ checkpoint or an exported SavedModel version folder; --input is a video
 
 from absl import flags
 
-from svgpl_tf import entry, machine
+from svgpl_tf import entry
 from svgpl_tf import flags as svg_flags
 from svgpl_tf.serving import predict_lib
 
@@ -29,6 +29,8 @@ svg_flags.define_option_flags(predict_lib.PredictOptions)  # --num_samples, --ho
 
 def main(argv):
     options = svg_flags.options_from_flags(predict_lib.PredictOptions).validate()
+    from svgpl_tf import machine  # TensorFlow loads only once the flags are good
+
     machine.warn_precision(predict_lib.describe_model(_MODEL.value).precision)
     info = predict_lib.predict(_MODEL.value, _INPUT.value, _OUTPUT_DIR.value, options)
     print(

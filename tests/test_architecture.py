@@ -135,7 +135,15 @@ def test_the_frame_renderer_needs_no_tensorflow():
 # Binaries whose flags are all defined without TensorFlow: it loads in their
 # main(), once the flags are parsed and checked, so that a bad flag or --help
 # answers at once. svgpl-compare never needs it: it reads finished reports.
-LIGHT_BINARIES = ("train", "evaluate", "time_to_quality", "weights_only", "compare")
+LIGHT_BINARIES = (
+    "train",
+    "evaluate",
+    "time_to_quality",
+    "weights_only",
+    "compare",
+    "predict",
+    "export",
+)
 
 
 @pytest.mark.parametrize("binary", LIGHT_BINARIES)

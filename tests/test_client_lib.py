@@ -32,7 +32,7 @@ from tensorflow_serving.apis import (
 
 from svgpl_tf import client as client_binary
 from svgpl_tf.serving import client_lib as client
-from svgpl_tf.serving import export_lib
+from svgpl_tf.serving import export_options
 
 # ------------------------------------------------------------------ client
 
@@ -202,7 +202,7 @@ def test_models_config_parses():
     with open(os.path.join(REPO, "export", "models.config")) as f:
         config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
     (model,) = config.model_config_list.config
-    assert (model.name, model.base_path) == (export_lib.DEFAULT_MODEL_NAME, "/models/svg")
+    assert (model.name, model.base_path) == (export_options.DEFAULT_MODEL_NAME, "/models/svg")
 
 
 def test_client_imports_nothing_of_the_training_code():

@@ -13,7 +13,7 @@ from svgpl_tf.choices import Option, option, option_errors, options_of, validate
 from svgpl_tf.config import RUN_OPTIONS, Config
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.options import EvalOptions
-from svgpl_tf.serving.export_lib import ExportOptions
+from svgpl_tf.serving.export_options import ExportOptions
 from svgpl_tf.serving.predict_lib import VIDEO_FORMATS, PredictOptions
 
 OPTION_CLASSES = [Config, EvalOptions, ExportOptions, PredictOptions, BenchmarkOptions, Variant]

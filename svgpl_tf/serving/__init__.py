@@ -2,6 +2,8 @@
 
 - `signatures`: `SVGServingModule`, the `tf.Module` with the exported
   signatures and their input checks, and the signature names;
+- `export_options`: the export's settings (`ExportOptions`), without
+  TensorFlow, for the binary's flags;
 - `export_lib`: workdir -> `BASE/<model_name>/<version>/`, verified on reload
   (the binary is `svgpl-export`, `svgpl_tf/export.py`);
 - `client_lib`: REST and gRPC requests to a running TF Serving, samples as a
