@@ -84,7 +84,9 @@ def test_loss_and_gradients_match(monkeypatch, last_frame_skip, prior):
     grads = tape.gradient(terms["loss"], model.trainable_weights)
 
     params, stats = _jax_weights(model)
-    grad_fn = jax.grad(svg_jax.loss_fn, has_aux=True)
+    # Compiled as one program: run op by op, JAX compiles each of the unrolled
+    # step's hundreds of small ops on its first call, which takes longer.
+    grad_fn = jax.jit(jax.grad(svg_jax.loss_fn, has_aux=True), static_argnums=4)
     jax_grads, (jax_terms, _) = grad_fn(params, stats, jnp.asarray(x), jnp.asarray(eps), spec)
     for name in ("mse", "kl", "loss"):
         np.testing.assert_allclose(float(jax_terms[name]), float(terms[name]), rtol=RTOL)
