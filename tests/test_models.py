@@ -17,6 +17,7 @@ from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import sample_keys
 from svgpl_tf.models.svg import SVGModel
+from svgpl_tf.models.teacher_forcing import skip_sources
 from svgpl_tf.training.optimizer import ScaledAdam
 
 tfd = tfp.distributions
@@ -395,7 +396,7 @@ def test_fixed_prior_kl_is_against_standard_normal():
 @pytest.mark.parametrize("last_frame_skip", [False, True])
 def test_skip_sources(last_frame_skip):
     model = _model(n_past=3, last_frame_skip=last_frame_skip)
-    got = model._skip_sources(6).numpy().tolist()
+    got = skip_sources(6, model.n_past, model.last_frame_skip).numpy().tolist()
     assert got == ([0, 1, 2, 3, 4, 5] if last_frame_skip else [0, 1, 2, 2, 2, 2])
 
 

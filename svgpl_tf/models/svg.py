@@ -16,6 +16,7 @@ Training (teacher forcing, `train_step`) is batched wherever the maths allows:
    `precompute_skips` (the default) the skip maps' share of the decoder's
    convolutions is computed once per source frame (n_past frames, not T-1;
    see `svgpl_tf.models.skip_terms`) and added to every frame that uses it.
+   These batched pieces are in `svgpl_tf.models.teacher_forcing`.
 
 Generation (`sample`) is autoregressive: the context frames warm up the LSTMs
 with z_t drawn from the posterior, then every future z_t comes from the prior
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
@@ -47,20 +47,13 @@ from svgpl_tf.models.sampling import (
     step_decoder,
     warm_up,
 )
-
-tfd = tfp.distributions
-
-
-def _fold(x):
-    """[batch, time, ...] -> [batch * time, ...]."""
-    shape = tf.shape(x)
-    return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], 0))
-
-
-def _unfold(x, batch):
-    """[batch * time, ...] -> [batch, time, ...]."""
-    shape = tf.shape(x)
-    return tf.reshape(x, tf.concat([[batch, shape[0] // batch], shape[1:]], 0))
+from svgpl_tf.models.teacher_forcing import (
+    decode_shared,
+    fold_time,
+    skip_sources,
+    training_noise,
+    unfold_time,
+)
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
@@ -87,7 +80,7 @@ class SVGModel(keras.Model):
         beta: weight of the KL term.
         seed: seed of the initial weights (each module's is drawn from it,
             see `module_seeds`) and of the training step's reparameterisation
-            noise (see `_training_noise`).
+            noise (see `teacher_forcing.training_noise`).
         reconstruction_terms: list of `ReconstructionTerm`; default pixel MSE.
         precompute_skips: compute the decoder's convolution of each skip map
             once per source frame and share it (see the module docstring);
@@ -238,15 +231,17 @@ class SVGModel(keras.Model):
         the BatchNorm grouping that `training` implies."""
         batch = tf.shape(x)[0]
         groups = groups if groups is not None else self._groups(x, training)
-        h, skips = self.encoder(_fold(x), training=training, groups=groups)
-        return _unfold(h, batch), [_unfold(s, batch) for s in skips]
+        h, skips = self.encoder(fold_time(x), training=training, groups=groups)
+        return unfold_time(h, batch), [unfold_time(s, batch) for s in skips]
 
     def decode_frames(self, g, skips, training=None):
         """g `[b, t, g]` and skips `[b, t, ...]` -> frames `[b, t, h, w, c]`."""
         batch = tf.shape(g)[0]
         groups = self._groups(g, training)
-        x = self.decoder(_fold(g), [_fold(s) for s in skips], training=training, groups=groups)
-        return _unfold(x, batch)
+        x = self.decoder(
+            fold_time(g), [fold_time(s) for s in skips], training=training, groups=groups
+        )
+        return unfold_time(x, batch)
 
     def _prior_sequence(self, h_prev, state=None):
         """Prior parameters over a sequence `[b, t, g]` -> mu, logvar `[b, t, z]`."""
@@ -254,34 +249,6 @@ class SVGModel(keras.Model):
             zeros = tf.zeros(tf.concat([tf.shape(h_prev)[:-1], [self.z_dim]], 0))
             return zeros, zeros, None
         return self.prior(h_prev, state)
-
-    def _training_noise(self, batch, steps):
-        """Reparameterisation noise `[batch, steps, z_dim]` of a training step.
-
-        Example i of the global batch at optimizer step k gets the noise of
-        the stateless key `fold_in((seed, i), k)`. So the noise depends only on
-        the seed, the step and the example's place in the global batch: it is
-        the same on one replica or several (each replica knows its offset),
-        and a resumed run draws what an uninterrupted run would have drawn.
-        A step compiled with XLA (`jit_compile`) draws another stream from
-        the same keys (tensorflow/tensorflow#121243), equally reproducible.
-        """
-        optimizer = getattr(self, "optimizer", None)
-        step = tf.cast(optimizer.iterations, tf.int64) if optimizer is not None else 0
-        context = tf.distribute.get_replica_context()
-        replica = context.replica_id_in_sync_group if context is not None else 0
-        first = tf.cast(replica, tf.int64) * tf.cast(batch, tf.int64)
-        index = first + tf.range(tf.cast(batch, tf.int64))
-        keys = tf.stack([tf.fill([batch], tf.constant(self.seed, tf.int64)), index], axis=1)
-        eps = sampling.keyed_normal(keys, step, steps, self.z_dim)  # [batch * steps, z]
-        return tf.reshape(eps, [batch, steps, self.z_dim])
-
-    def _skip_sources(self, num_steps):
-        """Index of the frame whose skips decode predicted step j (frame j + 1)."""
-        steps = tf.range(num_steps)
-        if self.last_frame_skip:
-            return steps
-        return tf.minimum(steps, self.n_past - 1)
 
     # --------------------------------------------------------------- forward
 
@@ -294,46 +261,29 @@ class SVGModel(keras.Model):
 
         Returns:
             `(x_pred, q, p)`: predictions of frames 2..T `[b, T-1, h, w, c]`,
-            and the posterior and prior `tfd.Normal`s over z_2..z_T.
+            and the posterior and prior `tfp.distributions.Normal`s over z_2..z_T.
         """
         h, skips = self.encode_frames(x, training=training)  # [b, T, g]
         h_prev, h_target = h[:, :-1], h[:, 1:]  # [b, T-1, g]
         mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
         mu_p, logvar_p, _ = self._prior_sequence(h_prev)
-        eps = self._training_noise(tf.shape(mu_q)[0], tf.shape(mu_q)[1])  # [b, T-1, z]
+        eps = training_noise(  # [b, T-1, z]
+            self.seed, getattr(self, "optimizer", None), tf.shape(mu_q)[0], tf.shape(mu_q)[1],
+            self.z_dim,
+        )  # fmt: skip
         z = GaussianLSTM.reparameterize(mu_q, logvar_q, eps)
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
-        steps = tf.shape(h_prev)[1]
-        idx = self._skip_sources(steps)  # [T-1] source frame of each step's skips
+        lfs = self.last_frame_skip
         if self.precompute_skips:
-            x_pred = self._decode_shared(g_pred, skips, idx, steps, training)
+            groups = self._groups(g_pred, training)
+            x_pred = decode_shared(self.decoder, g_pred, skips, self.n_past, lfs, training, groups)
         else:
+            idx = skip_sources(tf.shape(h_prev)[1], self.n_past, lfs)  # [T-1] each step's source
             step_skips = [tf.gather(s, idx, axis=1) for s in skips]
             x_pred = self.decode_frames(g_pred, step_skips, training=training)
         q = GaussianLSTM.distribution(mu_q, logvar_q)
         p = GaussianLSTM.distribution(mu_p, logvar_p)
         return x_pred, q, p
-
-    def _decode_shared(self, g_pred, skips, idx, steps, training):
-        """Decodes `g_pred` `[b, T-1, g]` with each source frame's skip terms
-        computed once: frames 0..n_past-1 (0..T-2 with `last_frame_skip`)."""
-        batch = tf.shape(g_pred)[0]
-        sources = steps if self.last_frame_skip else tf.minimum(steps, self.n_past)
-        # tf.split, not a slice: its gradient is a concatenation with zeros,
-        # much cheaper than a strided-slice gradient on these large maps.
-        sizes = tf.stack([sources, steps + 1 - sources])  # of the T frames
-        used = [tf.split(s, sizes, axis=1)[0] for s in skips]  # [b, U, ...]
-        terms = self.decoder.skip_terms([_fold(s) for s in used])  # [b*U, ...]
-        terms = [_unfold(t, batch) for t in terms]  # [b, U, ...]
-        if not self.last_frame_skip:
-            terms = [tf.gather(t, idx, axis=1) for t in terms]  # [b, T-1, ...]
-        x = self.decoder.decode(
-            _fold(g_pred),
-            [_fold(t) for t in terms],
-            training=training,
-            groups=self._groups(g_pred, training),
-        )
-        return _unfold(x, batch)  # [b, T-1, h, w, c]
 
     def call(self, x, training=None):
         """Teacher-forced predictions of frames 2..T of `x` `[b, T, h, w, c]`."""
