@@ -17,7 +17,6 @@ from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import sample_keys
 from svgpl_tf.models.svg import SVGModel
-from svgpl_tf.models.teacher_forcing import skip_sources
 from svgpl_tf.training.optimizer import ScaledAdam
 
 tfd = tfp.distributions
@@ -391,13 +390,6 @@ def test_fixed_prior_kl_is_against_standard_normal():
     # O(1) terms that cancel, so float32 leaves an absolute error near 1e-7 per
     # term.
     np.testing.assert_allclose(float(kl_divergence(q, p)), expected, rtol=1e-4, atol=2e-6)
-
-
-@pytest.mark.parametrize("last_frame_skip", [False, True])
-def test_skip_sources(last_frame_skip):
-    model = _model(n_past=3, last_frame_skip=last_frame_skip)
-    got = skip_sources(6, model.n_past, model.last_frame_skip).numpy().tolist()
-    assert got == ([0, 1, 2, 3, 4, 5] if last_frame_skip else [0, 1, 2, 2, 2, 2])
 
 
 def test_gradients_reach_every_module():
