@@ -1,6 +1,7 @@
 """Shared fixtures: tiny model sizes so the suite runs in minutes on 2 cores."""
 
 import dataclasses
+import gc
 import os
 import shutil
 
@@ -75,6 +76,19 @@ def tiny_run(_tiny_run_once, tmp_path) -> helpers.TrainedRun:
     workdir = str(tmp_path / "run")
     shutil.copytree(_tiny_run_once.workdir, workdir)
     return dataclasses.replace(_tiny_run_once, workdir=workdir)
+
+
+@pytest.fixture(autouse=True)
+def frozen_survivors():
+    """Collects the garbage of the tests before, then moves what survives out
+    of the collector's sight (`gc.freeze`). A worker accumulates about two
+    million objects of the models and graphs that its fixtures and module
+    caches keep; without this, scanning them in the collector's full passes
+    took about a fifth of each worker's time (96-106 s of a 9-minute suite,
+    measured with `gc.callbacks`)."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture(autouse=True)
