@@ -143,6 +143,7 @@ LIGHT_BINARIES = (
     "compare",
     "predict",
     "export",
+    "benchmark",
 )
 
 

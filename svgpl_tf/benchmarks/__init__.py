@@ -25,6 +25,9 @@
 * with `loss_curve_steps`, the loss curves of every variant from the same
   weights and batches (`training`).
 
+`run_benchmark` and `SCHEMA_VERSION` load TensorFlow when first used; the
+rest of this package does not, so the binary answers a bad flag at once.
+
 `format_table(results)` renders the results as text (`report`);
 `run_benchmark` (`run`) returns a JSON-serialisable dict (see
 `SCHEMA_VERSION`). The binary is `svgpl_tf.benchmark`.
@@ -40,7 +43,19 @@ Example:
 
 from svgpl_tf.benchmarks.options import CONFIGS, BenchmarkOptions, Variant
 from svgpl_tf.benchmarks.report import format_table
-from svgpl_tf.benchmarks.run import SCHEMA_VERSION, run_benchmark
+
+# `run` loads TensorFlow: it is imported on first use of these names, so that
+# the binary checks its flags before it pays for that (PEP 562).
+_FROM_RUN = ("SCHEMA_VERSION", "run_benchmark")
+
+
+def __getattr__(name: str):
+    if name in _FROM_RUN:
+        from svgpl_tf.benchmarks import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONFIGS",
