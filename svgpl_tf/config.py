@@ -182,6 +182,13 @@ class Config:
         min=0,
         run_option=True,
     )
+    feedback_rate: float = option(
+        0.0,
+        "Probability that a predicted step's input frame in training is the model's own "
+        "teacher-forced prediction of it (as when it samples) instead of the ground truth: "
+        "parallel scheduled sampling; 0: the paper's teacher forcing. Costs a second pass.",
+        min=0,
+    )
     beta_1: float = option(0.9, "Adam beta_1.", min=0, less_than=1)
     adam_epsilon: float = option(
         1e-7, "Adam epsilon (Keras's default; the reference uses torch's 1e-8).", greater_than=0
@@ -306,6 +313,10 @@ class Config:
                 f"--dataset={self.dataset!r}: choose {DATASETS}, tfds:NAME or files:PATTERN.",
             ),
             (self.dataset != "files:", "--dataset=files: needs a folder or glob after 'files:'."),
+            (
+                self.feedback_rate <= 1,
+                f"--feedback_rate={self.feedback_rate}: it is a probability; use 0 to 1.",
+            ),
             (
                 self.pixel_weight > 0 or self.perceptual_weight > 0,
                 "--pixel_weight and --perceptual_weight are both 0: nothing to reconstruct.",

@@ -178,6 +178,7 @@ def _build(config: Config, with_losses: bool) -> SVGModel:
         precompute_skips=config.precompute_skips,
         fused_batchnorm=config.fused_batchnorm,
         batchnorm_stats=config.batchnorm_stats,
+        feedback_rate=config.feedback_rate,
         dtype=config.precision,
     )
     model.build()

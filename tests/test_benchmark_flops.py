@@ -53,3 +53,15 @@ def test_step_flops_follow_the_skip_path():
     assert a.backward < 2 * a.forward  # no input gradient for the data
     s = flops.sample_flops(fast, batch=2, n_ctx=2, horizon=3, num_samples=5)
     assert s.total < s.plain_total
+
+
+def test_step_flops_count_the_feedback_pass():
+    forced, fed = _model(), _model(feedback_rate=0.5)
+    a = flops.train_step_flops(forced, batch=2, seq_len=6)
+    b = flops.train_step_flops(fed, batch=2, seq_len=6)
+    enc = flops.model_counts(forced).encoder
+    extra = 2 * (5 - 2)  # batch x the fed-back frames n_past..T-2
+    # The first pass's forward, plus the fed frames' encoding forward and backward.
+    assert b.total - a.total == a.forward + extra * (3 * enc.total - enc.first)
+    assert b.breakdown["feedback_first_pass"] == a.forward
+    assert sum(b.breakdown.values()) == b.total

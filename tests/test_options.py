@@ -86,6 +86,7 @@ EXPECTED_BOUNDS = {
         **{n: (0, None, None) for n in ("pixel_weight", "perceptual_weight")},
         "learning_rate": (None, 0, None),
         "lr_warmup_steps": (0, None, None),
+        "feedback_rate": (0, None, None),
         "adam_epsilon": (None, 0, None),
         "beta_1": (0, None, 1),
     },

@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from svgpl_tf.config import Config
 from svgpl_tf.models import backbones, sampling
+from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.models.teacher_forcing import (
     decode_shared,
+    fed_back_inputs,
+    feedback_mask,
     fold_time,
     skip_sources,
     training_noise,
@@ -53,3 +57,92 @@ def test_training_noise_is_the_keyed_stream_of_seed_example_and_step():
     np.testing.assert_array_equal(training_noise(3, Optimizer(), 3, 4, 5)[1], eps[1])
     before = training_noise(3, None, 2, 4, 5)  # no optimizer yet: step 0
     assert np.abs(before.numpy() - eps.numpy()).max() > 0.5
+
+
+def test_feedback_mask_draws_its_rate_from_a_stream_of_its_own():
+    class Optimizer:
+        iterations = tf.Variable(5, dtype=tf.int64)
+
+    assert not feedback_mask(0, Optimizer(), 4, 6, 0.0).numpy().any()
+    assert feedback_mask(0, Optimizer(), 4, 6, 1.0).numpy().all()
+    half = feedback_mask(0, Optimizer(), 400, 50, 0.5).numpy()  # [batch, steps]
+    assert abs(half.mean() - 0.5) < 0.01  # 20,000 draws: 7 standard deviations
+    assert abs(feedback_mask(0, Optimizer(), 400, 50, 0.2).numpy().mean() - 0.2) < 0.01
+    np.testing.assert_array_equal(feedback_mask(0, Optimizer(), 400, 50, 0.5), half)
+    # Not the reparameterisation noise's stream: its signs would agree with the mask.
+    noise = training_noise(0, Optimizer(), 400, 50, 1).numpy()[..., 0] < 0
+    assert abs((noise == half).mean() - 0.5) < 0.02
+
+
+def test_fed_back_inputs_replaces_the_masked_frames_after_the_context():
+    h = tf.reshape(tf.range(2 * 6, dtype=tf.float32), [2, 6, 1])  # [b, T=6, g=1]
+    h_fed = -1.0 - tf.reshape(tf.range(2 * 3, dtype=tf.float32), [2, 3, 1])  # frames 2..4
+    skip = tf.tile(h[..., None, None], [1, 1, 2, 2, 3])  # [b, T, 2, 2, 1 * 3]
+    skip_fed = tf.tile(h_fed[..., None, None], [1, 1, 2, 2, 3])
+    mask = tf.constant([[True, False, True], [False, False, True]])  # [b, F=3]
+    h_in, (skip_in,) = fed_back_inputs(h, [skip], h_fed, [skip_fed], mask, 2)
+    assert h_in[..., 0].numpy().tolist() == [
+        [0.0, 1.0, -1.0, 3.0, -3.0, 5.0],
+        [6.0, 7.0, 8.0, 9.0, -6.0, 11.0],
+    ]
+    np.testing.assert_array_equal(skip_in, tf.tile(h_in[..., None, None], [1, 1, 2, 2, 3]))
+
+
+def _tiny_model(feedback_rate):
+    return SVGModel(
+        g_dim=16, nf=8, z_dim=2, rnn_size=16, n_past=2, last_frame_skip=True, seed=3,
+        feedback_rate=feedback_rate,
+    )  # fmt: skip
+
+
+def test_feedback_rate_one_feeds_every_step_the_first_pass_prediction():
+    x = tf.random.uniform([2, 5, 64, 64, 1], seed=6)  # [b, T=5, h, w, c]: frames 2, 3 fed back
+    model = _tiny_model(1.0)
+    model.build()
+    start = model.get_weights()  # training-mode BatchNorm moves its statistics
+    got = model.forward_train(x, training=True)[0]
+
+    model.set_weights(start)
+    eps = training_noise(3, None, 2, 4, 2)  # [b, T-1, z]
+    h, skips = model.encode_frames(x, training=False)
+    first = model.predict_encoded(h, h, skips, eps, False)[0]  # frames 1..4 (0-based)
+    clip = tf.concat([x, first[:, 1:2], first[:, 2:3]], 1)  # the predictions of frames 2, 3
+    h_all, skips_all = model.encode_frames(clip, training=True)
+    order = [0, 1, 5, 6, 4]  # inputs of frames 0..4: the context, then the fed frames
+    h_in = tf.gather(h_all, order, axis=1)
+    skips_in = [tf.gather(s, order, axis=1) for s in skips_all]
+    want = model.predict_encoded(h_in, h_all[:, :5], skips_in, eps, True)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    model.set_weights(start)
+    h_true, skips_true = model.encode_frames(x, training=True)
+    forced = model.predict_encoded(h_true, h_true, skips_true, eps, True)[0]  # teacher-forced
+    assert np.abs(got[:, 2:].numpy() - forced[:, 2:].numpy()).max() > 1e-3
+
+
+def test_feedback_changes_training_only():
+    x = tf.random.uniform([2, 5, 64, 64, 1], seed=6)
+    plain, fed = _tiny_model(0.0), _tiny_model(0.5)
+    plain.build()
+    fed.build()
+    for training in (False, True):
+        fed.set_weights(plain.get_weights())
+        a = plain.compute_loss_terms(x, training=training)["loss"]
+        b = fed.compute_loss_terms(x, training=training)["loss"]
+        assert (abs(float(a) - float(b)) > 1e-4) == training
+    # A clip with no predicted frame before its last has nothing to feed back.
+    short = x[:, :3]
+    fed.set_weights(plain.get_weights())
+    np.testing.assert_allclose(
+        fed.compute_loss_terms(short, training=True)["loss"],
+        plain.compute_loss_terms(short, training=True)["loss"],
+        rtol=1e-6,
+    )
+    assert SVGModel.from_config(fed.get_config()).feedback_rate == 0.5
+
+
+def test_feedback_rate_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="feedback_rate=1.5: it is a probability"):
+        Config(feedback_rate=1.5).validate()
+    with pytest.raises(ValueError, match="feedback_rate must be in"):
+        _tiny_model(-0.1)

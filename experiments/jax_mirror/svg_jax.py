@@ -68,6 +68,8 @@ class ModelSpec:
             raise ValueError("the JAX mirror has pooled BatchNorm statistics only")
         if config.get("lstm_bias", "single") != "single" or config.get("lr_warmup_steps", 0):
             raise ValueError("the JAX mirror has plain Adam (no --lstm_bias=double, no warm-up)")
+        if config.get("feedback_rate", 0.0):
+            raise ValueError("the JAX mirror trains teacher-forced only (no --feedback_rate)")
         if config.get("image_size", 64) != 64 or config.get("dataset", "smmnist") != "smmnist":
             raise ValueError("the JAX mirror trains on 64x64 SM-MNIST only")
         names = [f.name for f in dataclasses.fields(cls)]

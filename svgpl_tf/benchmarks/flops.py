@@ -213,6 +213,8 @@ def train_step_flops(
     forward, less the input gradient of the encoder's first convolution.
     Perceptual term: VGG16 forward on the target frames, forward and input
     gradient on the predicted frames (frozen weights: no weight gradient).
+    With `feedback_rate` > 0, a first forward pass and the encoding of the
+    fed-back frames (`teacher_forcing.fed_back_encodings`).
     """
     counts = counts or model_counts(model)
     steps = seq_len - 1
@@ -225,18 +227,27 @@ def train_step_flops(
         decoder = predicted * counts.decoder_main + batch * sources * counts.skip_terms
     else:
         decoder = decoder_plain
+    # With feedback_rate > 0: a first forward pass without gradient, then the
+    # predictions of frames n_past..T-2 encoded beside the true frames.
+    fed = batch * max(steps - model.n_past, 0) if model.feedback_rate > 0 else 0
+    first_pass = encoder + lstms + decoder if fed else 0
+    first_plain = encoder + lstms + decoder_plain if fed else 0
+    encoded = frames + fed
+    encoder = encoded * counts.encoder.total
     forward = encoder + lstms + decoder
-    backward = 2 * forward - frames * counts.encoder.first
+    backward = 2 * forward - encoded * counts.encoder.first
     perceptual = 3 * predicted * counts.vgg
-    total = forward + backward + perceptual
+    total = forward + backward + perceptual + first_pass
     plain_forward = encoder + lstms + decoder_plain
-    plain_total = plain_forward + 2 * plain_forward - frames * counts.encoder.first + perceptual
+    plain_backward = 2 * plain_forward - encoded * counts.encoder.first
+    plain_total = plain_forward + plain_backward + perceptual + first_plain
     breakdown = {
         "encoder_forward": encoder,
         "decoder_forward": decoder,
         "lstm_forward": lstms,
         "backward": backward,
         "perceptual_vgg16": perceptual,
+        "feedback_first_pass": first_pass,
     }
     return StepFlops(total, forward, backward, perceptual, plain_total, breakdown)
 

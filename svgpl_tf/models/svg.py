@@ -49,6 +49,7 @@ from svgpl_tf.models.sampling import (
 )
 from svgpl_tf.models.teacher_forcing import (
     decode_shared,
+    fed_back_encodings,
     fold_time,
     skip_sources,
     training_noise,
@@ -95,6 +96,11 @@ class SVGModel(keras.Model):
             and decoder. `"per_step"`: over the batch at each time step
             separately, as the reference's frame-by-frame loop computes them
             (still one batched call); `"pooled"`: over all batch x time frames.
+        feedback_rate: in training, the probability that a predicted step's
+            input frame (after the context) is the model's own teacher-forced
+            prediction of it, as when it samples, instead of the ground truth
+            (see `teacher_forcing.fed_back_inputs`); 0: the paper's teacher
+            forcing.
 
     Example:
         >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -126,6 +132,7 @@ class SVGModel(keras.Model):
         precompute_skips: bool = True,
         fused_batchnorm: bool = True,
         batchnorm_stats: str = "pooled",
+        feedback_rate: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -155,6 +162,9 @@ class SVGModel(keras.Model):
         self.precompute_skips = precompute_skips
         self.fused_batchnorm = fused_batchnorm
         self.batchnorm_stats = batchnorm_stats
+        if not 0 <= feedback_rate <= 1:
+            raise ValueError(f"feedback_rate must be in [0, 1], got {feedback_rate}.")
+        self.feedback_rate = feedback_rate
         terms = list(reconstruction_terms) if reconstruction_terms else [PixelMSE()]
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
@@ -255,6 +265,10 @@ class SVGModel(keras.Model):
     def forward_train(self, x, training=None):
         """Teacher-forced pass over a clip.
 
+        With `feedback_rate` > 0 and `training`, a first pass in inference
+        mode predicts every frame, and the second (the one returned) takes
+        each future step's input frame from it with that probability.
+
         Args:
             x: frames `[batch, time, h, w, c]`, time >= 2, values in [0, 1].
             training: BatchNorm mode.
@@ -263,14 +277,31 @@ class SVGModel(keras.Model):
             `(x_pred, q, p)`: predictions of frames 2..T `[b, T-1, h, w, c]`,
             and the posterior and prior `tfp.distributions.Normal`s over z_2..z_T.
         """
-        h, skips = self.encode_frames(x, training=training)  # [b, T, g]
-        h_prev, h_target = h[:, :-1], h[:, 1:]  # [b, T-1, g]
+        batch, steps = tf.shape(x)[0], tf.shape(x)[1] - 1
+        optimizer = getattr(self, "optimizer", None)
+        eps = training_noise(self.seed, optimizer, batch, steps, self.z_dim)  # [b, T-1, z]
+        if training and self.feedback_rate > 0:
+            h_in, h, skips = fed_back_encodings(self, x, eps, optimizer, training)
+        else:
+            h, skips = self.encode_frames(x, training=training)  # [b, T, g]
+            h_in = h
+        return self.predict_encoded(h_in, h, skips, eps, training)
+
+    def predict_encoded(self, h_in, h, skips, eps, training):
+        """The posterior, prior, predictor and decoder over encoded frames.
+
+        Returns `forward_train`'s `(x_pred, q, p)`.
+
+        Args:
+            h_in: encodings of the input frames `[b, T, g]` (the last unused).
+            h: encodings of the true frames `[b, T, g]`, read by the posterior.
+            skips: the input frames' skip maps `[b, T, ...]`.
+            eps: reparameterisation noise `[b, T-1, z]`.
+            training: BatchNorm mode.
+        """
+        h_prev, h_target = h_in[:, :-1], h[:, 1:]  # [b, T-1, g]
         mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
         mu_p, logvar_p, _ = self._prior_sequence(h_prev)
-        eps = training_noise(  # [b, T-1, z]
-            self.seed, getattr(self, "optimizer", None), tf.shape(mu_q)[0], tf.shape(mu_q)[1],
-            self.z_dim,
-        )  # fmt: skip
         z = GaussianLSTM.reparameterize(mu_q, logvar_q, eps)
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
         lfs = self.last_frame_skip
@@ -408,4 +439,5 @@ class SVGModel(keras.Model):
             "precompute_skips": self.precompute_skips,
             "fused_batchnorm": self.fused_batchnorm,
             "batchnorm_stats": self.batchnorm_stats,
+            "feedback_rate": self.feedback_rate,
         }

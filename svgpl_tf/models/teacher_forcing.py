@@ -10,7 +10,10 @@ each network once over batch x time instead of frame by frame:
   terms computed once (see `svgpl_tf.models.skip_terms`);
 - `training_noise` draws the reparameterisation noise of a step from keys
   that depend only on the seed, the optimizer step and the example's place in
-  the global batch.
+  the global batch;
+- `fed_back_encodings` gives the predicted steps the model's own prediction
+  of their input frame instead of the ground truth, each with probability
+  `SVGModel.feedback_rate` (`feedback_mask`, `fed_back_inputs`).
 """
 
 from __future__ import annotations
@@ -134,3 +137,104 @@ def training_noise(seed: int, optimizer, batch, steps, z_dim: int):
     # Looked up at every trace, so a test may replace `sampling.keyed_normal`.
     eps = sampling.keyed_normal(keys, step, steps, z_dim)  # [batch * steps, z]
     return tf.reshape(eps, [batch, steps, z_dim])
+
+
+# Added to the model's seed to key `feedback_mask`'s draws: a stream apart
+# from the reparameterisation noise's for any seed below 2**32.
+FEEDBACK_STREAM = 1 << 32
+
+
+def feedback_mask(seed: int, optimizer, batch, steps, rate: float):
+    """Which fed-back frames replace the ground truth: bool `[batch, steps]`.
+
+    Each entry is True with probability `rate`, drawn like `training_noise`
+    (keyed by the seed, the optimizer step and the example's place in the
+    global batch) from a stream of its own, so a resumed run draws the same.
+
+    Example:
+        >>> feedback_mask(0, None, 2, 3, 1.0).numpy().all()
+        True
+    """
+    u = training_noise(seed + FEEDBACK_STREAM, optimizer, batch, steps, 1)[..., 0]  # [b, s]
+    return u < tf.math.ndtri(tf.constant(rate, tf.float32))
+
+
+def fed_back_inputs(h, skips, h_fed, skips_fed, mask, n_past: int):
+    """The input encodings of every step, with fed-back frames spliced in.
+
+    Step j predicts frame j + 1 from frame j. For the frames after the
+    context and before the last (n_past .. T-2), the teacher-forced pass's
+    prediction of the frame may stand in for the ground truth, as it does
+    when the model samples (parallel scheduled sampling, Duckworth et al.,
+    2019: one pass of predictions, no gradient through them).
+
+    Args:
+        h: encodings of the T true frames `[b, T, g]`.
+        skips: their four skip maps `[b, T, ...]`.
+        h_fed: encodings of the predictions of frames n_past..T-2 `[b, F, g]`,
+            F = T - 1 - n_past.
+        skips_fed: their skip maps `[b, F, ...]`.
+        mask: bool `[b, F]`, True where the prediction replaces the truth.
+        n_past: context frames.
+
+    Returns:
+        `(h_in, skips_in)`: `[b, T, g]` and `[b, T, ...]`, the true frames'
+        where the mask is False (and for the context and the last frame).
+
+    Example:
+        >>> h = tf.zeros([1, 4, 2])
+        >>> h_in, _ = fed_back_inputs(h, [], tf.ones([1, 1, 2]), [], tf.constant([[True]]), 2)
+        >>> h_in[0, :, 0].numpy().tolist()
+        [0.0, 0.0, 1.0, 0.0]
+    """
+    frames = tf.shape(h_fed)[1]
+
+    def splice(true, fed):  # [b, T, ...] with frames n_past..T-2 chosen by the mask
+        sizes = tf.stack([n_past, frames, 1])
+        before, middle, last = tf.split(true, sizes, axis=1)
+        rank = len(true.shape)
+        chosen = tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones([rank - 2], tf.int32)], 0))
+        return tf.concat([before, tf.where(chosen, tf.cast(fed, true.dtype), middle), last], 1)
+
+    return splice(h, h_fed), [splice(s, f) for s, f in zip(skips, skips_fed)]
+
+
+def fed_back_encodings(model, x, eps, optimizer, training):
+    """The encodings of a clip's frames, some inputs replaced by predictions.
+
+    A first pass in inference mode (the BatchNorm moving statistics, as the
+    model samples; no gradient) predicts frames 2..T teacher-forced. The
+    predictions of frames n_past..T-2 are encoded with the true frames in one
+    call, and each replaces its true frame as a step's input with probability
+    `model.feedback_rate` (`feedback_mask`). The posterior still reads the
+    true frames.
+
+    Args:
+        model: an `SVGModel`.
+        x: frames `[b, T, h, w, c]` with T known statically.
+        eps: the step's reparameterisation noise `[b, T-1, z]`, shared by
+            both passes.
+        optimizer: the model's optimizer, or None (keys the mask's draws).
+        training: the second pass's BatchNorm mode.
+
+    Returns:
+        `(h_in, h, skips_in)` for `SVGModel.predict_encoded`: the input
+        encodings `[b, T, g]`, the true frames' `[b, T, g]` and the input
+        skip maps `[b, T, ...]`.
+    """
+    if x.shape[1] is None:
+        raise ValueError("feedback_rate > 0 needs clips whose length is known statically.")
+    steps, n_past = x.shape[1] - 1, model.n_past
+    if steps - n_past <= 0:  # no predicted frame is ever an input
+        h, skips = model.encode_frames(x, training=training)
+        return h, h, skips
+    h, skips = model.encode_frames(x, training=False)
+    first = model.predict_encoded(h, h, skips, eps, False)[0]  # [b, T-1, ...]: frames 2..T
+    fed = tf.cast(tf.stop_gradient(first[:, n_past - 1 : -1]), x.dtype)  # frames n_past..T-2
+    h_all, skips_all = model.encode_frames(tf.concat([x, fed], 1), training=training)
+    t = steps + 1
+    h, h_fed = h_all[:, :t], h_all[:, t:]  # [b, T, g], [b, F, g]
+    skips, skips_fed = [s[:, :t] for s in skips_all], [s[:, t:] for s in skips_all]
+    mask = feedback_mask(model.seed, optimizer, tf.shape(x)[0], steps - n_past, model.feedback_rate)
+    h_in, skips_in = fed_back_inputs(h, skips, h_fed, skips_fed, mask, n_past)
+    return h_in, h, skips_in
