@@ -150,6 +150,12 @@ def card(
     )
     steps = config.get("lr_warmup_steps", 0)
     warmup = f" (warmed up linearly over its first {steps:,} steps)" if steps else ""
+    rate = config.get("feedback_rate", 0.0)
+    if rate:
+        warmup += (
+            f"; each predicted step's input frame its own prediction with probability {rate:g}"
+            " (`--feedback_rate`)"
+        )
     size = _checkpoint_size(folder) / 2**20
     name = os.path.basename(os.path.normpath(folder))
     srvp = ""
