@@ -263,11 +263,8 @@ class SVGModel(keras.Model):
     # --------------------------------------------------------------- forward
 
     def forward_train(self, x, training=None):
-        """Teacher-forced pass over a clip.
-
-        With `feedback_rate` > 0 and `training`, a first pass in inference
-        mode predicts every frame, and the second (the one returned) takes
-        each future step's input frame from it with that probability.
+        """Teacher-forced pass over a clip (with `feedback_rate` > 0 in
+        training, some inputs are its own predictions: `fed_back_encodings`).
 
         Args:
             x: frames `[batch, time, h, w, c]`, time >= 2, values in [0, 1].
@@ -288,9 +285,7 @@ class SVGModel(keras.Model):
         return self.predict_encoded(h_in, h, skips, eps, training)
 
     def predict_encoded(self, h_in, h, skips, eps, training):
-        """The posterior, prior, predictor and decoder over encoded frames.
-
-        Returns `forward_train`'s `(x_pred, q, p)`.
+        """Posterior, prior, predictor and decoder: `forward_train`'s `(x_pred, q, p)`.
 
         Args:
             h_in: encodings of the input frames `[b, T, g]` (the last unused).
