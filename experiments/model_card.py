@@ -156,6 +156,8 @@ def card(
             f"; each predicted step's input frame its own prediction with probability {rate:g}"
             " (`--feedback_rate`)"
         )
+        if config.get("feedback_z", "posterior") == "prior":
+            warmup += ", its z drawn from the prior (`--feedback_z=prior`)"
     size = _checkpoint_size(folder) / 2**20
     name = os.path.basename(os.path.normpath(folder))
     srvp = ""

@@ -32,6 +32,10 @@ PRIORS = ("learned", "fixed")
 INITS = ("reference", "keras")
 # Training-mode BatchNorm statistics of the encoder and decoder.
 BATCHNORM_STATS = ("per_step", "pooled")
+
+# Where the first pass of `--feedback_rate` draws z: the posterior (it reads the
+# true frame) or the learned prior (as the model samples).
+FEEDBACK_Z = ("posterior", "prior")
 # BatchNorm statistics while sampling (`SVGModel.sample`): the moving
 # averages; batch statistics over the sequences sampled together (the
 # reference's generation); batch statistics of each sequence alone.

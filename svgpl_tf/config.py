@@ -24,6 +24,7 @@ from svgpl_tf.choices import (
     BATCHNORM_STATS,
     DATASETS,
     DISTANCES,
+    FEEDBACK_Z,
     INITS,
     LSTM_BIASES,
     PIXEL_LOSSES,
@@ -189,6 +190,13 @@ class Config:
         "parallel scheduled sampling; 0: the paper's teacher forcing. Costs a second pass.",
         min=0,
     )
+    feedback_z: str = option(
+        "posterior",
+        f"Where the fed-back predictions of --feedback_rate draw z: one of {FEEDBACK_Z}. "
+        "'posterior': z of the true frame; 'prior': z sampled from the learned prior, as "
+        "when the model samples.",
+        choices=FEEDBACK_Z,
+    )
     beta_1: float = option(0.9, "Adam beta_1.", min=0, less_than=1)
     adam_epsilon: float = option(
         1e-7, "Adam epsilon (Keras's default; the reference uses torch's 1e-8).", greater_than=0
@@ -316,6 +324,11 @@ class Config:
             (
                 self.feedback_rate <= 1,
                 f"--feedback_rate={self.feedback_rate}: it is a probability; use 0 to 1.",
+            ),
+            (
+                self.feedback_rate > 0 or self.feedback_z == "posterior",
+                f"--feedback_z={self.feedback_z} does nothing without --feedback_rate > 0; "
+                "set both or neither.",
             ),
             (
                 self.pixel_weight > 0 or self.perceptual_weight > 0,

@@ -179,6 +179,7 @@ def _build(config: Config, with_losses: bool) -> SVGModel:
         fused_batchnorm=config.fused_batchnorm,
         batchnorm_stats=config.batchnorm_stats,
         feedback_rate=config.feedback_rate,
+        feedback_z=config.feedback_z,
         dtype=config.precision,
     )
     model.build()

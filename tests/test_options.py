@@ -57,6 +57,7 @@ EXPECTED_CHOICES = {
         "init": choices.INITS,
         "lstm_bias": choices.LSTM_BIASES,
         "batchnorm_stats": choices.BATCHNORM_STATS,
+        "feedback_z": choices.FEEDBACK_Z,
         "strategy": choices.STRATEGIES,
         "precision": choices.PRECISION_CHOICES,
     },

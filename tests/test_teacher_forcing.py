@@ -88,10 +88,10 @@ def test_fed_back_inputs_replaces_the_masked_frames_after_the_context():
     np.testing.assert_array_equal(skip_in, tf.tile(h_in[..., None, None], [1, 1, 2, 2, 3]))
 
 
-def _tiny_model(feedback_rate):
+def _tiny_model(feedback_rate, feedback_z="posterior"):
     return SVGModel(
         g_dim=16, nf=8, z_dim=2, rnn_size=16, n_past=2, last_frame_skip=True, seed=3,
-        feedback_rate=feedback_rate,
+        feedback_rate=feedback_rate, feedback_z=feedback_z,
     )  # fmt: skip
 
 
@@ -146,3 +146,41 @@ def test_feedback_rate_outside_zero_to_one_is_refused():
         Config(feedback_rate=1.5).validate()
     with pytest.raises(ValueError, match="feedback_rate must be in"):
         _tiny_model(-0.1)
+
+
+def test_feedback_from_the_prior_feeds_what_the_prior_z_predicts():
+    x = tf.random.uniform([2, 5, 64, 64, 1], seed=7)  # [b, T=5, h, w, c]: frames 2, 3 fed back
+    model = _tiny_model(1.0, "prior")
+    model.build()
+    model.prior.mu_net.bias.assign(tf.fill([2], 3.0))  # a prior unlike the posterior
+    start = model.get_weights()
+    got = model.forward_train(x, training=True)[0]
+
+    # The first pass by hand: the learned prior's z_t from the true frame t-1.
+    model.set_weights(start)
+    eps = training_noise(3, None, 2, 4, 2)  # [b, T-1, z]
+    h, skips = model.encode_frames(x, training=False)
+    mu_p, logvar_p, _ = model.prior(h[:, :-1])  # [b, T-1, z]
+    z = mu_p + tf.exp(0.5 * logvar_p) * eps
+    g_pred, _ = model.frame_predictor(tf.concat([h[:, :-1], z], -1))
+    first = model.decode_frames(g_pred, [s[:, :-1] for s in skips], training=False)  # lfs
+    clip = tf.concat([x, first[:, 1:3]], 1)  # the predictions of frames 2, 3
+    h_all, skips_all = model.encode_frames(clip, training=True)
+    order = [0, 1, 5, 6, 4]
+    h_in = tf.gather(h_all, order, axis=1)
+    skips_in = [tf.gather(s, order, axis=1) for s in skips_all]
+    want = model.predict_encoded(h_in, h_all[:, :5], skips_in, eps, True)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+    # The posterior's first pass feeds other frames.
+    from_q = model.predict_encoded(h, h, skips, eps, False)[0]  # [b, T-1, h, w, c]
+    assert np.abs(first[:, 1:3].numpy() - from_q[:, 1:3].numpy()).max() > 1e-3  # rounding: 1e-6
+    assert SVGModel.from_config(model.get_config()).feedback_z == "prior"
+
+
+def test_feedback_z_is_checked():
+    with pytest.raises(ValueError, match="feedback_z=prior does nothing without"):
+        Config(feedback_z="prior").validate()
+    Config(feedback_z="prior", feedback_rate=0.5).validate()
+    with pytest.raises(ValueError, match="Unknown feedback_z 'truth'"):
+        _tiny_model(0.5, "truth")

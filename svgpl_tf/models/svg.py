@@ -33,7 +33,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from svgpl_tf.choices import BATCHNORM_STATS, PRIORS
+from svgpl_tf.choices import BATCHNORM_STATS, FEEDBACK_Z, PRIORS
 from svgpl_tf.losses import PixelMSE, ReconstructionTerm, kl_divergence
 from svgpl_tf.models import sampling
 from svgpl_tf.models.backbones import DEFAULT_NF, make_backbone
@@ -101,6 +101,8 @@ class SVGModel(keras.Model):
             prediction of it, as when it samples, instead of the ground truth
             (see `teacher_forcing.fed_back_inputs`); 0: the paper's teacher
             forcing.
+        feedback_z: where those predictions draw z: `"posterior"` (from the
+            true frame) or `"prior"` (from the learned prior, as when sampling).
 
     Example:
         >>> model = SVGModel(g_dim=16, z_dim=2, rnn_size=16, n_past=2)
@@ -133,6 +135,7 @@ class SVGModel(keras.Model):
         fused_batchnorm: bool = True,
         batchnorm_stats: str = "pooled",
         feedback_rate: float = 0.0,
+        feedback_z: str = "posterior",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -165,6 +168,9 @@ class SVGModel(keras.Model):
         if not 0 <= feedback_rate <= 1:
             raise ValueError(f"feedback_rate must be in [0, 1], got {feedback_rate}.")
         self.feedback_rate = feedback_rate
+        if feedback_z not in FEEDBACK_Z:
+            raise ValueError(f"Unknown feedback_z {feedback_z!r}: choose one of {FEEDBACK_Z}.")
+        self.feedback_z = feedback_z
         terms = list(reconstruction_terms) if reconstruction_terms else [PixelMSE()]
         # A plain list of plain objects: Keras does not track them as state.
         self._terms = terms
@@ -284,7 +290,7 @@ class SVGModel(keras.Model):
             h_in = h
         return self.predict_encoded(h_in, h, skips, eps, training)
 
-    def predict_encoded(self, h_in, h, skips, eps, training):
+    def predict_encoded(self, h_in, h, skips, eps, training, z_from="posterior"):
         """Posterior, prior, predictor and decoder: `forward_train`'s `(x_pred, q, p)`.
 
         Args:
@@ -293,11 +299,14 @@ class SVGModel(keras.Model):
             skips: the input frames' skip maps `[b, T, ...]`.
             eps: reparameterisation noise `[b, T-1, z]`.
             training: BatchNorm mode.
+            z_from: `"posterior"` (Eq. 1's z_t ~ q) or `"prior"` (z_t ~ p, as
+                when sampling).
         """
         h_prev, h_target = h_in[:, :-1], h[:, 1:]  # [b, T-1, g]
         mu_q, logvar_q, _ = self.posterior(h_target)  # [b, T-1, z]
         mu_p, logvar_p, _ = self._prior_sequence(h_prev)
-        z = GaussianLSTM.reparameterize(mu_q, logvar_q, eps)
+        mu_z, logvar_z = (mu_p, logvar_p) if z_from == "prior" else (mu_q, logvar_q)
+        z = GaussianLSTM.reparameterize(mu_z, logvar_z, eps)
         g_pred, _ = self.frame_predictor(tf.concat([h_prev, z], axis=-1))  # [b, T-1, g]
         lfs = self.last_frame_skip
         if self.precompute_skips:
@@ -435,4 +444,5 @@ class SVGModel(keras.Model):
             "fused_batchnorm": self.fused_batchnorm,
             "batchnorm_stats": self.batchnorm_stats,
             "feedback_rate": self.feedback_rate,
+            "feedback_z": self.feedback_z,
         }

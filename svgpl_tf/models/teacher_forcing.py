@@ -203,11 +203,12 @@ def fed_back_encodings(model, x, eps, optimizer, training):
     """The encodings of a clip's frames, some inputs replaced by predictions.
 
     A first pass in inference mode (the BatchNorm moving statistics, as the
-    model samples; no gradient) predicts frames 2..T teacher-forced. The
-    predictions of frames n_past..T-2 are encoded with the true frames in one
-    call, and each replaces its true frame as a step's input with probability
-    `model.feedback_rate` (`feedback_mask`). The posterior still reads the
-    true frames.
+    model samples; no gradient) predicts frames 2..T teacher-forced, with z
+    from the posterior, or from the learned prior as when the model samples
+    (`model.feedback_z`). The predictions of frames n_past..T-2 are encoded
+    with the true frames in one call, and each replaces its true frame as a
+    step's input with probability `model.feedback_rate` (`feedback_mask`).
+    The posterior still reads the true frames.
 
     Args:
         model: an `SVGModel`.
@@ -229,7 +230,7 @@ def fed_back_encodings(model, x, eps, optimizer, training):
         h, skips = model.encode_frames(x, training=training)
         return h, h, skips
     h, skips = model.encode_frames(x, training=False)
-    first = model.predict_encoded(h, h, skips, eps, False)[0]  # [b, T-1, ...]: frames 2..T
+    first = model.predict_encoded(h, h, skips, eps, False, model.feedback_z)[0]  # frames 2..T
     fed = tf.cast(tf.stop_gradient(first[:, n_past - 1 : -1]), x.dtype)  # frames n_past..T-2
     h_all, skips_all = model.encode_frames(tf.concat([x, fed], 1), training=training)
     t = steps + 1
