@@ -15,9 +15,17 @@ MEASUREMENT_FIELDS = {"batch_size", "sprites"}
 
 
 def test_variant_names_parse_back():
-    specs = ("float32", "mixed_bfloat16+xla", "float32+plain+unfused", "mixed_float16+xla+plain")
+    specs = (
+        "float32",
+        "mixed_bfloat16+xla",
+        "float32+plain+unfused",
+        "mixed_float16+xla+plain",
+        "mixed_bfloat16+eigen",
+    )
     for spec in specs:
         assert Variant.parse(spec).name == spec
+    assert not Variant.parse("mixed_bfloat16+eigen").compiled_elementwise
+    assert Variant.parse("mixed_bfloat16").compiled_elementwise
     with pytest.raises(ValueError, match="Unknown variant token"):
         Variant.parse("float32+fast")
 

@@ -136,6 +136,7 @@ BENCHMARK_FLAGS = {
     "jit_compile": ("bool", False),
     "precompute_skips": ("bool", True),
     "fused_batchnorm": ("bool", True),
+    "compiled_elementwise": ("bool", True),
     "compare": ("comma separated list of strings", []),
     "steps": ("int", 10),
     "warmup_steps": ("int", 2),

@@ -71,6 +71,13 @@ class Variant:
         "--nofused_batchnorm runs Keras's BatchNormalization ops.",
     )
 
+    # TensorFlow's own element-wise kernels while sampling are the token `eigen`.
+    compiled_elementwise: bool = option(
+        True,
+        "In 16-bit sampling on a CPU, element-wise work compiled by XLA (the default; "
+        "see svgpl_tf.models.elementwise); --nocompiled_elementwise runs TensorFlow's kernels.",
+    )
+
     @property
     def name(self) -> str:
         parts = [self.precision]
@@ -80,6 +87,8 @@ class Variant:
             parts.append("plain")
         if not self.fused_batchnorm:
             parts.append("unfused")
+        if not self.compiled_elementwise:
+            parts.append("eigen")
         return "+".join(parts)
 
     @classmethod
@@ -87,13 +96,17 @@ class Variant:
         """`"mixed_bfloat16+xla+plain+unfused"` -> Variant; tokens in any order.
 
         Args:
-            spec: a precision, `xla`, `plain` and `unfused` joined by `+`.
+            spec: a precision, `xla`, `plain`, `unfused` and `eigen` joined by `+`.
 
         Raises:
             ValueError: an unknown token.
         """
         values = dict(
-            precision="float32", jit_compile=False, precompute_skips=True, fused_batchnorm=True
+            precision="float32",
+            jit_compile=False,
+            precompute_skips=True,
+            fused_batchnorm=True,
+            compiled_elementwise=True,
         )
         for token in filter(None, (t.strip() for t in spec.split("+"))):
             if token in PRECISIONS:
@@ -104,10 +117,12 @@ class Variant:
                 values["precompute_skips"] = False
             elif token == "unfused":
                 values["fused_batchnorm"] = False
+            elif token == "eigen":
+                values["compiled_elementwise"] = False
             else:
                 raise ValueError(
                     f"Unknown variant token {token!r} in {spec!r}: use one of "
-                    f"{', '.join(PRECISIONS)}, 'xla', 'plain' and 'unfused' joined by '+'."
+                    f"{', '.join(PRECISIONS)}, 'xla', 'plain', 'unfused' and 'eigen' joined by '+'."
                 )
         return cls(**values)
 

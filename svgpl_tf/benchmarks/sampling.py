@@ -60,7 +60,11 @@ def bench_sampling(
     context, future = clips[:, :n], clips[:, n:]  # [b, n, ...], [b, t, ...]
     samplers, firsts, timings, peaks = {}, {}, {}, {}
     for variant, model in models.items():
-        sampler = CompiledSampler(model, jit_compile=variant.jit_compile)
+        sampler = CompiledSampler(
+            model,
+            jit_compile=variant.jit_compile,
+            compiled_elementwise=variant.compiled_elementwise,
+        )
         # XLA compiles per (horizon, num_samples): it warms up on the timed sizes.
         warm = (t, s) if variant.jit_compile else (1, 1)
         start = time.perf_counter()

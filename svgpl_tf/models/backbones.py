@@ -21,6 +21,7 @@ from keras import layers
 
 from svgpl_tf.choices import BACKBONES
 from svgpl_tf.models.batchnorm import GroupedBatchNormalization
+from svgpl_tf.models.elementwise import LeakyReLU
 from svgpl_tf.models.init import SeededLayers
 from svgpl_tf.models.skip_terms import (
     add_shared,
@@ -62,7 +63,7 @@ def _conv_bn_lrelu(make, filters, kernel, strides, name, fused):
         [
             make(layers.Conv2D, filters, kernel, strides, padding="same", name="conv"),
             _batchnorm(make, fused),
-            make(layers.LeakyReLU, 0.2),
+            make(LeakyReLU, 0.2),
         ],
         name=name,
     )
@@ -78,7 +79,7 @@ def _upconv_bn_lrelu(make, filters, kernel, strides, padding, name, fused):
         [
             make(layers.Conv2DTranspose, filters, kernel, strides, padding=padding, name="deconv"),
             _batchnorm(make, fused),
-            make(layers.LeakyReLU, 0.2),
+            make(LeakyReLU, 0.2),
         ],
         name=name,
     )

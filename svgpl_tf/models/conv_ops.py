@@ -32,6 +32,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from svgpl_tf.models.elementwise import sixteen_bit_on_cpu
+
 # The patch filter gradient applies up to this many positions on the small
 # side of a convolution (4x4).
 PATCH_GRADIENT_MAX_POSITIONS = 16
@@ -120,10 +122,9 @@ def _use_patches(filter_gradient: str, dtype, positions: int | None) -> bool:
     if filter_gradient != "auto":
         return filter_gradient == "patches"
     return (
-        dtype in (tf.bfloat16, tf.float16)
-        and positions is not None
+        positions is not None
         and positions <= PATCH_GRADIENT_MAX_POSITIONS
-        and not tf.config.list_logical_devices("GPU")
+        and sixteen_bit_on_cpu(dtype)
     )
 
 

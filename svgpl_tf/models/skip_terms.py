@@ -16,8 +16,10 @@ The helpers here compute those halves: `conv_slice` convolves with a slice of
 a kernel's input channels, `bias_activation` finishes the convolution,
 `add_shared` adds a term to the rows that share it and
 `conv_block_with_term` runs a whole conv -> BatchNorm -> LeakyReLU block that
-way. `apply_block` runs any block of the backbones, its convolutions through
-`conv_ops` and its BatchNorm layers with their `groups`.
+way (its sums compiled by XLA in 16-bit inference on a CPU, see
+`svgpl_tf.models.elementwise`). `apply_block` runs any block of the
+backbones, its convolutions through `conv_ops` and its BatchNorm layers with
+their `groups`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from svgpl_tf.models import conv_ops
+from svgpl_tf.models import conv_ops, elementwise
 from svgpl_tf.models.batchnorm import GroupedBatchNormalization
 
 
@@ -197,6 +199,10 @@ def add_shared(y, term):
     return tf.reshape(grouped + term[:, None], shape)
 
 
+# `add_shared(y, term) + bias` in one pass (see `svgpl_tf.models.elementwise`).
+_add_shared_bias = elementwise.compiled(lambda y, term, bias: add_shared(y, term) + bias)
+
+
 def conv_block_with_term(block: keras.Sequential, x, term, training, groups=None):
     """A conv(-transpose) -> BatchNorm -> LeakyReLU block on `concat([x, s])`,
     given `term`, the skip `s`'s share of the convolution (`conv_slice`).
@@ -213,7 +219,12 @@ def conv_block_with_term(block: keras.Sequential, x, term, training, groups=None
         `[k * n, h_out, w_out, c_out]`.
     """
     conv, *rest = block.layers
-    y = bias_activation(conv, add_shared(conv_slice(conv, x, 0, x.shape[-1]), term))
+    y = conv_slice(conv, x, 0, x.shape[-1])  # [k * n, h_out, w_out, filters]
+    if conv.use_bias and elementwise.use_compiled(y.dtype, training):
+        y = _add_shared_bias(y, term, keras.ops.cast(conv.bias, y.dtype))
+        y = conv.activation(y) if conv.activation is not None else y
+    else:
+        y = bias_activation(conv, add_shared(y, term))
     for layer in rest:
         y = apply_block(layer, y, training, groups)
     return y
