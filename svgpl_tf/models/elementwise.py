@@ -3,12 +3,12 @@
 TensorFlow's CPU wheels build their element-wise kernels (Eigen's) for the
 wheel's baseline instruction set, without the AVX-512 that converts bfloat16
 in bulk, so a bfloat16 LeakyReLU or sum there runs one element at a time
-while oneDNN's convolutions dispatch to AVX-512 BF16 or AMX at run time. In
-best-of-100 sampling on an Intel Xeon with AMX, LeakyReLU took 3.5 s of a
-bfloat16 call's 14.3 s of op time against 0.6 s in float32, and the decoder's
-sums of skip terms and biases 1.8 s against 0.9 s. XLA compiles element-wise
-functions for the machine it runs on: the same LeakyReLU and sums, compiled,
-made that call 1.32x faster (`docs/performance.md`).
+while oneDNN's convolutions dispatch to AVX-512 BF16 or AMX at run time; in
+bfloat16 sampling, LeakyReLU and the decoders' sums of skip terms and biases
+took longer than in float32. XLA compiles element-wise functions for the
+machine it runs on: the same LeakyReLU and sums, compiled, made best-of-100
+sampling on an Intel Xeon with AMX 1.26x faster, side by side (16.72 -> 13.23
+s; `docs/performance.md`).
 
 So, while `compiled_elementwise(True)` is active and a model computes in 16
 bits on a CPU, inference (`training` false) runs the decoders' skip-term sums
@@ -75,11 +75,6 @@ def use_compiled(dtype, training) -> bool:
     return inference and getattr(_STATE, "enabled", False) and sixteen_bit_on_cpu(dtype)
 
 
-@tf.function(jit_compile=True, autograph=False)
-def _leaky_relu(x, negative_slope):
-    return tf.nn.leaky_relu(x, negative_slope)
-
-
 def leaky_relu(x, negative_slope: float, training=None):
     """`tf.nn.leaky_relu`, compiled where `use_compiled` says.
 
@@ -100,6 +95,10 @@ def compiled(fn):
         fn: a function of tensors, traceable without autograph.
     """
     return tf.function(fn, jit_compile=True, autograph=False)
+
+
+# `negative_slope` is a Python float: an attribute of the op, one trace per value.
+_leaky_relu = compiled(lambda x, negative_slope: tf.nn.leaky_relu(x, negative_slope))
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
