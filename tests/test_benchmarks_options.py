@@ -21,11 +21,15 @@ def test_variant_names_parse_back():
         "float32+plain+unfused",
         "mixed_float16+xla+plain",
         "mixed_bfloat16+eigen",
+        "float32+native",
+        "mixed_bfloat16+xla+phases",
     )
     for spec in specs:
         assert Variant.parse(spec).name == spec
     assert not Variant.parse("mixed_bfloat16+eigen").compiled_elementwise
     assert Variant.parse("mixed_bfloat16").compiled_elementwise
+    assert Variant.parse("native").transpose_kernels == "native"
+    assert Variant.parse("float32").transpose_kernels == "auto"
     with pytest.raises(ValueError, match="Unknown variant token"):
         Variant.parse("float32+fast")
 

@@ -1,5 +1,9 @@
 """conv_ops computes Keras's convolutions: forward, input and filter gradients."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -21,6 +25,15 @@ CASES = {
     "4x4 stride-2 same transposed conv from 4x4": ([3, 4, 4, 6], [4, 4, 5, 6], 2, "same", True),
     "3x3 same conv": ([3, 5, 5, 4], [3, 3, 4, 2], 1, "same", False),
     "4x4 stride-2 valid transposed conv": ([3, 3, 3, 4], [4, 4, 2, 4], 2, "valid", True),
+    "3x3 stride-2 valid conv, a row left over": ([2, 8, 8, 3], [3, 3, 3, 4], 2, "valid", False),
+    "4x4 stride-2 same conv of an odd side (native input gradient)": (
+        [2, 7, 7, 3],
+        [4, 4, 3, 2],
+        2,
+        "same",
+        False,
+    ),
+    "3x3 same transposed conv": ([2, 5, 5, 3], [3, 3, 2, 3], 1, "same", True),
 }
 
 
@@ -47,12 +60,15 @@ def _ours(transposed, strides, padding, filter_gradient):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("filter_gradient", ["native", "patches"])
-def test_matches_keras_in_float32(case, filter_gradient):
+@pytest.mark.parametrize("transpose", ["native", "phases"])
+def test_matches_keras_in_float32(case, filter_gradient, transpose):
     x_shape, k_shape, strides, padding, transposed = CASES[case]
     x = tf.random.stateless_normal(x_shape, [1, 2])
     kernel = tf.random.stateless_normal(k_shape, [3, 4])
-    want = _values_and_grads(_reference(transposed, strides, padding), x, kernel, 5)
-    got = _values_and_grads(_ours(transposed, strides, padding, filter_gradient), x, kernel, 5)
+    with conv_ops.transpose_kernels("native"):
+        want = _values_and_grads(_reference(transposed, strides, padding), x, kernel, 5)
+    with conv_ops.transpose_kernels(transpose):
+        got = _values_and_grads(_ours(transposed, strides, padding, filter_gradient), x, kernel, 5)
     for name, w, g in zip(("output", "input gradient", "filter gradient"), want, got):
         assert g.shape == w.shape, name
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max(), err_msg=name)
@@ -81,3 +97,70 @@ def test_auto_picks_patches_for_small_16_bit_maps_on_a_cpu_only():
     assert pick("patches", tf.float32, 4096) and not pick("native", tf.bfloat16, 1)
     with pytest.raises(ValueError, match="filter_gradient must be one of"):
         pick("fast", tf.float32, 1)
+
+
+def _op_types(fn, x, kernel):
+    """The op types of `fn`'s forward and gradient graph."""
+
+    @tf.function
+    def step(x, kernel):
+        return _values_and_grads_graph(fn, x, kernel)
+
+    graph = step.get_concrete_function(x, kernel).graph
+    types = {op.type for op in graph.get_operations()}
+    for f in graph.as_graph_def().library.function:
+        types |= {node.op for node in f.node_def}
+    return types
+
+
+def _values_and_grads_graph(fn, x, kernel):
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = fn(x, kernel)
+        loss = tf.reduce_sum(y * y)
+    return tape.gradient(loss, [x, kernel])
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_phases_replace_the_backprop_input_kernel(transposed):
+    k_shape = [4, 4, 5, 6] if transposed else [4, 4, 6, 5]
+    x = tf.random.stateless_normal([2, 4, 4, 6] if transposed else [2, 8, 8, 6], [1, 2])
+    kernel = tf.random.stateless_normal(k_shape, [3, 4])
+    fn = _ours(transposed, 2, "same", "native")
+    with conv_ops.transpose_kernels("phases"):
+        phases = _op_types(fn, x, kernel)
+    with conv_ops.transpose_kernels("native"):
+        native = _op_types(fn, x, kernel)
+    assert "Conv2DBackpropInput" in native
+    assert "Conv2DBackpropInput" not in phases
+    assert "DepthToSpace" in phases and "Conv2DBackpropFilter" in phases
+
+
+def test_transpose_kernels_rule(monkeypatch):
+    monkeypatch.setattr(conv_ops, "_onednn_enabled", lambda: False)
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    assert conv_ops.transposes_by_phases() is not gpu  # auto: oneDNN off
+    assert conv_ops.transposes_by_phases(conv_ops.PHASES_MIN_CHANNELS) is not gpu
+    assert not conv_ops.transposes_by_phases(conv_ops.PHASES_MIN_CHANNELS - 1)
+    monkeypatch.setattr(conv_ops, "_onednn_enabled", lambda: True)
+    assert not conv_ops.transposes_by_phases()
+    assert not conv_ops.transposes_by_phases(512)
+    with conv_ops.transpose_kernels("phases"):
+        assert conv_ops.transposes_by_phases()
+        with conv_ops.transpose_kernels("native"):
+            assert not conv_ops.transposes_by_phases()
+        assert conv_ops.transposes_by_phases()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        with conv_ops.transpose_kernels("fast"):
+            pass
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_onednn_state_follows_tensorflow(setting):
+    """The rule reads TensorFlow's own oneDNN switch (set before import)."""
+    code = "from svgpl_tf.models import conv_ops; print(conv_ops._onednn_enabled())"
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == str(setting == "1")

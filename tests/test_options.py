@@ -70,7 +70,7 @@ EXPECTED_CHOICES = {
     ExportOptions: {"precision": choices.PRECISIONS},
     PredictOptions: {"resize": choices.RESIZE_MODES, "video_format": VIDEO_FORMATS},
     BenchmarkOptions: {},
-    Variant: {"precision": choices.PRECISIONS},
+    Variant: {"precision": choices.PRECISIONS, "transpose_kernels": choices.TRANSPOSE_KERNELS},
 }
 
 # The bounds of each class: name -> (min, greater_than, less_than).
@@ -137,6 +137,7 @@ BENCHMARK_FLAGS = {
     "precompute_skips": ("bool", True),
     "fused_batchnorm": ("bool", True),
     "compiled_elementwise": ("bool", True),
+    "transpose_kernels": ("string enum", "auto"),
     "compare": ("comma separated list of strings", []),
     "steps": ("int", 10),
     "warmup_steps": ("int", 2),

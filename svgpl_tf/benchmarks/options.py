@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from svgpl_tf.choices import PRECISIONS, option, option_errors, validate_options
+from svgpl_tf.choices import PRECISIONS, TRANSPOSE_KERNELS, option, option_errors, validate_options
 from svgpl_tf.config import Config
 
 # The configurations: installed flagfile name -> the benchmark's overrides of it.
@@ -77,6 +77,14 @@ class Variant:
         "In 16-bit sampling on a CPU, element-wise work compiled by XLA (the default; "
         "see svgpl_tf.models.elementwise); --nocompiled_elementwise runs TensorFlow's kernels.",
     )
+    # Tokens `native` and `phases`.
+    transpose_kernels: str = option(
+        "auto",
+        "Kernels of transposed convolutions and input gradients: phases (forward "
+        "convolutions, see svgpl_tf.models.phase_conv), native (TensorFlow's), or auto "
+        "(phases on a CPU without AVX-512).",
+        choices=TRANSPOSE_KERNELS,
+    )
 
     @property
     def name(self) -> str:
@@ -89,6 +97,8 @@ class Variant:
             parts.append("unfused")
         if not self.compiled_elementwise:
             parts.append("eigen")
+        if self.transpose_kernels != "auto":
+            parts.append(self.transpose_kernels)
         return "+".join(parts)
 
     @classmethod
@@ -96,7 +106,8 @@ class Variant:
         """`"mixed_bfloat16+xla+plain+unfused"` -> Variant; tokens in any order.
 
         Args:
-            spec: a precision, `xla`, `plain`, `unfused` and `eigen` joined by `+`.
+            spec: a precision, `xla`, `plain`, `unfused`, `eigen`, `native` and `phases`
+                joined by `+`.
 
         Raises:
             ValueError: an unknown token.
@@ -107,6 +118,7 @@ class Variant:
             precompute_skips=True,
             fused_batchnorm=True,
             compiled_elementwise=True,
+            transpose_kernels="auto",
         )
         for token in filter(None, (t.strip() for t in spec.split("+"))):
             if token in PRECISIONS:
@@ -119,10 +131,13 @@ class Variant:
                 values["fused_batchnorm"] = False
             elif token == "eigen":
                 values["compiled_elementwise"] = False
+            elif token in TRANSPOSE_KERNELS[1:]:
+                values["transpose_kernels"] = token
             else:
                 raise ValueError(
                     f"Unknown variant token {token!r} in {spec!r}: use one of "
-                    f"{', '.join(PRECISIONS)}, 'xla', 'plain', 'unfused' and 'eigen' joined by '+'."
+                    f"{', '.join(PRECISIONS)}, 'xla', 'plain', 'unfused', 'eigen', 'native' and "
+                    f"'phases' joined by '+'."
                 )
         return cls(**values)
 

@@ -17,6 +17,7 @@ from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.evaluation.options import DEFAULT_SSIM_MODE
+from svgpl_tf.models.conv_ops import transpose_kernels
 from svgpl_tf.models.sampling import CompiledSampler
 from svgpl_tf.models.svg import SVGModel
 
@@ -68,7 +69,8 @@ def bench_sampling(
         # XLA compiles per (horizon, num_samples): it warms up on the timed sizes.
         warm = (t, s) if variant.jit_compile else (1, 1)
         start = time.perf_counter()
-        sampler(context, warm[0], warm[1], seed=0).numpy()
+        with transpose_kernels(variant.transpose_kernels):  # traces
+            sampler(context, warm[0], warm[1], seed=0).numpy()
         samplers[variant], firsts[variant] = sampler, time.perf_counter() - start
         timings[variant], peaks[variant] = [], []
     for repeat in range(options.sample_repeats):  # variants in turns

@@ -21,6 +21,7 @@ from svgpl_tf.benchmarks import flops, inputs
 from svgpl_tf.benchmarks.memory import MemoryMonitor
 from svgpl_tf.benchmarks.options import BenchmarkOptions, Variant, make_config
 from svgpl_tf.benchmarks.profiling import profile_ops
+from svgpl_tf.models.conv_ops import transpose_kernels
 from svgpl_tf.models.svg import SVGModel
 
 
@@ -54,7 +55,8 @@ def bench_training(
     for variant, model in models.items():
         with monitor.phase() as memory:
             start = time.perf_counter()
-            model.train_function([data])["loss"].numpy()  # traces / compiles
+            with transpose_kernels(variant.transpose_kernels):
+                model.train_function([data])["loss"].numpy()  # traces / compiles
             first = time.perf_counter() - start
             for _ in range(options.warmup_steps - 1):
                 model.train_function([data])["loss"].numpy()
@@ -152,7 +154,8 @@ def bench_loss_curves(name: str, options: BenchmarkOptions) -> dict | None:
         model.make_train_function()
         losses = []
         for batch in batches:
-            losses.append(float(model.train_function([batch])["loss"]))
+            with transpose_kernels(variant.transpose_kernels):  # the first traces
+                losses.append(float(model.train_function([batch])["loss"]))
             model.reset_metrics()  # the step's own loss, not a running mean
         curves[variant.name] = losses
     main = np.asarray(curves[options.variant.name])

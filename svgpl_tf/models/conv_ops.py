@@ -21,6 +21,18 @@ usual ones slow on a CPU:
   input's patches (`tf.image.extract_patches`): 30 ms. The input gradient
   and the forward pass keep oneDNN's kernels. On larger maps the patches cost
   more than they save, so the rule stops at 4x4.
+- **Transposed convolutions by forward convolutions where oneDNN is off.**
+  On Linux, TensorFlow turns oneDNN on by default only on CPUs with
+  AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX; elsewhere (an AVX2-only AMD EPYC,
+  say) its own `Conv2DBackpropInput`, the kernel of a transposed convolution
+  and of every convolution's input gradient, ran 3-7x slower than a forward
+  convolution of the same FLOPs on the decoder's wide layers. There, layers
+  of at least `PHASES_MIN_CHANNELS` output channels compute it as one forward
+  convolution per output phase (`phase_conv`); the other kernels stay as they
+  are. `transpose_kernels` overrides the rule (the benchmark's `native` and
+  `phases` tokens). Setting `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow is
+  imported turns oneDNN on instead, which was faster still (see
+  `docs/performance.md`).
 
 The results equal the plain ops' up to float rounding (checked in
 `tests/test_conv_ops.py`). Kernel layouts are Keras's: `[kh, kw, in, out]`
@@ -29,9 +41,15 @@ for a convolution, `[kh, kw, out, in]` for a transposed one.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+
 import keras
 import tensorflow as tf
 
+from svgpl_tf.choices import TRANSPOSE_KERNELS
+from svgpl_tf.models import phase_conv
 from svgpl_tf.models.elementwise import sixteen_bit_on_cpu
 
 # The patch filter gradient applies up to this many positions on the small
@@ -39,6 +57,57 @@ from svgpl_tf.models.elementwise import sixteen_bit_on_cpu
 PATCH_GRADIENT_MAX_POSITIONS = 16
 # The ways a filter gradient can be computed: `auto` picks by the rule above.
 FILTER_GRADIENTS = ("auto", "native", "patches")
+# Under `auto`, phases replace a transposed convolution (or an input gradient)
+# with at least this many output channels: a 32x32x64 -> 64x64x1 layer ran
+# 6 ms natively and 96 ms as phases, the wider layers 2-7x faster as phases.
+PHASES_MIN_CHANNELS = 64
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def transpose_kernels(kind: str = "auto"):
+    """Within it, convolutions traced take `kind`'s transposed-convolution kernels.
+
+    It is read when a function is traced, so wrap the call that traces.
+
+    Args:
+        kind: `auto`, `native` or `phases` (see `TRANSPOSE_KERNELS`).
+
+    Example:
+        >>> with transpose_kernels("native"):
+        ...     y = conv_transpose(tf.ones([1, 2, 2, 1]), tf.ones([4, 4, 1, 1]), 2, "same")
+    """
+    if kind not in TRANSPOSE_KERNELS:
+        raise ValueError(f"kind must be one of {', '.join(TRANSPOSE_KERNELS)}, got {kind!r}.")
+    previous = getattr(_STATE, "transpose", "auto")
+    _STATE.transpose = kind
+    try:
+        yield
+    finally:
+        _STATE.transpose = previous
+
+
+@functools.cache
+def _onednn_enabled() -> bool:
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # an unknown build: keep TensorFlow's kernels
+        return True
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def transposes_by_phases(channels: int | None = None) -> bool:
+    """Whether a transposed convolution (or an input gradient) with `channels`
+    output channels runs as phases: `transpose_kernels`'s choice, or under
+    `auto` oneDNN off, no GPU visible and at least `PHASES_MIN_CHANNELS`
+    channels (None: the rule without the channel count)."""
+    kind = getattr(_STATE, "transpose", "auto")
+    if kind != "auto":
+        return kind == "phases"
+    if channels is not None and channels < PHASES_MIN_CHANNELS:
+        return False
+    return not _onednn_enabled() and not tf.config.list_logical_devices("GPU")
 
 
 def conv(x, kernel, strides, padding: str, filter_gradient: str = "auto"):
@@ -65,9 +134,12 @@ def conv(x, kernel, strides, padding: str, filter_gradient: str = "auto"):
         flat = tf.reshape(x, [-1, kh * kw * c_in])  # [n, kh*kw*in]
         y = tf.matmul(flat, tf.reshape(kernel, [kh * kw * c_in, c_out]))  # [n, out]
         return tf.reshape(y, [-1, 1, 1, c_out])
-    if _use_patches(
+    patches = _use_patches(
         filter_gradient, x.dtype, _out_positions(x.shape, kernel.shape, strides, padding)
-    ):
+    )
+    if transposes_by_phases(c_in) and phase_conv.supported(x.shape, kernel.shape, strides, x.shape):
+        return _conv_phase_input_gradient(x, kernel, strides, padding, patches)
+    if patches:
         return _conv_patch_gradient(x, kernel, strides, padding.upper())
     return keras.ops.conv(x, kernel, strides=list(strides), padding=padding)
 
@@ -94,13 +166,78 @@ def conv_transpose(x, kernel, strides, padding: str, filter_gradient: str = "aut
         y = tf.matmul(tf.reshape(x, [-1, c_in]), taps)  # [n, kh*kw*out]
         return tf.reshape(y, [-1, kh, kw, c_out])
     positions = None if None in x.shape[1:3] else x.shape[1] * x.shape[2]
-    if _use_patches(filter_gradient, x.dtype, positions):
+    patches = _use_patches(filter_gradient, x.dtype, positions)
+    out_shape = _transpose_out_shape(x.shape, kernel.shape, strides, padding)
+    if transposes_by_phases(c_out) and phase_conv.supported(
+        x.shape, kernel.shape, strides, out_shape
+    ):
+        return _conv_transpose_by_phases(x, kernel, strides, padding, out_shape[1:3], patches)
+    if patches:
         return _conv_transpose_patch_gradient(x, kernel, strides, padding)
     return keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
 
 
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _transpose_out_shape(x_shape, kernel_shape, strides, padding: str):
+    """`conv_transpose`'s output shape `[n, h_out, w_out, out]` (None where not static)."""
+    sides = []
+    for n, k, st in zip(x_shape[1:3], kernel_shape[:2], strides):
+        sides.append(None if n is None else n * st + (max(k - st, 0) if padding == "valid" else 0))
+    return [x_shape[0], *sides, kernel_shape[2]]
+
+
+def _filter_gradient(x, dy, kernel_shape, strides, padding: str, patches: bool):
+    """The filter gradient of `tf.nn.conv2d(x, k, strides, PADDING)` for output gradient `dy`."""
+    if patches:
+        return tf.reshape(_patches_gram(x, dy, kernel_shape[:2], strides, padding), kernel_shape)
+    return tf.raw_ops.Conv2DBackpropFilter(
+        input=x,
+        filter_sizes=list(kernel_shape),
+        out_backprop=dy,
+        strides=[1, *strides, 1],
+        padding=padding,
+    )
+
+
+def _conv_phase_input_gradient(x, kernel, strides, padding: str, patches: bool):
+    """`keras.ops.conv` whose input gradient is `phase_conv`'s transposed convolution."""
+
+    @tf.custom_gradient
+    def forward(x, kernel):
+        y = tf.nn.conv2d(x, kernel, strides, padding.upper())  # [n, h_out, w_out, out]
+
+        def grad(dy):
+            # [kh, kw, in, out] is the transposed layout of the map back to `x`.
+            dx = phase_conv.conv_transpose_by_phases(dy, kernel, strides, padding, x.shape[1:3])
+            dk = _filter_gradient(x, dy, kernel.shape, strides, padding.upper(), patches)
+            return dx, dk
+
+        return y, grad
+
+    return forward(x, kernel)
+
+
+def _conv_transpose_by_phases(x, kernel, strides, padding: str, out_hw, patches: bool):
+    """`keras.ops.conv_transpose` by `phase_conv`, with TensorFlow's gradients
+    of a transposed convolution (a forward convolution and a filter gradient)."""
+
+    @tf.custom_gradient
+    def forward(x, kernel):
+        y = phase_conv.conv_transpose_by_phases(x, kernel, strides, padding, out_hw)
+
+        def grad(dy):
+            # A transposed convolution is the input gradient of a convolution
+            # of `y`'s shape; its input gradient is that convolution.
+            dx = tf.nn.conv2d(dy, kernel, strides, padding.upper())  # [n, h, w, in]
+            dk = _filter_gradient(dy, x, kernel.shape, strides, padding.upper(), patches)
+            return dx, dk
+
+        return y, grad
+
+    return forward(x, kernel)
 
 
 def _out_positions(x_shape, kernel_shape, strides, padding: str) -> int | None:
