@@ -6,6 +6,7 @@ read with the machine it was measured on.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -30,7 +31,17 @@ def cpu_model() -> str:
 
 def cpu_flags() -> list[str]:
     """The CPU's vector and matrix ISA flags that matter for FLOP/s."""
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+    wanted = (
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx512_fp16",
+        "avx_vnni",
+        "amx_bf16",
+        "amx_tile",
+    )
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -40,6 +51,40 @@ def cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
+
+
+@functools.cache
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process.
+
+    `TF_ENABLE_ONEDNN_OPTS`, read when TensorFlow is imported, decides; unset,
+    TensorFlow turns oneDNN on for Linux only on CPUs with AVX512-VNNI,
+    AVX512-BF16, AVX-VNNI or AMX, and runs its own kernels elsewhere (an
+    AVX2-only CPU, say), with which a training step took twice as long (see
+    `docs/performance.md`).
+
+    Example:
+        >>> onednn_enabled()  # doctest: +SKIP
+        True
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # a build without the query: assume TensorFlow's default kernels
+        return True
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def onednn_hint() -> str | None:
+    """One line for users whose TensorFlow runs without oneDNN on a CPU, else None."""
+    if onednn_enabled() or tf.config.list_physical_devices("GPU"):
+        return None
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        return None  # turned off on purpose
+    return (
+        "TensorFlow runs without oneDNN on this CPU (its default without AVX512-VNNI, "
+        "AVX512-BF16, AVX-VNNI or AMX); a training step ran 2x faster with it: "
+        "export TF_ENABLE_ONEDNN_OPTS=1 before starting (docs/performance.md)."
+    )
 
 
 def machine_info() -> dict:
@@ -58,7 +103,8 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 Linux)"),
+        "onednn": onednn_enabled(),
+        "onednn_setting": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,

@@ -128,3 +128,30 @@ def test_report_sets_speed_ups_against_the_runs_matmul_ratio():
     assert conv == ["Conv2D", "400.0", "100.0", "0.25"]
     cast = [cell.strip() for cell in lines[3].split("|")[1:-1]]
     assert cast == ["Cast", "10.0", "50.0", "5.00"]
+
+
+def test_bfloat16_ceiling_skipped_under_an_isa_cap(monkeypatch):
+    """oneDNN capped below the CPU (ONEDNN_MAX_CPU_ISA) may lack the bfloat16
+    products TensorFlow sends it, which aborts the process: the ceiling is left
+    out unless a variant computes in bfloat16."""
+    from svgpl_tf.benchmarks import ceilings
+
+    measured = []
+
+    def fake(dtype, n, repeats):
+        measured.append(dtype)
+        return {"dtype": dtype, "n": n, "gflops": 1.0, "best_gflops": 1.0, "times_s": [1.0]}
+
+    monkeypatch.setattr(ceilings, "matmul_gflops", fake)
+    monkeypatch.setattr(ceilings.machine, "onednn_enabled", lambda: True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    out = ceilings.measure_ceilings(benchmarks.BenchmarkOptions())
+    assert measured == ["float32"]
+    assert out["bfloat16"]["error"] == "not measured under ONEDNN_MAX_CPU_ISA=AVX2"
+    bf16 = benchmarks.BenchmarkOptions(compare=(benchmarks.Variant(precision="mixed_bfloat16"),))
+    measured.clear()
+    assert "error" not in ceilings.measure_ceilings(bf16)["bfloat16"]
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    measured.clear()
+    ceilings.measure_ceilings(benchmarks.BenchmarkOptions())
+    assert measured == ["float32", "bfloat16"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from svgpl_tf import machine
 from svgpl_tf.models import conv_ops
 
 # (x shape, kernel shape, strides, padding, transposed)
@@ -137,12 +138,12 @@ def test_phases_replace_the_backprop_input_kernel(transposed):
 
 
 def test_transpose_kernels_rule(monkeypatch):
-    monkeypatch.setattr(conv_ops, "_onednn_enabled", lambda: False)
+    monkeypatch.setattr(conv_ops.machine, "onednn_enabled", lambda: False)
     gpu = bool(tf.config.list_logical_devices("GPU"))
     assert conv_ops.transposes_by_phases() is not gpu  # auto: oneDNN off
     assert conv_ops.transposes_by_phases(conv_ops.PHASES_MIN_CHANNELS) is not gpu
     assert not conv_ops.transposes_by_phases(conv_ops.PHASES_MIN_CHANNELS - 1)
-    monkeypatch.setattr(conv_ops, "_onednn_enabled", lambda: True)
+    monkeypatch.setattr(conv_ops.machine, "onednn_enabled", lambda: True)
     assert not conv_ops.transposes_by_phases()
     assert not conv_ops.transposes_by_phases(512)
     with conv_ops.transpose_kernels("phases"):
@@ -157,10 +158,28 @@ def test_transpose_kernels_rule(monkeypatch):
 
 @pytest.mark.parametrize("setting", ["0", "1"])
 def test_onednn_state_follows_tensorflow(setting):
-    """The rule reads TensorFlow's own oneDNN switch (set before import)."""
-    code = "from svgpl_tf.models import conv_ops; print(conv_ops._onednn_enabled())"
+    """The rule reads TensorFlow's own oneDNN switch (set before import); the
+    hint stays quiet where oneDNN is on or was turned off on purpose."""
+    code = (
+        "from svgpl_tf import machine; from svgpl_tf.models import conv_ops; "
+        "print(machine.onednn_enabled(), machine.onednn_hint(), conv_ops.transposes_by_phases(512))"
+    )
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip().splitlines()[-1] == str(setting == "1")
+    enabled = setting == "1"
+    assert out.stdout.strip().splitlines()[-1] == f"{enabled} None {not enabled}"
+
+
+def test_onednn_hint(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setattr(machine, "onednn_enabled", lambda: False)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert "export TF_ENABLE_ONEDNN_OPTS=1" in machine.onednn_hint()
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert machine.onednn_hint() is None
+    monkeypatch.setattr(machine, "onednn_enabled", lambda: True)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert machine.onednn_hint() is None

@@ -8,11 +8,13 @@ The ceilings are measured at the start and at the end of a run
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
 import tensorflow as tf
 
+from svgpl_tf import machine
 from svgpl_tf.benchmarks.options import BenchmarkOptions
 from svgpl_tf.machine import bfloat16_hardware
 
@@ -59,8 +61,19 @@ def measure_ceilings(options: BenchmarkOptions) -> dict:
         hardware has it natively.
     """
     dtypes = ["float32"] + sorted({v.dtype for v in options.variants} - {"float32"})
+    skipped = {}
     if "bfloat16" not in dtypes:
         dtypes.append("bfloat16")
+        cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+        if cap and machine.onednn_enabled():
+            # oneDNN capped below the CPU's ISA can lack the bfloat16 products that
+            # TensorFlow, reading the CPU's flags, sends it: the process aborts.
+            dtypes.remove("bfloat16")
+            skipped["bfloat16"] = {
+                "dtype": "bfloat16",
+                "error": f"not measured under ONEDNN_MAX_CPU_ISA={cap}",
+                "native": bfloat16_hardware(),
+            }
     out = {}
     for dtype in dtypes:
         try:
@@ -69,7 +82,7 @@ def measure_ceilings(options: BenchmarkOptions) -> dict:
             out[dtype] = {"dtype": dtype, "error": str(e).splitlines()[0]}
         if dtype == "bfloat16":
             out[dtype]["native"] = bfloat16_hardware()
-    return out
+    return {**out, **skipped}
 
 
 def combine_ceilings(start: dict, end: dict) -> dict:

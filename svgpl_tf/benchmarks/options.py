@@ -82,7 +82,8 @@ class Variant:
         "auto",
         "Kernels of transposed convolutions and input gradients: phases (forward "
         "convolutions, see svgpl_tf.models.phase_conv), native (TensorFlow's), or auto "
-        "(phases on a CPU without AVX-512).",
+        "(phases on a CPU where TensorFlow leaves oneDNN off, on layers of 64 or more "
+        "output channels; see svgpl_tf.models.conv_ops).",
         choices=TRANSPOSE_KERNELS,
     )
 
@@ -173,8 +174,9 @@ class BenchmarkOptions:
     compare: tuple[Variant, ...] = option(
         (),
         "Further variants timed side by side with the main one: a precision, 'xla', 'plain' "
-        "(no shared skip terms) and 'unfused' (Keras's BatchNorm ops) joined by '+', e.g. "
-        "mixed_bfloat16,float32+plain,float32+unfused,float32+xla.",
+        "(no shared skip terms), 'unfused' (Keras's BatchNorm ops), 'eigen' (no compiled "
+        "element-wise ops) and 'native' or 'phases' (transposed-convolution kernels) joined "
+        "by '+', e.g. mixed_bfloat16,float32+plain,float32+unfused,float32+xla.",
         parse=Variant.parse,
     )
     steps: int = option(10, "Timed training steps per configuration and variant.", min=1)

@@ -29,9 +29,10 @@ def _machine_line(m: dict) -> str:
     isa = ", ".join(m["cpu_flags"]) or "no AVX-512 or AMX"
     load = m.get("loadavg") or [float("nan")]
     load_end = m.get("loadavg_end") or [float("nan")]
+    onednn = {True: "on", False: "off"}.get(m.get("onednn"), "unknown")
     return (
         f"Machine: {m['cpu']}, {cpus} CPUs ({isa}), GPUs: {', '.join(m['gpus']) or 'none'}; "
-        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}; "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, oneDNN {onednn}; "
         f"1-minute load average {load[0]:.1f} at start, {load_end[0]:.1f} at end."
     )
 

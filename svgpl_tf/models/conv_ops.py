@@ -23,16 +23,17 @@ usual ones slow on a CPU:
   more than they save, so the rule stops at 4x4.
 - **Transposed convolutions by forward convolutions where oneDNN is off.**
   On Linux, TensorFlow turns oneDNN on by default only on CPUs with
-  AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX; elsewhere (an AVX2-only AMD EPYC,
-  say) its own `Conv2DBackpropInput`, the kernel of a transposed convolution
-  and of every convolution's input gradient, ran 3-7x slower than a forward
-  convolution of the same FLOPs on the decoder's wide layers. There, layers
-  of at least `PHASES_MIN_CHANNELS` output channels compute it as one forward
-  convolution per output phase (`phase_conv`); the other kernels stay as they
-  are. `transpose_kernels` overrides the rule (the benchmark's `native` and
-  `phases` tokens). Setting `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow is
-  imported turns oneDNN on instead, which was faster still (see
-  `docs/performance.md`).
+  AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX (`machine.onednn_enabled`);
+  elsewhere (an AVX2-only AMD EPYC, say) its own `Conv2DBackpropInput`, the
+  kernel of a transposed convolution and of every convolution's input
+  gradient, ran 2-9x slower than a forward convolution of the same FLOPs on
+  the decoder's wide layers (`experiments/transpose_kernels.py`). There,
+  layers of at least `PHASES_MIN_CHANNELS` output channels compute it as one
+  forward convolution per output phase (`phase_conv`): the SM-MNIST SVG-LP
+  step 1.70x faster. The other kernels stay as they are. `transpose_kernels`
+  overrides the rule (the benchmark's `native` and `phases` tokens). Setting
+  `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow is imported turns oneDNN on
+  instead, which was 1.98x faster still (see `docs/performance.md`).
 
 The results equal the plain ops' up to float rounding (checked in
 `tests/test_conv_ops.py`). Kernel layouts are Keras's: `[kh, kw, in, out]`
@@ -42,12 +43,12 @@ for a convolution, `[kh, kw, out, in]` for a transposed one.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 
 import keras
 import tensorflow as tf
 
+from svgpl_tf import machine
 from svgpl_tf.choices import TRANSPOSE_KERNELS
 from svgpl_tf.models import phase_conv
 from svgpl_tf.models.elementwise import sixteen_bit_on_cpu
@@ -87,16 +88,6 @@ def transpose_kernels(kind: str = "auto"):
         _STATE.transpose = previous
 
 
-@functools.cache
-def _onednn_enabled() -> bool:
-    """Whether TensorFlow runs oneDNN's CPU kernels in this process."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:  # an unknown build: keep TensorFlow's kernels
-        return True
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
 def transposes_by_phases(channels: int | None = None) -> bool:
     """Whether a transposed convolution (or an input gradient) with `channels`
     output channels runs as phases: `transpose_kernels`'s choice, or under
@@ -107,7 +98,7 @@ def transposes_by_phases(channels: int | None = None) -> bool:
         return kind == "phases"
     if channels is not None and channels < PHASES_MIN_CHANNELS:
         return False
-    return not _onednn_enabled() and not tf.config.list_logical_devices("GPU")
+    return not machine.onednn_enabled() and not tf.config.list_logical_devices("GPU")
 
 
 def conv(x, kernel, strides, padding: str, filter_gradient: str = "auto"):

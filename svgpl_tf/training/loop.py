@@ -181,6 +181,9 @@ def _report(
     for term in model.reconstruction_terms:
         detail = getattr(term, "weights_description", "")
         print(f"Loss term {term.name}: weight {term.weight:g} {detail}".rstrip(), flush=True)
+    hint = machine.onednn_hint()
+    if hint:
+        print(hint, flush=True)
     info_path = os.path.join(workdir, "run_info.json")
     previous = {}
     if os.path.isfile(info_path):
@@ -209,6 +212,7 @@ def _report(
             "precision": precision,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
+            "onednn": machine.onednn_enabled(),
             "command": sys.argv,
         },
     )
