@@ -13,6 +13,9 @@
 # on a machine with native bfloat16 (AVX512-BF16, AMX or a recent GPU):
 # elsewhere bfloat16 is emulated and the second run is about 5x slower.
 set -euo pipefail
+# oneDNN on where TensorFlow leaves it off by default (CPUs without AVX512-VNNI,
+# AVX512-BF16, AVX-VNNI or AMX): 2x faster steps (docs/performance.md).
+export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-1}"
 cd "$(dirname "$0")/.."
 export PYTHONPATH=${PYTHONPATH:-.}
 PYTHON=${PYTHON:-python}

@@ -7,6 +7,9 @@
 # holds the metrics.json files of docs/training.md's table.
 #   PYTHON=.venv/bin/python WORK=evals/sampling_batchnorm experiments/sampling_batchnorm.sh
 set -euo pipefail
+# oneDNN on where TensorFlow leaves it off by default (CPUs without AVX512-VNNI,
+# AVX512-BF16, AVX-VNNI or AMX): 2x faster steps (docs/performance.md).
+export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-1}"
 PYTHON=${PYTHON:-python}
 WORK=${WORK:-evals/sampling_batchnorm}
 for model in svglp svgpl; do

@@ -27,6 +27,9 @@
 # to do steps 2-3 on its latest checkpoint. PYTHON, WORK and PRECISION
 # override the interpreter, the training folder and the precision.
 set -euo pipefail
+# oneDNN on where TensorFlow leaves it off by default (CPUs without AVX512-VNNI,
+# AVX512-BF16, AVX-VNNI or AMX): 2x faster steps (docs/performance.md).
+export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-1}"
 cd "$(dirname "$0")/.."
 export PYTHONPATH=${PYTHONPATH:-.}
 PYTHON=${PYTHON:-python}
