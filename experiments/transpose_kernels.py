@@ -7,7 +7,7 @@ For each 4x4 stride-2 layer of the published SM-MNIST decoder (nf 64, batch
 (the layer's own input gradient, `tf.nn.conv2d` at stride 2), for scale.
 Each is a `tf.function`, timed as the best of `--repeats` calls after one
 warm-up; the three are timed in turns. The numbers quoted in
-`docs/performance.md` ("transposed convolutions on a CPU without AVX-512").
+`docs/performance.md` ("CPUs where TensorFlow leaves oneDNN off").
 
     python experiments/transpose_kernels.py --output=OUT.json
 """

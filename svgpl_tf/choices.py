@@ -85,7 +85,7 @@ DATASETS = ("smmnist", "bair", "bair_softmotion")
 # Precision policies of training, evaluation and export.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Kernels of transposed convolutions and input gradients (`svgpl_tf.models.conv_ops`):
-# `auto` takes `phases` on a CPU without AVX-512 and TensorFlow's `native` elsewhere.
+# `auto` takes `phases` where TensorFlow runs without oneDNN and `native` elsewhere.
 TRANSPOSE_KERNELS = ("auto", "native", "phases")
 # What --precision accepts: a policy, or `auto` (the machine's choice, see
 # `svgpl_tf.machine.resolve_precision`), resolved before a model is built.

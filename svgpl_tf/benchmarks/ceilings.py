@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from svgpl_tf import machine
 from svgpl_tf.benchmarks.options import BenchmarkOptions
-from svgpl_tf.machine import bfloat16_hardware
 
 
 def matmul_gflops(dtype: str, n: int, repeats: int) -> dict:
@@ -72,7 +71,7 @@ def measure_ceilings(options: BenchmarkOptions) -> dict:
             skipped["bfloat16"] = {
                 "dtype": "bfloat16",
                 "error": f"not measured under ONEDNN_MAX_CPU_ISA={cap}",
-                "native": bfloat16_hardware(),
+                "native": machine.bfloat16_hardware(),
             }
     out = {}
     for dtype in dtypes:
@@ -81,7 +80,7 @@ def measure_ceilings(options: BenchmarkOptions) -> dict:
         except (tf.errors.OpError, TypeError, ValueError) as e:
             out[dtype] = {"dtype": dtype, "error": str(e).splitlines()[0]}
         if dtype == "bfloat16":
-            out[dtype]["native"] = bfloat16_hardware()
+            out[dtype]["native"] = machine.bfloat16_hardware()
     return {**out, **skipped}
 
 

@@ -59,8 +59,9 @@ PATCH_GRADIENT_MAX_POSITIONS = 16
 # The ways a filter gradient can be computed: `auto` picks by the rule above.
 FILTER_GRADIENTS = ("auto", "native", "patches")
 # Under `auto`, phases replace a transposed convolution (or an input gradient)
-# with at least this many output channels: a 32x32x64 -> 64x64x1 layer ran
-# 6 ms natively and 96 ms as phases, the wider layers 2-7x faster as phases.
+# with at least this many output channels: without oneDNN, the decoder's
+# 32x32x64 -> 64x64x1 layer ran 7 ms natively and 92 ms as phases, the two
+# widest 2.5-6x faster as phases and the 64-channel one about as fast.
 PHASES_MIN_CHANNELS = 64
 _STATE = threading.local()
 
@@ -128,10 +129,11 @@ def conv(x, kernel, strides, padding: str, filter_gradient: str = "auto"):
     patches = _use_patches(
         filter_gradient, x.dtype, _out_positions(x.shape, kernel.shape, strides, padding)
     )
-    if transposes_by_phases(c_in) and phase_conv.supported(x.shape, kernel.shape, strides, x.shape):
-        return _conv_phase_input_gradient(x, kernel, strides, padding, patches)
-    if patches:
-        return _conv_patch_gradient(x, kernel, strides, padding.upper())
+    phases = transposes_by_phases(c_in) and phase_conv.supported(
+        x.shape, kernel.shape, strides, x.shape
+    )
+    if phases or patches:
+        return _conv_with_gradients(x, kernel, strides, padding, phases, patches)
     return keras.ops.conv(x, kernel, strides=list(strides), padding=padding)
 
 
@@ -159,12 +161,13 @@ def conv_transpose(x, kernel, strides, padding: str, filter_gradient: str = "aut
     positions = None if None in x.shape[1:3] else x.shape[1] * x.shape[2]
     patches = _use_patches(filter_gradient, x.dtype, positions)
     out_shape = _transpose_out_shape(x.shape, kernel.shape, strides, padding)
-    if transposes_by_phases(c_out) and phase_conv.supported(
+    phases = transposes_by_phases(c_out) and phase_conv.supported(
         x.shape, kernel.shape, strides, out_shape
-    ):
-        return _conv_transpose_by_phases(x, kernel, strides, padding, out_shape[1:3], patches)
-    if patches:
-        return _conv_transpose_patch_gradient(x, kernel, strides, padding)
+    )
+    if phases or patches:
+        return _conv_transpose_with_gradients(
+            x, kernel, strides, padding, out_shape[1:3], phases, patches
+        )
     return keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
 
 
@@ -193,31 +196,48 @@ def _filter_gradient(x, dy, kernel_shape, strides, padding: str, patches: bool):
     )
 
 
-def _conv_phase_input_gradient(x, kernel, strides, padding: str, patches: bool):
-    """`keras.ops.conv` whose input gradient is `phase_conv`'s transposed convolution."""
+def _conv_with_gradients(x, kernel, strides, padding: str, phases: bool, patches: bool):
+    """`keras.ops.conv` whose input gradient is `phase_conv`'s transposed
+    convolution (`phases`, else TensorFlow's) and whose filter gradient is
+    `_patches_gram` (`patches`, else TensorFlow's)."""
+    pad = padding.upper()
 
     @tf.custom_gradient
     def forward(x, kernel):
-        y = tf.nn.conv2d(x, kernel, strides, padding.upper())  # [n, h_out, w_out, out]
+        y = tf.nn.conv2d(x, kernel, strides, pad)  # [n, h_out, w_out, out]
 
         def grad(dy):
-            # [kh, kw, in, out] is the transposed layout of the map back to `x`.
-            dx = phase_conv.conv_transpose_by_phases(dy, kernel, strides, padding, x.shape[1:3])
-            dk = _filter_gradient(x, dy, kernel.shape, strides, padding.upper(), patches)
-            return dx, dk
+            if phases:
+                # [kh, kw, in, out] is the transposed layout of the map back to `x`.
+                dx = phase_conv.conv_transpose_by_phases(dy, kernel, strides, padding, x.shape[1:3])
+            else:
+                dx = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x),
+                    filter=kernel,
+                    out_backprop=dy,
+                    strides=[1, *strides, 1],
+                    padding=pad,
+                )
+            return dx, _filter_gradient(x, dy, kernel.shape, strides, pad, patches)
 
         return y, grad
 
     return forward(x, kernel)
 
 
-def _conv_transpose_by_phases(x, kernel, strides, padding: str, out_hw, patches: bool):
-    """`keras.ops.conv_transpose` by `phase_conv`, with TensorFlow's gradients
-    of a transposed convolution (a forward convolution and a filter gradient)."""
+def _conv_transpose_with_gradients(
+    x, kernel, strides, padding: str, out_hw, phases: bool, patches: bool
+):
+    """`keras.ops.conv_transpose`, by `phase_conv` (`phases`) or TensorFlow's
+    kernel, with the gradients of a transposed convolution: a forward
+    convolution, and `_patches_gram` (`patches`) or TensorFlow's filter gradient."""
 
     @tf.custom_gradient
     def forward(x, kernel):
-        y = phase_conv.conv_transpose_by_phases(x, kernel, strides, padding, out_hw)
+        if phases:
+            y = phase_conv.conv_transpose_by_phases(x, kernel, strides, padding, out_hw)
+        else:
+            y = keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
 
         def grad(dy):
             # A transposed convolution is the input gradient of a convolution
@@ -265,46 +285,3 @@ def _patches_gram(maps, other, ksize, strides, padding: str):
     )  # [n, h', w', kh*kw*c]
     rows = tf.reshape(patches, [-1, kh * kw * maps.shape[-1]])
     return tf.matmul(rows, tf.reshape(other, [-1, other.shape[-1]]), transpose_a=True)
-
-
-def _conv_patch_gradient(x, kernel, strides, padding: str):
-    """`tf.nn.conv2d` whose filter gradient is `_patches_gram` (PADDING upper case)."""
-
-    @tf.custom_gradient
-    def forward(x, kernel):
-        y = tf.nn.conv2d(x, kernel, strides, padding)  # [n, h_out, w_out, out]
-
-        def grad(dy):
-            dx = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=tf.shape(x),
-                filter=kernel,
-                out_backprop=dy,
-                strides=[1, *strides, 1],
-                padding=padding,
-            )
-            dk = _patches_gram(x, dy, kernel.shape[:2], strides, padding)
-            return dx, tf.reshape(dk, kernel.shape)
-
-        return y, grad
-
-    return forward(x, kernel)
-
-
-def _conv_transpose_patch_gradient(x, kernel, strides, padding: str):
-    """`keras.ops.conv_transpose` whose filter gradient is `_patches_gram` of
-    the output gradient against the input."""
-
-    @tf.custom_gradient
-    def forward(x, kernel):
-        y = keras.ops.conv_transpose(x, kernel, strides=list(strides), padding=padding)
-
-        def grad(dy):
-            # A transposed convolution is the input gradient of a convolution
-            # of `y`'s shape; its input gradient is that convolution.
-            dx = tf.nn.conv2d(dy, kernel, strides, padding.upper())  # [n, h, w, in]
-            dk = _patches_gram(dy, x, kernel.shape[:2], strides, padding.upper())
-            return dx, tf.reshape(dk, kernel.shape)
-
-        return y, grad
-
-    return forward(x, kernel)

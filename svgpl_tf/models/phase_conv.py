@@ -10,11 +10,12 @@ products are the same; only the kernels that compute them change.
 This matters where TensorFlow runs its own CPU kernels instead of oneDNN's
 (on Linux, by default, every CPU without AVX512-VNNI, AVX512-BF16, AVX-VNNI
 or AMX). There, `Conv2DBackpropInput` (the kernel of `conv_transpose`, and of
-every convolution's input gradient) ran 3-7x slower than these phases on the
-DCGAN decoder's two widest layers: 4x4x512 -> 8x8x256 at batch 160, 473 ms against
-71 ms, on an AMD EPYC (Zen 4) with `TF_ENABLE_ONEDNN_OPTS=0`. With oneDNN on,
-even capped at AVX2, TensorFlow's own kernel was the faster one (62 ms
-against 74 ms). `conv_ops` decides where it is used.
+every convolution's input gradient) ran 2.5-6x slower than these phases on the
+DCGAN decoder's two widest layers: 4x4x512 -> 8x8x256 at batch 160, 495 ms
+against 81 ms, on an AMD EPYC (Zen 4) with `TF_ENABLE_ONEDNN_OPTS=0`. With
+oneDNN on, even capped at AVX2, TensorFlow's own kernel was the faster one
+(50 ms against 61 ms; `experiments/transpose_kernels.py`). `conv_ops`
+decides where it is used.
 
 Kernels are in Keras's transposed layout `[kh, kw, out, in]`, which is also
 the layout of the convolution whose input gradient this computes.
@@ -25,9 +26,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def transpose_padding(
-    size: int, kernel: int, stride: int, padding: str, out_size: int
-) -> tuple[int, int]:
+def transpose_padding(size: int, kernel: int, stride: int, padding: str, out_size: int) -> int:
     """The padding before the input of the convolution `conv_transpose` inverts.
 
     Args:
@@ -37,12 +36,11 @@ def transpose_padding(
         out_size: the transposed convolution's output side.
 
     Returns:
-        `(pad_before, out_size)`.
+        The zeros before the first input position.
     """
     if padding == "valid":
-        return 0, out_size
-    total = max((size - 1) * stride + kernel - out_size, 0)
-    return total // 2, out_size
+        return 0
+    return max((size - 1) * stride + kernel - out_size, 0) // 2
 
 
 def supported(x_shape, kernel_shape, strides, out_shape) -> bool:
@@ -78,8 +76,8 @@ def conv_transpose_by_phases(x, kernel, strides, padding: str, out_hw):
     s = strides[0]
     kh, kw = kernel.shape[:2]
     h, w = x.shape[1:3]
-    pad_h, _ = transpose_padding(h, kh, s, padding, out_hw[0])
-    pad_w, _ = transpose_padding(w, kw, s, padding, out_hw[1])
+    pad_h = transpose_padding(h, kh, s, padding, out_hw[0])
+    pad_w = transpose_padding(w, kw, s, padding, out_hw[1])
     rows = [_phase_taps(q, pad_h, kh, s, h, out_hw[0] // s) for q in range(s)]
     cols = [_phase_taps(q, pad_w, kw, s, w, out_hw[1] // s) for q in range(s)]
     # Pad once for every phase: the most any phase reads before and after the input.
