@@ -265,27 +265,50 @@ def restore_model(
     if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
         raise FileNotFoundError(f"{workdir} holds no {CONFIG_FILE}: is it a training workdir?")
     config = Config.load(workdir)
-    built = dataclasses.replace(config, precision=precision) if precision else config
-    model = build_model(built.validate(), with_losses=with_losses)
-    ckpt, manager = make_checkpoint(model, workdir, config.keep_checkpoints)
-    if not manager.checkpoints:
+    by_step = checkpoints_by_step(workdir)
+    if not by_step:
         raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR} holds no checkpoint.")
     if step is None:
-        path = manager.latest_checkpoint
-    else:
-        by_step = {int(p.rsplit("-", 1)[1]): p for p in manager.checkpoints}
-        if step not in by_step:
-            raise FileNotFoundError(
-                f"No checkpoint of step {step} in {workdir}; there are steps {sorted(by_step)}."
-            )
-        path = by_step[step]
+        step = max(by_step)
+    if step not in by_step:
+        raise FileNotFoundError(
+            f"No checkpoint of step {step} in {workdir}; there are steps {sorted(by_step)}."
+        )
+    built = dataclasses.replace(config, precision=precision) if precision else config
+    model = build_model(built.validate(), with_losses=with_losses)
+    path = by_step[step]
+    return model, config, restore_into(model, path)
+
+
+def checkpoints_by_step(workdir: str) -> dict[int, str]:
+    """The checkpoints a workdir's `checkpoints/` lists, by step (empty if none).
+
+    Example:
+        >>> sorted(checkpoints_by_step("workdirs/run"))  # doctest: +SKIP
+        [1500, 2000]
+    """
+    state = tf.train.get_checkpoint_state(os.path.join(workdir, CHECKPOINT_DIR))
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    return {int(path.rsplit("-", 1)[1]): path for path in paths}
+
+
+def restore_into(model: SVGModel, path: str) -> int:
+    """Restores the checkpoint `path`, a training or a weights-only one, into `model`.
+
+    Returns:
+        The checkpoint's step.
+
+    Example:
+        >>> restore_into(model, "workdirs/run/checkpoints/ckpt-2000")  # doctest: +SKIP
+        2000
+    """
     if holds_optimizer(path):
-        restore_checkpoint(ckpt, path)
-        return model, config, int(model.optimizer.iterations.numpy())
+        restore_checkpoint(tf.train.Checkpoint(model=model, optimizer=model.optimizer), path)
+        return int(model.optimizer.iterations.numpy())
     # A weights-only checkpoint (see `write_weights_only`): the modules alone,
     # matched as strictly; its step is in its name.
     restore_checkpoint(weights_checkpoint(model), path)
-    return model, config, int(path.rsplit("-", 1)[1])
+    return int(path.rsplit("-", 1)[1])
 
 
 def check_init_from(config: Config) -> tuple[Config, str]:

@@ -1,0 +1,107 @@
+"""Tests of weight averaging: svgpl_tf.weight_averaging and svgpl-average-weights."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from helpers import run_module
+
+from svgpl_tf import runs, weight_averaging
+
+
+def _module_values(workdir, step):
+    model, _, _ = runs.restore_model(workdir, step=step)
+    return {name: module.get_weights() for name, module in model.modules.items()}
+
+
+def test_the_average_is_the_mean_of_every_weight_of_the_chosen_checkpoints(tiny_run, tmp_path):
+    out = str(tmp_path / "averaged")
+    record = weight_averaging.average_checkpoints(tiny_run.workdir, out, last=2)
+    assert record["steps"] == [2, 4]
+    first, second = _module_values(tiny_run.workdir, 2), _module_values(tiny_run.workdir, 4)
+    averaged, config, step = runs.restore_model(out)
+    assert step == 4
+    assert config.backbone == tiny_run.config.backbone
+    differing = 0
+    for name, module in averaged.modules.items():
+        for got, a, b in zip(module.get_weights(), first[name], second[name], strict=True):
+            # BatchNorm's moving statistics are averaged too.
+            np.testing.assert_allclose(got, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
+            differing += not np.array_equal(a, b)
+    assert differing > 10, "the two checkpoints should differ, or the test shows nothing"
+    saved = json.load(open(os.path.join(out, weight_averaging.AVERAGING_FILE)))
+    assert saved["steps"] == [2, 4] and saved["workdir"] == os.path.abspath(tiny_run.workdir)
+
+
+def test_one_checkpoint_averages_to_itself_and_from_step_selects(tiny_run, tmp_path):
+    out = str(tmp_path / "one")
+    assert weight_averaging.average_checkpoints(tiny_run.workdir, out, from_step=3)["steps"] == [4]
+    got, _, _ = runs.restore_model(out)
+    last = _module_values(tiny_run.workdir, 4)
+    for name, module in got.modules.items():
+        for a, b in zip(module.get_weights(), last[name], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_to_step_leaves_out_the_later_checkpoints(tiny_run, tmp_path):
+    out = str(tmp_path / "early")
+    record = weight_averaging.average_checkpoints(tiny_run.workdir, out, last=2, to_step=3)
+    assert record["steps"] == [2]
+    got, _, step = runs.restore_model(out)
+    assert step == 2
+    early = _module_values(tiny_run.workdir, 2)
+    for name, module in got.modules.items():
+        for a, b in zip(module.get_weights(), early[name], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_folder_records_the_requested_precision(tiny_run, tmp_path):
+    out = str(tmp_path / "bf16")
+    weight_averaging.average_checkpoints(tiny_run.workdir, out, last=2, precision="mixed_bfloat16")
+    assert json.load(open(os.path.join(out, "config.json")))["precision"] == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(), "exactly one of --last"),
+        (dict(last=2, from_step=2), "exactly one of --last"),
+        (dict(last=0), "at least 1"),
+        (dict(from_step=5), "holds steps [2, 4]"),
+        (dict(last=1, to_step=1), "holds steps [2, 4]"),
+    ],
+)
+def test_a_bad_selection_is_named_before_any_work(tiny_run, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        weight_averaging.average_checkpoints(tiny_run.workdir, str(tmp_path / "out"), **kwargs)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_the_run_is_never_overwritten(tiny_run):
+    with pytest.raises(ValueError, match="new folder"):
+        weight_averaging.average_checkpoints(tiny_run.workdir, tiny_run.workdir, last=2)
+
+
+def test_a_folder_without_checkpoints_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        weight_averaging.average_checkpoints(str(tmp_path), str(tmp_path / "out"), last=2)
+
+
+def test_the_binary_averages_and_reports_bad_input_in_one_line(tiny_run, tmp_path):
+    out = str(tmp_path / "averaged")
+    done = run_module(
+        "svgpl_tf.average_weights",
+        f"--workdir={tiny_run.workdir}",
+        f"--output_dir={out}",
+        "--last=2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Averaged 2 checkpoints (steps 2 to 4)" in done.stdout
+    assert runs.checkpoints_by_step(out).keys() == {4}
+    bad = run_module(
+        "svgpl_tf.average_weights", f"--workdir={tiny_run.workdir}", f"--output_dir={out}2"
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("Error: Give exactly one of --last")
+    assert "Traceback" not in bad.stderr
