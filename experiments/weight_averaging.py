@@ -1,7 +1,8 @@
 """Averaged checkpoints against single ones, scored with one protocol.
 
 For each window `A:B` it averages a run's checkpoints from step A to step B
-(`svgpl_tf.weight_averaging`) and evaluates the result; for each step S it
+(`svgpl_tf.weight_averaging`; with `--batchnorm_batches`, BatchNorm's
+statistics recomputed for the average) and evaluates the result; for each step S it
 evaluates that single checkpoint; every evaluation samples in float32 with
 the same sequences and noise. Writes each report under OUTPUT_DIR
 (`avg_A_B/`, `step_S/`) and `summary.json`: per model the best sample's
@@ -28,6 +29,9 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the reports an
 _WINDOWS = flags.DEFINE_list("windows", [], "Averaging windows A:B (steps, inclusive).")
 _STEPS = flags.DEFINE_list("steps", [], "Single checkpoints to evaluate beside the averages.")
 _EXTRA = flags.DEFINE_list("extra", [], "Other model folders to evaluate (e.g. a shipped one).")
+_BATCHNORM_BATCHES = flags.DEFINE_integer(
+    "batchnorm_batches", 0, "Recompute each average's BatchNorm statistics over this many batches."
+)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 20, "Samples per sequence; the best is kept.")
 _NUM_SEQUENCES = flags.DEFINE_integer("num_sequences", 128, "Test sequences.")
 _LPIPS = flags.DEFINE_string("lpips", "alex", "LPIPS network, or off.")
@@ -80,9 +84,15 @@ def main(argv):
     for window in _WINDOWS.value:
         first, last = (int(s) for s in window.split(":"))
         name = f"avg_{first}_{last}"
+        if _BATCHNORM_BATCHES.value:
+            name += f"_bn{_BATCHNORM_BATCHES.value}"
         folder = os.path.join(out, name)
         record = weight_averaging.average_checkpoints(
-            _WORKDIR.value, os.path.join(folder, "weights"), from_step=first, to_step=last
+            _WORKDIR.value,
+            os.path.join(folder, "weights"),
+            from_step=first,
+            to_step=last,
+            batchnorm_batches=_BATCHNORM_BATCHES.value,
         )
         row = _row(_evaluate(os.path.join(folder, "weights"), os.path.join(folder, "eval")))
         summary["models"][name] = {"steps": record["steps"], **row}

@@ -21,6 +21,15 @@ _FROM_STEP = flags.DEFINE_integer(
 _TO_STEP = flags.DEFINE_integer(
     "to_step", None, "Leave out the checkpoints after this step (default: none left out)."
 )
+_BATCHNORM_BATCHES = flags.DEFINE_integer(
+    "batchnorm_batches",
+    0,
+    "Recompute BatchNorm's moving statistics for the averaged weights over this many training "
+    "batches of the run's data (0: average the checkpoints' statistics).",
+)
+_BATCHNORM_SEED = flags.DEFINE_integer(
+    "batchnorm_seed", 0, "Seed of the batches that recompute BatchNorm's statistics."
+)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     None,
@@ -42,6 +51,8 @@ def main(argv):
         from_step=_FROM_STEP.value,
         to_step=_TO_STEP.value,
         precision=_PRECISION.value,
+        batchnorm_batches=_BATCHNORM_BATCHES.value,
+        batchnorm_seed=_BATCHNORM_SEED.value,
     )
     print(
         f"Averaged {record['num_checkpoints']} checkpoints (steps {record['steps'][0]} to "

@@ -105,3 +105,76 @@ def test_the_binary_averages_and_reports_bad_input_in_one_line(tiny_run, tmp_pat
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].startswith("Error: Give exactly one of --last")
     assert "Traceback" not in bad.stderr
+
+
+def _clips(config, seed, batches):
+    import dataclasses
+
+    from svgpl_tf.data.pipeline import make_datasets
+
+    stream = make_datasets(dataclasses.replace(config, seed=seed)).train
+    return [x for x in stream.take(batches)]
+
+
+def _norms(model):
+    from svgpl_tf.models.batchnorm import GroupedBatchNormalization
+    from svgpl_tf.models.layer_walk import sublayers
+
+    return [layer for layer in sublayers(model) if isinstance(layer, GroupedBatchNormalization)]
+
+
+def test_refreshed_statistics_reproduce_the_training_pass_of_their_batch(tiny_run):
+    model, config, _ = runs.restore_model(tiny_run.workdir)
+    (x,) = _clips(config, seed=7, batches=1)
+    before = model.forward_train(x, training=False)[0].numpy()
+    assert weight_averaging.refresh_batchnorm(model, [x]) == 1
+    assert {layer.momentum for layer in _norms(model)} == {0.9}
+    assert int(model.optimizer.iterations.numpy()) == 4  # restored
+    model.optimizer.iterations.assign(0)  # the refresh's one batch drew step 0's noise
+    trained = model.forward_train(x, training=True)[0].numpy()
+    # Each layer's moving statistics are now the batch statistics of x's pass,
+    # so inference mode normalises x exactly as training mode does.
+    inferred = model.forward_train(x, training=False)[0].numpy()
+    np.testing.assert_allclose(inferred, trained, atol=2e-5)
+    assert np.abs(before - trained).max() > 1e-3, "the old statistics should differ"
+
+
+def test_refreshed_statistics_are_the_mean_over_the_batches(tiny_run):
+    model, config, _ = runs.restore_model(tiny_run.workdir)
+    clips = _clips(config, seed=3, batches=3)
+    singles = []
+    for k, x in enumerate(clips):
+        # The statistics that training step k's pass normalises x with.
+        model.optimizer.iterations.assign(k)
+        for layer in _norms(model):
+            layer.momentum = 0.0
+        model.forward_train(x, training=True)
+        singles.append([(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in _norms(model)])
+        for layer in _norms(model):
+            layer.momentum = 0.9
+    assert weight_averaging.refresh_batchnorm(model, clips) == 3
+    for i, layer in enumerate(_norms(model)):
+        mean = np.mean([s[i][0] for s in singles], axis=0)
+        variance = np.mean([s[i][1] for s in singles], axis=0)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), variance, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="No batch"):
+        weight_averaging.refresh_batchnorm(model, [])
+
+
+def test_the_averaged_folder_can_recompute_its_statistics(tiny_run, tmp_path):
+    out = str(tmp_path / "refreshed")
+    record = weight_averaging.average_checkpoints(
+        tiny_run.workdir, out, last=2, batchnorm_batches=2, batchnorm_seed=5
+    )
+    assert record["batchnorm"] == {"recomputed_batches": 2, "batch_size": 2, "seed": 5}
+    averaged = str(tmp_path / "averaged")
+    weight_averaging.average_checkpoints(tiny_run.workdir, averaged, last=2)
+    got, config, _ = runs.restore_model(out)
+    plain, _, _ = runs.restore_model(averaged)
+    expected, _, _ = runs.restore_model(averaged)
+    weight_averaging.refresh_batchnorm(expected, _clips(config, seed=5, batches=2))
+    for a, b, c in zip(got.weights, expected.weights, plain.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        if "moving" not in b.path:
+            np.testing.assert_array_equal(a.numpy(), c.numpy())  # only the statistics change
