@@ -11,7 +11,7 @@ in neither backbone, so only 64x64 is supported (see `SUPPORTED_IMAGE_SIZES`).
 
 The decoders' `decode(g, skip_terms(skips))` equals `call(g, skips)`, one
 frame's skip terms serving every frame decoded with its skips (see
-`svgpl_tf.models.skip_terms`); the BatchNorm is `svgpl_tf.models.batchnorm`'s.
+`svgpl_tf.models.skip_terms`); their blocks are `svgpl_tf.models.backbone_blocks`'s.
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ import keras
 from keras import layers
 
 from svgpl_tf.choices import BACKBONES
-from svgpl_tf.models.batchnorm import GroupedBatchNormalization
-from svgpl_tf.models.elementwise import LeakyReLU
+from svgpl_tf.models.backbone_blocks import (
+    DEFAULT_NF,
+    Backbone,
+    conv_bn_lrelu,
+    embedding_head,
+    upconv_bn_lrelu,
+    vgg_block,
+)
 from svgpl_tf.models.init import SeededLayers
 from svgpl_tf.models.skip_terms import (
     add_shared,
@@ -31,142 +37,13 @@ from svgpl_tf.models.skip_terms import (
     conv_slice,
 )
 
-# Base channel count of both backbones in the published architectures.
-DEFAULT_NF = 64
-
-
-# The block builders take `make`, the module's `SeededLayers` (its dtype
-# policy and seeds), a block `name`, and `fused`, the BatchNorm's fused-kernel
-# switch (`GroupedBatchNormalization`).
-
-
-def _batchnorm(make: SeededLayers, fused: bool):
-    """The BatchNorm of every block, named `bn`.
-
-    It is `synchronized`: under a tf.distribute strategy its batch statistics
-    are those of the global batch, so training does not depend on the number
-    of replicas (outside a strategy this changes nothing).
-    """
-    return make(
-        GroupedBatchNormalization, fused=fused, momentum=0.9, epsilon=1e-5, synchronized=True,
-        name="bn",
-    )  # fmt: skip
-
-
-def _conv_bn_lrelu(make, filters, kernel, strides, name, fused):
-    """Conv -> BatchNorm -> LeakyReLU(0.2), the basic block of both backbones.
-
-    Args:
-        filters, kernel, strides: those of the `Conv2D` (padding "same").
-    """
-    return keras.Sequential(
-        [
-            make(layers.Conv2D, filters, kernel, strides, padding="same", name="conv"),
-            _batchnorm(make, fused),
-            make(LeakyReLU, 0.2),
-        ],
-        name=name,
-    )
-
-
-def _upconv_bn_lrelu(make, filters, kernel, strides, padding, name, fused):
-    """ConvTranspose -> BatchNorm -> LeakyReLU(0.2).
-
-    Args:
-        filters, kernel, strides, padding: those of the `Conv2DTranspose`.
-    """
-    return keras.Sequential(
-        [
-            make(layers.Conv2DTranspose, filters, kernel, strides, padding=padding, name="deconv"),
-            _batchnorm(make, fused),
-            make(LeakyReLU, 0.2),
-        ],
-        name=name,
-    )
-
-
-def _embedding_head(make, g_dim, name, fused):
-    """4x4 valid conv to g_dim, BatchNorm, tanh: [n, 4, 4, c] -> [n, 1, 1, g_dim].
-
-    Args:
-        g_dim: size of the embedding.
-    """
-    return keras.Sequential(
-        [
-            make(layers.Conv2D, g_dim, 4, 1, padding="valid", name="conv"),
-            _batchnorm(make, fused),
-            make(layers.Activation, "tanh"),
-        ],
-        name=name,
-    )
-
-
-def _vgg_block(make, widths, name, fused):
-    """VGG stage: one 3x3 `_conv_bn_lrelu` per width, named `{name}_{i}`.
-
-    Args:
-        widths: output channels of each convolution, in order.
-    """
-    return keras.Sequential(
-        [_conv_bn_lrelu(make, w, 3, 1, f"{name}_{i}", fused) for i, w in enumerate(widths)],
-        name=name,
-    )
-
-
-class _Backbone(layers.Layer):
-    """The arguments and config the four encoders and decoders share.
-
-    Subclasses create their layers in `_make_layers(make)`, called once the
-    arguments are set, with a `SeededLayers` of the module's seed and dtype
-    policy (`dtype=`, as any Keras layer takes it).
-
-    Args:
-        g_dim: size of the frame embedding (the encoder's output, the
-            decoder's input).
-        channels: number of channels of the frames.
-        nf: base channel width (64 in the published architecture).
-        fused_batchnorm: run the BatchNorm layers through the fused kernel
-            where it applies (see `GroupedBatchNormalization`).
-        seed: seed of the initial weights (see `SeededLayers`).
-    """
-
-    def __init__(
-        self,
-        g_dim: int = 128,
-        channels: int = 1,
-        nf: int = DEFAULT_NF,
-        fused_batchnorm: bool = False,
-        seed: int = 0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.g_dim = g_dim
-        self.channels = channels
-        self.nf = nf
-        self.fused_batchnorm = fused_batchnorm
-        self.seed = seed
-        self._make_layers(SeededLayers(seed, self.dtype_policy))
-
-    def _make_layers(self, make: SeededLayers) -> None:
-        raise NotImplementedError
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "g_dim": self.g_dim,
-            "channels": self.channels,
-            "nf": self.nf,
-            "fused_batchnorm": self.fused_batchnorm,
-            "seed": self.seed,
-        }
-
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
-class DCGANEncoder(_Backbone):
+class DCGANEncoder(Backbone):
     """DCGAN-64 frame encoder.
 
     Args:
-        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
+        g_dim, channels, nf, fused_batchnorm, seed: see `Backbone`.
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 32, 32, 64]`, `[n, 16, 16, 128]`, `[n, 8, 8, 256]`,
@@ -181,11 +58,11 @@ class DCGANEncoder(_Backbone):
 
     def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.c1 = _conv_bn_lrelu(make, nf, 4, 2, "c1", fused)  # 64 -> 32
-        self.c2 = _conv_bn_lrelu(make, nf * 2, 4, 2, "c2", fused)  # 32 -> 16
-        self.c3 = _conv_bn_lrelu(make, nf * 4, 4, 2, "c3", fused)  # 16 -> 8
-        self.c4 = _conv_bn_lrelu(make, nf * 8, 4, 2, "c4", fused)  # 8 -> 4
-        self.c5 = _embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
+        self.c1 = conv_bn_lrelu(make, nf, 4, 2, "c1", fused)  # 64 -> 32
+        self.c2 = conv_bn_lrelu(make, nf * 2, 4, 2, "c2", fused)  # 32 -> 16
+        self.c3 = conv_bn_lrelu(make, nf * 4, 4, 2, "c3", fused)  # 16 -> 8
+        self.c4 = conv_bn_lrelu(make, nf * 8, 4, 2, "c4", fused)  # 8 -> 4
+        self.c5 = embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -203,11 +80,11 @@ class DCGANEncoder(_Backbone):
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
-class DCGANDecoder(_Backbone):
+class DCGANDecoder(Backbone):
     """DCGAN-64 frame decoder with skip connections, sigmoid output.
 
     Args:
-        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
+        g_dim, channels, nf, fused_batchnorm, seed: see `Backbone`.
 
     Call takes `(g, skips)` with `g` `[n, g_dim]` and the encoder's four skip
     maps, and returns frames `[n, 64, 64, channels]` in (0, 1).
@@ -221,10 +98,10 @@ class DCGANDecoder(_Backbone):
 
     def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.upc1 = _upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
-        self.upc2 = _upconv_bn_lrelu(make, nf * 4, 4, 2, "same", "upc2", fused)  # 4 -> 8
-        self.upc3 = _upconv_bn_lrelu(make, nf * 2, 4, 2, "same", "upc3", fused)  # 8 -> 16
-        self.upc4 = _upconv_bn_lrelu(make, nf, 4, 2, "same", "upc4", fused)  # 16 -> 32
+        self.upc1 = upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = upconv_bn_lrelu(make, nf * 4, 4, 2, "same", "upc2", fused)  # 4 -> 8
+        self.upc3 = upconv_bn_lrelu(make, nf * 2, 4, 2, "same", "upc3", fused)  # 8 -> 16
+        self.upc4 = upconv_bn_lrelu(make, nf, 4, 2, "same", "upc4", fused)  # 16 -> 32
         self.upc5 = make(
             layers.Conv2DTranspose, self.channels, 4, 2, padding="same", activation="sigmoid",
             name="upc5",
@@ -283,11 +160,11 @@ class DCGANDecoder(_Backbone):
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
-class VGGEncoder(_Backbone):
+class VGGEncoder(Backbone):
     """VGG-64 frame encoder: 2-2-3-3 blocks of 3x3 convs with max-pooling.
 
     Args:
-        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
+        g_dim, channels, nf, fused_batchnorm, seed: see `Backbone`.
 
     Call returns `(h, skips)`: `h` is `[n, g_dim]` and `skips` the four
     feature maps `[n, 64, 64, 64]`, `[n, 32, 32, 128]`, `[n, 16, 16, 256]`,
@@ -301,11 +178,11 @@ class VGGEncoder(_Backbone):
 
     def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.c1 = _vgg_block(make, [nf, nf], "c1", fused)  # 64 x 64
-        self.c2 = _vgg_block(make, [nf * 2, nf * 2], "c2", fused)  # 32 x 32
-        self.c3 = _vgg_block(make, [nf * 4] * 3, "c3", fused)  # 16 x 16
-        self.c4 = _vgg_block(make, [nf * 8] * 3, "c4", fused)  # 8 x 8
-        self.c5 = _embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
+        self.c1 = vgg_block(make, [nf, nf], "c1", fused)  # 64 x 64
+        self.c2 = vgg_block(make, [nf * 2, nf * 2], "c2", fused)  # 32 x 32
+        self.c3 = vgg_block(make, [nf * 4] * 3, "c3", fused)  # 16 x 16
+        self.c4 = vgg_block(make, [nf * 8] * 3, "c4", fused)  # 8 x 8
+        self.c5 = embedding_head(make, self.g_dim, "c5", fused)  # 4 -> 1
         self.pool = make(layers.MaxPooling2D, 2, 2)
 
     def build(self, input_shape):
@@ -327,11 +204,11 @@ class VGGEncoder(_Backbone):
 
 
 @keras.saving.register_keras_serializable(package="svgpl_tf")
-class VGGDecoder(_Backbone):
+class VGGDecoder(Backbone):
     """VGG-64 frame decoder: mirrors `VGGEncoder` with nearest upsampling.
 
     Args:
-        g_dim, channels, nf, fused_batchnorm, seed: see `_Backbone`.
+        g_dim, channels, nf, fused_batchnorm, seed: see `Backbone`.
 
     Example:
         >>> enc, dec = VGGEncoder(128, 3), VGGDecoder(128, 3)
@@ -342,11 +219,11 @@ class VGGDecoder(_Backbone):
 
     def _make_layers(self, make: SeededLayers) -> None:
         nf, fused = self.nf, self.fused_batchnorm
-        self.upc1 = _upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
-        self.upc2 = _vgg_block(make, [nf * 8, nf * 8, nf * 4], "upc2", fused)  # 8 x 8
-        self.upc3 = _vgg_block(make, [nf * 4, nf * 4, nf * 2], "upc3", fused)  # 16 x 16
-        self.upc4 = _vgg_block(make, [nf * 2, nf], "upc4", fused)  # 32 x 32
-        self.upc5 = _vgg_block(make, [nf], "upc5", fused)  # 64 x 64
+        self.upc1 = upconv_bn_lrelu(make, nf * 8, 4, 1, "valid", "upc1", fused)  # 1 -> 4
+        self.upc2 = vgg_block(make, [nf * 8, nf * 8, nf * 4], "upc2", fused)  # 8 x 8
+        self.upc3 = vgg_block(make, [nf * 4, nf * 4, nf * 2], "upc3", fused)  # 16 x 16
+        self.upc4 = vgg_block(make, [nf * 2, nf], "upc4", fused)  # 32 x 32
+        self.upc5 = vgg_block(make, [nf], "upc5", fused)  # 64 x 64
         self.out = make(
             layers.Conv2DTranspose, self.channels, 3, 1, padding="same", activation="sigmoid",
             name="out",
