@@ -34,25 +34,20 @@ def test_the_average_is_the_mean_of_every_weight_of_the_chosen_checkpoints(tiny_
     assert saved["steps"] == [2, 4] and saved["workdir"] == os.path.abspath(tiny_run.workdir)
 
 
-def test_one_checkpoint_averages_to_itself_and_from_step_selects(tiny_run, tmp_path):
+@pytest.mark.parametrize(
+    "selection, step",
+    [(dict(from_step=3), 4), (dict(last=2, to_step=3), 2)],
+    ids=["from_step", "to_step"],
+)
+def test_one_checkpoint_chosen_averages_to_itself(tiny_run, tmp_path, selection, step):
     out = str(tmp_path / "one")
-    assert weight_averaging.average_checkpoints(tiny_run.workdir, out, from_step=3)["steps"] == [4]
-    got, _, _ = runs.restore_model(out)
-    last = _module_values(tiny_run.workdir, 4)
+    record = weight_averaging.average_checkpoints(tiny_run.workdir, out, **selection)
+    assert record["steps"] == [step]
+    got, _, got_step = runs.restore_model(out)
+    assert got_step == step
+    single = _module_values(tiny_run.workdir, step)
     for name, module in got.modules.items():
-        for a, b in zip(module.get_weights(), last[name], strict=True):
-            np.testing.assert_array_equal(a, b)
-
-
-def test_to_step_leaves_out_the_later_checkpoints(tiny_run, tmp_path):
-    out = str(tmp_path / "early")
-    record = weight_averaging.average_checkpoints(tiny_run.workdir, out, last=2, to_step=3)
-    assert record["steps"] == [2]
-    got, _, step = runs.restore_model(out)
-    assert step == 2
-    early = _module_values(tiny_run.workdir, 2)
-    for name, module in got.modules.items():
-        for a, b in zip(module.get_weights(), early[name], strict=True):
+        for a, b in zip(module.get_weights(), single[name], strict=True):
             np.testing.assert_array_equal(a, b)
 
 
