@@ -26,14 +26,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from svgpl_tf import runs
+from svgpl_tf import files, runs
 from svgpl_tf.config import CONFIG_FILE, Config
 from svgpl_tf.data.pipeline import check_data, make_datasets
 from svgpl_tf.models.batchnorm import GroupedBatchNormalization
@@ -199,6 +198,7 @@ def average_checkpoints(
         raise ValueError(f"--batchnorm_batches={batchnorm_batches}: give 0 or more batches.")
     if batchnorm_batches:
         check_data(Config.load(workdir))
+    files.ensure_writable_dir(output_dir, "--output_dir", "the averaged weights")
     model, config, _ = runs.restore_model(workdir, step=steps[0], precision="float32")
     sums = {
         name: [np.zeros(w.shape, np.float64) for w in m.weights]
@@ -230,6 +230,5 @@ def average_checkpoints(
         "batchnorm": batchnorm,
         "checkpoint": path,
     }
-    with open(os.path.join(output_dir, AVERAGING_FILE), "w") as f:
-        json.dump(record, f, indent=2)
+    files.write_json(os.path.join(output_dir, AVERAGING_FILE), record)
     return record

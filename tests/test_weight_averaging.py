@@ -173,3 +173,10 @@ def test_the_averaged_folder_can_recompute_its_statistics(tiny_run, tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
         if "moving" not in b.path:
             np.testing.assert_array_equal(a.numpy(), c.numpy())  # only the statistics change
+
+
+def test_an_unwritable_output_folder_is_named_before_any_work(tiny_run, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="--output_dir .* is not writable"):
+        weight_averaging.average_checkpoints(tiny_run.workdir, str(blocker / "out"), last=2)
