@@ -42,8 +42,6 @@ _PRECISION = flags.DEFINE_enum(
 def main(argv):
     from svgpl_tf import weight_averaging  # TensorFlow loads only once the flags are good
 
-    if (_LAST.value is None) == (_FROM_STEP.value is None):
-        raise ValueError("Give exactly one of --last (a number of checkpoints) and --from_step.")
     record = weight_averaging.average_checkpoints(
         _WORKDIR.value,
         _OUTPUT_DIR.value,

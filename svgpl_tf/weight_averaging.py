@@ -3,7 +3,7 @@
 At a constant learning rate the weights of a run that has stopped improving
 wander around a plateau, and the checkpoints along the way score a little
 above or below it by chance. Their average sits nearer the middle of the
-region they wander in, and often scores better than any one of them
+region they wander in, and may score better than any one of them
 (Izmailov et al., *Averaging Weights Leads to Wider Optima and Better
 Generalization*, UAI 2018). `average_checkpoints` averages, element by
 element, every weight of every module over a chosen set of a workdir's
@@ -35,8 +35,7 @@ import tensorflow as tf
 from svgpl_tf import files, runs
 from svgpl_tf.config import CONFIG_FILE, Config
 from svgpl_tf.data.pipeline import check_data, make_datasets
-from svgpl_tf.models.batchnorm import GroupedBatchNormalization
-from svgpl_tf.models.layer_walk import sublayers
+from svgpl_tf.models.batchnorm import batchnorm_layers
 
 # Written beside the averaged weights: which checkpoints went into them.
 AVERAGING_FILE = "averaging.json"
@@ -113,7 +112,7 @@ def refresh_batchnorm(model, clips) -> int:
         >>> refresh_batchnorm(model, datasets.train.take(100))  # doctest: +SKIP
         100
     """
-    norms = [layer for layer in sublayers(model) if isinstance(layer, GroupedBatchNormalization)]
+    norms = batchnorm_layers(model)
     momenta = [layer.momentum for layer in norms]
     sums = [[np.zeros(n.moving_mean.shape), np.zeros(n.moving_variance.shape)] for n in norms]
     optimizer = getattr(model, "optimizer", None)

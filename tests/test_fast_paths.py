@@ -16,8 +16,7 @@ from helpers import TINY_MODEL, portable_noise
 from svgpl_tf import runs
 from svgpl_tf.models import backbones
 from svgpl_tf.models import sampling as svg_sampling
-from svgpl_tf.models.batchnorm import GroupedBatchNormalization
-from svgpl_tf.models.layer_walk import sublayers
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization, batchnorm_layers
 from svgpl_tf.models.sampling import CompiledSampler
 from svgpl_tf.models.svg import SVGModel
 
@@ -42,10 +41,6 @@ def _losses(model, batches):
     """Losses of consecutive training steps, one batch each."""
     model.make_train_function()
     return [float(model.train_function([x])["loss"]) for x in batches]
-
-
-def _each_bn(model):
-    return [x for x in sublayers(model) if isinstance(x, GroupedBatchNormalization)]
 
 
 def test_xla_gives_the_same_losses(tiny_config, monkeypatch):
@@ -268,10 +263,10 @@ def test_xla_sampler_matches(monkeypatch):
 
 def test_fused_batchnorm_is_the_default_and_can_be_turned_off(tiny_config):
     model = runs.build_model(dataclasses.replace(tiny_config, fused_batchnorm=False))
-    bns = _each_bn(model)
+    bns = batchnorm_layers(model)
     assert bns and not any(bn.fused for bn in bns)
     fused = runs.build_model(tiny_config)
-    fused_bns = _each_bn(fused)
+    fused_bns = batchnorm_layers(fused)
     assert all(bn.fused for bn in fused_bns)
     assert all(bn.uses_fused_kernel(tf.zeros([1, 4, 4, bn.gamma.shape[0]])) for bn in fused_bns)
     x = _clip(seed=7)

@@ -13,7 +13,7 @@ from helpers import TINY_MODEL
 
 from svgpl_tf.losses import PixelBCE, PixelL1, PixelMSE, kl_divergence
 from svgpl_tf.models import backbones, recurrent
-from svgpl_tf.models.batchnorm import GroupedBatchNormalization
+from svgpl_tf.models.batchnorm import GroupedBatchNormalization, batchnorm_layers
 from svgpl_tf.models.layer_walk import sublayers
 from svgpl_tf.models.sampling import sample_keys
 from svgpl_tf.models.svg import SVGModel
@@ -222,13 +222,13 @@ def test_fused_batchnorm_is_a_constructor_argument(fused):
         clone = type(module).from_config(module.get_config())
         assert clone.get_config() == module.get_config()
         for layer in (module, clone):
-            bns = [x for x in sublayers(layer) if isinstance(x, GroupedBatchNormalization)]
+            bns = batchnorm_layers(layer)
             assert bns and all(bn.fused is fused for bn in bns)
             assert all(
                 GroupedBatchNormalization.from_config(bn.get_config()).fused is fused for bn in bns
             )
     model = SVGModel(**TINY, n_past=2, fused_batchnorm=fused)
-    bns = [x for x in sublayers(model) if isinstance(x, GroupedBatchNormalization)]
+    bns = batchnorm_layers(model)
     assert bns and all(bn.fused is fused for bn in bns)
 
 

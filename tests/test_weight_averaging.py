@@ -1,5 +1,6 @@
 """Tests of weight averaging: svgpl_tf.weight_averaging and svgpl-average-weights."""
 
+import dataclasses
 import json
 import os
 
@@ -8,6 +9,8 @@ import pytest
 from helpers import run_module
 
 from svgpl_tf import runs, weight_averaging
+from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.models.batchnorm import batchnorm_layers
 
 
 def _module_values(workdir, step):
@@ -103,19 +106,8 @@ def test_the_binary_averages_and_reports_bad_input_in_one_line(tiny_run, tmp_pat
 
 
 def _clips(config, seed, batches):
-    import dataclasses
-
-    from svgpl_tf.data.pipeline import make_datasets
-
     stream = make_datasets(dataclasses.replace(config, seed=seed)).train
     return [x for x in stream.take(batches)]
-
-
-def _norms(model):
-    from svgpl_tf.models.batchnorm import GroupedBatchNormalization
-    from svgpl_tf.models.layer_walk import sublayers
-
-    return [layer for layer in sublayers(model) if isinstance(layer, GroupedBatchNormalization)]
 
 
 def test_refreshed_statistics_reproduce_the_training_pass_of_their_batch(tiny_run):
@@ -123,7 +115,7 @@ def test_refreshed_statistics_reproduce_the_training_pass_of_their_batch(tiny_ru
     (x,) = _clips(config, seed=7, batches=1)
     before = model.forward_train(x, training=False)[0].numpy()
     assert weight_averaging.refresh_batchnorm(model, [x]) == 1
-    assert {layer.momentum for layer in _norms(model)} == {0.9}
+    assert {layer.momentum for layer in batchnorm_layers(model)} == {0.9}
     assert int(model.optimizer.iterations.numpy()) == 4  # restored
     model.optimizer.iterations.assign(0)  # the refresh's one batch drew step 0's noise
     trained = model.forward_train(x, training=True)[0].numpy()
@@ -137,18 +129,19 @@ def test_refreshed_statistics_reproduce_the_training_pass_of_their_batch(tiny_ru
 def test_refreshed_statistics_are_the_mean_over_the_batches(tiny_run):
     model, config, _ = runs.restore_model(tiny_run.workdir)
     clips = _clips(config, seed=3, batches=3)
+    norms = batchnorm_layers(model)
     singles = []
     for k, x in enumerate(clips):
         # The statistics that training step k's pass normalises x with.
         model.optimizer.iterations.assign(k)
-        for layer in _norms(model):
+        for layer in norms:
             layer.momentum = 0.0
         model.forward_train(x, training=True)
-        singles.append([(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in _norms(model)])
-        for layer in _norms(model):
+        singles.append([(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in norms])
+        for layer in norms:
             layer.momentum = 0.9
     assert weight_averaging.refresh_batchnorm(model, clips) == 3
-    for i, layer in enumerate(_norms(model)):
+    for i, layer in enumerate(norms):
         mean = np.mean([s[i][0] for s in singles], axis=0)
         variance = np.mean([s[i][1] for s in singles], axis=0)
         np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)

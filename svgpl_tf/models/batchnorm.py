@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from svgpl_tf.models.layer_walk import sublayers
+
 
 @dataclasses.dataclass(frozen=True)
 class InferenceGroups:
@@ -264,3 +266,13 @@ class GroupedBatchNormalization(layers.BatchNormalization):
 
     def get_config(self):
         return {**super().get_config(), "fused": self.fused}
+
+
+def batchnorm_layers(layer: keras.layers.Layer) -> list[GroupedBatchNormalization]:
+    """Every `GroupedBatchNormalization` inside `layer`, in Keras's order (`sublayers`).
+
+    Example:
+        >>> len(batchnorm_layers(model))  # doctest: +SKIP
+        14
+    """
+    return [x for x in sublayers(layer) if isinstance(x, GroupedBatchNormalization)]
