@@ -132,6 +132,25 @@ def test_uniform_ssim_equals_skimage():
         assert float(metrics.ssim(x, y, mode="uniform")) == pytest.approx(expected, abs=1e-4)
 
 
+def test_uniform_ssim_at_the_svg_codes_float_range_equals_skimage():
+    # The SVG code called skimage's SSIM on float32 frames without a data range,
+    # and skimage took the width of its float range, [-1, 1], as the data range.
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    from skimage.util.dtype import dtype_range
+
+    low, high = dtype_range[np.float32]
+    assert high - low == 2
+    for case in ("digit_vs_shifted", "gradient_vs_dimmed"):
+        x, y = PAIRS[case]
+        expected = skimage_metrics.structural_similarity(
+            x, y, data_range=high - low, channel_axis=-1
+        )
+        got = float(metrics.ssim(x, y, mode="uniform", max_val=2.0))
+        assert got == pytest.approx(expected, abs=1e-4)
+        # Constants four times larger: higher SSIM than at the frames' true range.
+        assert got > float(metrics.ssim(x, y, mode="uniform")) + 1e-3
+
+
 def test_ssim_is_vectorised_and_broadcasts():
     rng = np.random.default_rng(2)
     pred = rng.random((2, 3, 4, SIZE, SIZE, 1), np.float32)  # [batch, samples, time, h, w, c]

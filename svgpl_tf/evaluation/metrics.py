@@ -13,8 +13,10 @@ SSIM comes in two modes, because the video-prediction literature reports both:
   k1=0.01, k2=0.03)` computes it (and as `finn_ssim` of the SVG code does).
 - `"uniform"`: a 7x7 uniform window, sample (co)variances with the N/(N-1)
   correction, K1 = 0.01, K2 = 0.03, averaged over the region at least 3 pixels
-  from every border. This is `skimage.metrics.structural_similarity` with its
-  defaults, which the SVG code reports.
+  from every border. This is `skimage.metrics.structural_similarity` with
+  `data_range=1` and its other defaults, the SSIM the SVG code reports. The
+  SVG code called skimage without a data range, which skimage then took to be
+  that of a float image, 2; `max_val=2.0` reproduces that convention.
 
 Both modes average the SSIM of the channels of an RGB frame.
 
