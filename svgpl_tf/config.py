@@ -99,6 +99,12 @@ class Config:
         "Weight of the VGG16 perceptual term (SVG-PL); 0 gives SVG-LP and builds no VGG.",
         min=0,
     )
+    ssim_weight: float = option(
+        0.0,
+        "Weight of an extra SSIM term, 1 - SSIM (Gaussian window) of each predicted frame "
+        "summed over time; 0: none, the paper's loss.",
+        min=0,
+    )
     perceptual_layers: str = option(
         "block1_conv2,block2_conv2,block3_conv3,block4_conv3",
         "Comma-separated VGG16 layers of the perceptual term.",
@@ -331,8 +337,9 @@ class Config:
                 "set both or neither.",
             ),
             (
-                self.pixel_weight > 0 or self.perceptual_weight > 0,
-                "--pixel_weight and --perceptual_weight are both 0: nothing to reconstruct.",
+                self.pixel_weight > 0 or self.perceptual_weight > 0 or self.ssim_weight > 0,
+                "--pixel_weight, --perceptual_weight and --ssim_weight are all 0: nothing to "
+                "reconstruct.",
             ),
         ]
         if self.dataset in ("bair", "bair_softmotion"):

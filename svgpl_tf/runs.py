@@ -34,6 +34,7 @@ from svgpl_tf.config import ARCHITECTURE_FIELDS, CONFIG_FILE, RUN_OPTIONS, Confi
 from svgpl_tf.data.pipeline import check_data
 from svgpl_tf.losses import PixelBCE, PixelL1, PixelMSE, vgg_sources
 from svgpl_tf.losses.perceptual import VGGPerceptualLoss
+from svgpl_tf.losses.structural import SSIMTerm
 from svgpl_tf.models.init import reference_init
 from svgpl_tf.models.svg import SVGModel
 from svgpl_tf.training.optimizer import LinearWarmup, ScaledAdam, lstm_bias_paths
@@ -121,6 +122,8 @@ def make_reconstruction_terms(config: Config) -> list:
                 dtype=config.precision,
             )
         )
+    if config.ssim_weight > 0:
+        terms.append(SSIMTerm(weight=config.ssim_weight))
     return terms
 
 

@@ -84,7 +84,7 @@ EXPECTED_BOUNDS = {
         **{n: (1, None, None) for n in ("predictor_rnn_layers", "posterior_rnn_layers")},
         "prior_rnn_layers": (1, None, None),
         **{n: (0, None, None) for n in ("sample_every", "eval_n_future", "beta")},
-        **{n: (0, None, None) for n in ("pixel_weight", "perceptual_weight")},
+        **{n: (0, None, None) for n in ("pixel_weight", "perceptual_weight", "ssim_weight")},
         "learning_rate": (None, 0, None),
         "lr_warmup_steps": (0, None, None),
         "feedback_rate": (0, None, None),

@@ -62,8 +62,14 @@ class ModelSpec:
         """The spec of a `config.json` dict; raises ValueError on what is not mirrored."""
         if config.get("backbone", "dcgan") != "dcgan":
             raise ValueError("the JAX mirror has the dcgan backbone only")
-        if config.get("perceptual_weight", 0.0) or config.get("pixel_loss", "mse") != "mse":
-            raise ValueError("the JAX mirror trains pixel MSE + KL only (no perceptual term)")
+        if (
+            config.get("perceptual_weight", 0.0)
+            or config.get("ssim_weight", 0.0)
+            or config.get("pixel_loss", "mse") != "mse"
+        ):
+            raise ValueError(
+                "the JAX mirror trains pixel MSE + KL only (no perceptual or SSIM term)"
+            )
         if config.get("batchnorm_stats", "pooled") != "pooled":
             raise ValueError("the JAX mirror has pooled BatchNorm statistics only")
         if config.get("lstm_bias", "single") != "single" or config.get("lr_warmup_steps", 0):

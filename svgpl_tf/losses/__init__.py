@@ -1,4 +1,5 @@
-"""Loss terms: pixel MSE (or BCE, or L1), the VGG16 perceptual term and the KL term."""
+"""Loss terms: pixel MSE (or BCE, or L1), the VGG16 perceptual term, an optional SSIM term
+and the KL term."""
 
 from svgpl_tf.losses.base import ReconstructionTerm
 from svgpl_tf.losses.kl import kl_divergence
