@@ -3,7 +3,7 @@
 import numpy as np
 
 from svgpl_tf.data import moving_sprites
-from svgpl_tf.data.sprite_motion import MAX_SPEED, render_batch
+from svgpl_tf.data.sprite_motion import MAX_SPEED, render_batch, render_into
 
 
 def _sprites():
@@ -30,3 +30,52 @@ def test_render_batch_moves_sprites_within_the_speed_limit():
         ys, xs = zip(*[np.argwhere(frame[..., 0])[0] for frame in video])
         step = np.abs(np.diff(np.stack([ys, xs]), axis=1))
         assert step.max() <= MAX_SPEED and step.max() > 0
+
+
+def _dot_track(video):
+    """The [time, 2] sprite position of a one-dot video (see the dot below)."""
+    return np.stack([np.argwhere(frame[..., 0])[0] - 15 for frame in video])
+
+
+def test_future_rng_keeps_the_context_and_redraws_only_the_bounces():
+    """A redrawn future is the same clip up to its first bounce after the switch."""
+    sprites = np.zeros((1, 32, 32), np.float32)
+    sprites[0, 15:17, 15:17] = 1.0  # a 2x2 dot at the sprite's position + 15
+    limit = 64 - 32
+    original = np.zeros((40, 64, 64, 1), np.float32)
+    render_into(original, np.random.default_rng([3, 1]), sprites, 1)
+    track = _dot_track(original)  # [time, (y, x)]
+    changed = 0
+    for k in range(20):
+        redrawn = np.zeros_like(original)
+        render_into(
+            redrawn,
+            np.random.default_rng([3, 1]),
+            sprites,
+            1,
+            future_rng=np.random.default_rng([9, k]),
+            future_from=5,
+        )
+        again = np.zeros_like(original)
+        render_into(
+            again,
+            np.random.default_rng([3, 1]),
+            sprites,
+            1,
+            future_rng=np.random.default_rng([9, k]),
+            future_from=5,
+        )
+        np.testing.assert_array_equal(redrawn, again)  # a pure function of the seeds
+        np.testing.assert_array_equal(redrawn[:5], original[:5])
+        other = _dot_track(redrawn)
+        assert np.abs(np.diff(other, axis=0)).max() <= MAX_SPEED
+        differ = np.flatnonzero((other != track).any(axis=1))
+        if differ.size:
+            changed += 1
+            first = differ[0]
+            # The tracks part the frame after a bounce: the dot sits at a wall,
+            # where both clamped it, and leaves it with a new speed.
+            assert first > 5
+            np.testing.assert_array_equal(other[first - 1], track[first - 1])
+            assert np.isin(other[first - 1], [0, limit - 1]).any()
+    assert changed >= 15  # 40 frames bounce off some wall after frame 5

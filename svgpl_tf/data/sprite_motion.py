@@ -35,7 +35,12 @@ def _off_the_wall(pos: int, limit: int, rng: np.random.Generator) -> tuple[int, 
 
 
 def render_into(
-    out: np.ndarray, rng: np.random.Generator, sprites: np.ndarray, num_sprites: int
+    out: np.ndarray,
+    rng: np.random.Generator,
+    sprites: np.ndarray,
+    num_sprites: int,
+    future_rng: np.random.Generator | None = None,
+    future_from: int = 0,
 ) -> None:
     """Renders one sequence into the zero-initialised ``out``.
 
@@ -45,11 +50,27 @@ def render_into(
     seed extends the shorter one frame for frame: an evaluation with a longer
     horizon scores the same clips.
 
+    With ``future_rng``, the bounces of frames ``future_from`` on draw from it
+    instead: frames ``[0, future_from)`` are the clip of ``rng`` unchanged, and
+    the rest is a fresh draw of its future from the data's own dynamics, the
+    distribution a perfect model would sample.
+
     Args:
         out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
         rng: random generator.
         sprites: [N, 32, 32] float32 in [0, 1].
         num_sprites: number of sprites in the video.
+        future_rng: optional generator of the bounces from frame ``future_from``.
+        future_from: first frame whose bounces draw from ``future_rng``.
+
+    Example:
+        >>> sprites = np.ones([3, 32, 32], np.float32)
+        >>> clip, other = np.zeros([2, 8, 64, 64, 1], np.float32)
+        >>> render_into(clip, np.random.default_rng(0), sprites, 2)
+        >>> render_into(other, np.random.default_rng(0), sprites, 2,
+        ...             future_rng=np.random.default_rng(1), future_from=5)
+        >>> bool((clip[:5] == other[:5]).all())
+        True
     """
     seq_len, image_size = out.shape[0], out.shape[1]
     limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
@@ -63,6 +84,8 @@ def render_into(
         dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         for t in range(seq_len):
+            if future_rng is not None and t == future_from:
+                rng = future_rng
             if not 0 <= sy < limit:
                 sy, dy, dx = _off_the_wall(sy, limit, rng)
             if not 0 <= sx < limit:
