@@ -1,6 +1,7 @@
 """The NumPy motion of the sprites: the batches every trainer draws."""
 
 import numpy as np
+import pytest
 
 from svgpl_tf.data import moving_sprites
 from svgpl_tf.data.sprite_motion import MAX_SPEED, render_batch, render_into
@@ -74,8 +75,40 @@ def test_future_rng_keeps_the_context_and_redraws_only_the_bounces():
             changed += 1
             first = differ[0]
             # The tracks part the frame after a bounce: the dot sits at a wall,
-            # where both clamped it, and leaves it with a new speed.
-            assert first > 5
+            # where both clamped it, and leaves it with a new speed. The first
+            # bounce redrawn is the last kept frame's (index 4).
+            assert first >= 5
             np.testing.assert_array_equal(other[first - 1], track[first - 1])
             assert np.isin(other[first - 1], [0, limit - 1]).any()
     assert changed >= 15  # 40 frames bounce off some wall after frame 5
+
+
+def test_future_rng_redraws_a_bounce_in_the_last_kept_frame():
+    """A bounce in the last kept frame is not seen in it (the sprite is clamped
+    to the wall either way), so its new speed belongs to the future."""
+    sprites = np.zeros((1, 32, 32), np.float32)
+    sprites[0, 15:17, 15:17] = 1.0
+    parted = 0
+    for i in range(100):
+        clip, redrawn = np.zeros((2, 6, 64, 64, 1), np.float32)
+        render_into(clip, np.random.default_rng([4, i]), sprites, 1)
+        render_into(
+            redrawn,
+            np.random.default_rng([4, i]),
+            sprites,
+            1,
+            future_rng=np.random.default_rng([5, i]),
+            future_from=5,
+        )
+        np.testing.assert_array_equal(redrawn[:5], clip[:5])
+        if not np.array_equal(redrawn[5], clip[5]):
+            parted += 1
+            assert np.isin(_dot_track(clip)[4], [0, 64 - 32 - 1]).any()
+    assert parted >= 3
+
+
+def test_future_from_must_keep_a_frame():
+    out = np.zeros((6, 64, 64, 1), np.float32)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="future_from must be >= 1"):
+        render_into(out, rng, _sprites(), 2, future_rng=rng, future_from=0)

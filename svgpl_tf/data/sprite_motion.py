@@ -50,18 +50,21 @@ def render_into(
     seed extends the shorter one frame for frame: an evaluation with a longer
     horizon scores the same clips.
 
-    With ``future_rng``, the bounces of frames ``future_from`` on draw from it
-    instead: frames ``[0, future_from)`` are the clip of ``rng`` unchanged, and
-    the rest is a fresh draw of its future from the data's own dynamics, the
-    distribution a perfect model would sample.
+    With ``future_rng``, frames ``[0, future_from)`` are the clip of ``rng``
+    unchanged, and every bounce that can change a later frame (those of frames
+    ``future_from - 1`` on: a bounce moves a sprite from the next frame on)
+    draws from ``future_rng`` instead. That is a fresh draw of the clip's
+    future from the data's own dynamics, given what its first ``future_from``
+    frames show: the distribution a perfect model would sample.
 
     Args:
         out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
         rng: random generator.
         sprites: [N, 32, 32] float32 in [0, 1].
         num_sprites: number of sprites in the video.
-        future_rng: optional generator of the bounces from frame ``future_from``.
-        future_from: first frame whose bounces draw from ``future_rng``.
+        future_rng: optional generator of the bounces from frame ``future_from - 1``.
+        future_from: first frame that may differ from the clip of ``rng``
+            (>= 1; used with ``future_rng`` only).
 
     Example:
         >>> sprites = np.ones([3, 32, 32], np.float32)
@@ -72,6 +75,8 @@ def render_into(
         >>> bool((clip[:5] == other[:5]).all())
         True
     """
+    if future_rng is not None and future_from < 1:
+        raise ValueError(f"future_from must be >= 1 (the frames kept), got {future_from}")
     seq_len, image_size = out.shape[0], out.shape[1]
     limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
     canvas = out[..., 0]  # [time, h, w]
@@ -84,7 +89,7 @@ def render_into(
         dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
         for t in range(seq_len):
-            if future_rng is not None and t == future_from:
+            if future_rng is not None and t == future_from - 1:
                 rng = future_rng
             if not 0 <= sy < limit:
                 sy, dy, dx = _off_the_wall(sy, limit, rng)
