@@ -1,0 +1,153 @@
+"""Where an SVG model's samples lose the future: its frame model or its prior.
+
+The learned prior p(z_t | x_1:t-1) proposes the latents the samples use; the
+inference network q(z_t | x_1:t) sees the true future and gives the latents
+the frame predictor and decoder were trained with. This script rolls the
+model out on its own predicted frames, as sampling does, once with each
+step's latent set to the posterior mean of the true clip and once with the
+prior's samples, and scores both per predicted frame (uniform SSIM) on the
+first test sequences:
+
+- `teacher_forced`: one step ahead from the true previous frame, posterior
+  mean latent (the training pass, without its noise);
+- `posterior_rollout`: the model's own frames as inputs (and, with
+  `last_frame_skip`, as skips), posterior-mean latents of the true clip;
+- `prior_best`, `prior_one`: `model.sample` (prior latents), the best of N
+  samples by mean SSIM and the first sample;
+- `prior_temperature_T`: the best of N with the prior's noise scaled by T
+  (T = 0 is the prior mean);
+- `kl_per_step`: KL(q || p) per predicted step on the true clip, in nats.
+
+If the posterior rollout beats the all-black frame and the prior's samples
+do not, the frame model can draw the future and the prior does not find it.
+
+    pip install --no-deps -r requirements-mnist5k.txt   # the digits
+    PYTHONPATH=. python experiments/prior_gap.py pretrained/smmnist5k_svglp \
+        experiments/results/smmnist5k_5to10/svglp/prior_gap.json
+"""
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from svgpl_tf import runs
+from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.evaluation import metrics
+from svgpl_tf.models import sampling
+
+NUM_SEQUENCES, NUM_SAMPLES, SEED = 64, 20, 0
+TEMPERATURES = (0.0, 0.5, 1.5)
+
+
+def frame_ssim(pred, truth) -> np.ndarray:
+    """Uniform SSIM per frame: `[..., h, w, c]` pairs -> `[...]`."""
+    pred, truth = np.asarray(pred), np.broadcast_to(np.asarray(truth), np.shape(pred))
+    flat = [-1, *pred.shape[-3:]]
+    values = metrics.ssim(tf.reshape(pred, flat), tf.reshape(truth, flat)).numpy()
+    return values.reshape(pred.shape[:-3])
+
+
+def posterior_rollout(model, clips, n_past: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rolls the model out with the posterior means of the true clip.
+
+    Args:
+        model: a restored `SVGModel`.
+        clips: `[b, T, h, w, c]` test clips.
+        n_past: context frames.
+
+    Returns:
+        `(rollout [b, T - n_past, h, w, c], teacher_forced [b, T - 1, h, w, c],
+        kl [b, T - 1])`.
+    """
+    h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
+    mu_q, logvar_q, _ = model.posterior(h_true[:, 1:])  # [b, T-1, z]
+    if model.prior is None:  # the fixed N(0, I) prior
+        mu_p, logvar_p = tf.zeros_like(mu_q), tf.zeros_like(logvar_q)
+    else:
+        mu_p, logvar_p, _ = model.prior(h_true[:, :-1])  # [b, T-1, z]
+    kl = tf.reduce_sum(
+        0.5 * (logvar_p - logvar_q)
+        + (tf.exp(logvar_q) + (mu_q - mu_p) ** 2) / (2.0 * tf.exp(logvar_p))
+        - 0.5,
+        -1,
+    )  # [b, T-1]
+    g_tf, _ = model.frame_predictor(tf.concat([h_true[:, :-1], mu_q], -1))  # [b, T-1, g]
+    if model.last_frame_skip:
+        step_skips = [s[:, :-1] for s in skips_true]  # each step: the previous frame's
+    else:
+        idx = np.minimum(np.arange(clips.shape[1] - 1), n_past - 1)
+        step_skips = [tf.gather(s, idx, axis=1) for s in skips_true]
+    teacher_forced = model.decode_frames(g_tf, step_skips, training=False)
+    state, frames, x_prev = None, [], None
+    for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
+        if j < n_past:  # a context frame: its encoding and its skips
+            h_prev, skips = h_true[:, j], [s[:, j] for s in skips_true]
+        else:  # the model's own frame; its skips too with `last_frame_skip`
+            h_prev, own_skips = model.encoder(x_prev, training=False)
+            skips = own_skips if model.last_frame_skip else skips
+        g, state = model.frame_predictor.step(tf.concat([h_prev, mu_q[:, j]], -1), state)
+        x_prev = model.decoder(g, skips, training=False)  # [b, h, w, c]
+        if j >= n_past - 1:
+            frames.append(x_prev)
+    return np.stack(frames, 1), teacher_forced.numpy(), kl.numpy()
+
+
+def prior_samples(model, context, horizon: int, temperature: float = 1.0) -> np.ndarray:
+    """`model.sample` with the prior's noise scaled by `temperature`: `[b, s, t, ...]`."""
+    keyed_normal = sampling.keyed_normal
+    sampling.keyed_normal = lambda *args: temperature * keyed_normal(*args)
+    try:
+        frames = model.sample(context, horizon=horizon, num_samples=NUM_SAMPLES, seed=SEED)
+    finally:
+        sampling.keyed_normal = keyed_normal
+    return frames.numpy()
+
+
+def best_of(scores: np.ndarray) -> np.ndarray:
+    """`[b, s, t]` SSIM -> the best sample's by mean SSIM, averaged: `[t]`."""
+    best, _ = metrics.rank_samples(scores)
+    return metrics.take_sample(scores, best).numpy().mean(0)
+
+
+def main(model_dir: str, output: str) -> None:
+    model, config, _ = runs.restore_model(model_dir)
+    n_past, horizon = config.n_past, config.eval_n_future
+    clips = np.concatenate([c.numpy() for c in make_datasets(config).test])[:NUM_SEQUENCES]
+    clips = clips[:, : n_past + horizon]  # [b, T, h, w, c]
+    truth = clips[:, n_past:]  # [b, t, h, w, c]
+    rollout, teacher_forced, kl = posterior_rollout(model, tf.constant(clips), n_past)
+    rows = {
+        "teacher_forced": frame_ssim(teacher_forced[:, n_past - 1 :], truth).mean(0),
+        "posterior_rollout": frame_ssim(rollout, truth).mean(0),
+    }
+    scores = frame_ssim(prior_samples(model, clips[:, :n_past], horizon), truth[:, None])
+    rows[f"prior_best_of_{NUM_SAMPLES}"] = best_of(scores)
+    rows["prior_one"] = scores[:, 0].mean(0)
+    for temperature in TEMPERATURES:
+        pred = prior_samples(model, clips[:, :n_past], horizon, temperature)
+        rows[f"prior_temperature_{temperature}_best_of_{NUM_SAMPLES}"] = best_of(
+            frame_ssim(pred, truth[:, None])
+        )
+    rows["all_black"] = frame_ssim(np.zeros_like(truth), truth).mean(0)
+    report = {
+        "model": model_dir,
+        "protocol": f"first {NUM_SEQUENCES} test sequences, {n_past} -> {horizon} frames, "
+        f"uniform SSIM per predicted frame, {NUM_SAMPLES} prior samples (seed {SEED})",
+        "frames": list(range(n_past + 1, n_past + horizon + 1)),
+        "ssim": {name: [round(float(v), 4) for v in values] for name, values in rows.items()},
+        "kl_per_step": [round(float(v), 2) for v in kl.mean(0)],
+        "kl_total": round(float(kl.sum(1).mean()), 1),
+    }
+    with open(output, "w") as f:
+        json.dump(report, f, indent=1)
+    for name, values in report["ssim"].items():
+        print(f"{name:40s}", " ".join(f"{v:.3f}" for v in values), f"| mean {np.mean(values):.4f}")
+    print("KL per step", report["kl_per_step"], "total", report["kl_total"])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: prior_gap.py MODEL_DIR OUTPUT_JSON")
+    main(sys.argv[1], sys.argv[2])
