@@ -38,34 +38,30 @@ def _dot_track(video):
     return np.stack([np.argwhere(frame[..., 0])[0] - 15 for frame in video])
 
 
-def test_future_rng_keeps_the_context_and_redraws_only_the_bounces():
-    """A redrawn future is the same clip up to its first bounce after the switch."""
+def _dot_sprites():
     sprites = np.zeros((1, 32, 32), np.float32)
     sprites[0, 15:17, 15:17] = 1.0  # a 2x2 dot at the sprite's position + 15
+    return sprites
+
+
+def _redrawn(seq_len, clip_seed, future_seed, future_from=5):
+    """One dot's clip of `clip_seed`, its bounces from `future_from - 1` redrawn."""
+    out = np.zeros((seq_len, 64, 64, 1), np.float32)
+    rng, future_rng = np.random.default_rng(clip_seed), np.random.default_rng(future_seed)
+    render_into(out, rng, _dot_sprites(), 1, future_rng=future_rng, future_from=future_from)
+    return out
+
+
+def test_future_rng_keeps_the_context_and_redraws_only_the_bounces():
+    """A redrawn future is the same clip up to its first bounce after the switch."""
     limit = 64 - 32
     original = np.zeros((40, 64, 64, 1), np.float32)
-    render_into(original, np.random.default_rng([3, 1]), sprites, 1)
+    render_into(original, np.random.default_rng([3, 1]), _dot_sprites(), 1)
     track = _dot_track(original)  # [time, (y, x)]
     changed = 0
     for k in range(20):
-        redrawn = np.zeros_like(original)
-        render_into(
-            redrawn,
-            np.random.default_rng([3, 1]),
-            sprites,
-            1,
-            future_rng=np.random.default_rng([9, k]),
-            future_from=5,
-        )
-        again = np.zeros_like(original)
-        render_into(
-            again,
-            np.random.default_rng([3, 1]),
-            sprites,
-            1,
-            future_rng=np.random.default_rng([9, k]),
-            future_from=5,
-        )
+        redrawn = _redrawn(40, [3, 1], [9, k])
+        again = _redrawn(40, [3, 1], [9, k])
         np.testing.assert_array_equal(redrawn, again)  # a pure function of the seeds
         np.testing.assert_array_equal(redrawn[:5], original[:5])
         other = _dot_track(redrawn)
@@ -86,20 +82,11 @@ def test_future_rng_keeps_the_context_and_redraws_only_the_bounces():
 def test_future_rng_redraws_a_bounce_in_the_last_kept_frame():
     """A bounce in the last kept frame is not seen in it (the sprite is clamped
     to the wall either way), so its new speed belongs to the future."""
-    sprites = np.zeros((1, 32, 32), np.float32)
-    sprites[0, 15:17, 15:17] = 1.0
     parted = 0
     for i in range(100):
-        clip, redrawn = np.zeros((2, 6, 64, 64, 1), np.float32)
-        render_into(clip, np.random.default_rng([4, i]), sprites, 1)
-        render_into(
-            redrawn,
-            np.random.default_rng([4, i]),
-            sprites,
-            1,
-            future_rng=np.random.default_rng([5, i]),
-            future_from=5,
-        )
+        clip = np.zeros((6, 64, 64, 1), np.float32)
+        render_into(clip, np.random.default_rng([4, i]), _dot_sprites(), 1)
+        redrawn = _redrawn(6, [4, i], [5, i])
         np.testing.assert_array_equal(redrawn[:5], clip[:5])
         if not np.array_equal(redrawn[5], clip[5]):
             parted += 1
