@@ -16,7 +16,11 @@ first test sequences:
   samples by mean SSIM and the first sample;
 - `prior_temperature_T`: the best of N with the prior's noise scaled by T
   (T = 0 is the prior mean);
-- `kl_per_step`: KL(q || p) per predicted step on the true clip, in nats.
+- `kl_per_step`: KL(q || p) per predicted step on the true clip, in nats;
+- `kl_at_bounces`, `kl_between_bounces` (SM-MNIST only): the mean KL of a
+  step (after the first, whose speeds one frame cannot show) whose target
+  frame follows a bounce, when a digit drew new speeds, and of the other
+  steps, where the data's future was fixed by the frames before.
 
 If the posterior rollout beats the all-black frame and the prior's samples
 do not, the frame model can draw the future and the prior does not find it.
@@ -33,7 +37,9 @@ import numpy as np
 import tensorflow as tf
 
 from svgpl_tf import runs
-from svgpl_tf.data.pipeline import make_datasets
+from svgpl_tf.data import digits
+from svgpl_tf.data.pipeline import TEST_SEED, make_datasets
+from svgpl_tf.data.sprite_motion import render_into, sprite_tracks
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.models import sampling
 
@@ -94,6 +100,30 @@ def posterior_rollout(model, clips, n_past: int) -> tuple[np.ndarray, np.ndarray
     return np.stack(frames, 1), teacher_forced.numpy(), kl.numpy()
 
 
+def bounce_steps(config, clips: np.ndarray) -> np.ndarray:
+    """`[b, T - 1]` booleans: step j's target frame j + 1 follows a bounce at
+    frame j (new speeds) of some digit of test sequence b.
+
+    Args:
+        config: the model's `Config` (an SM-MNIST one).
+        clips: `[b, T, h, w, c]`, the first test clips, which the tracks are
+            checked against.
+    """
+    sprites = digits.load_sprites(config.sprites, "test")
+    rows = []
+    for i, clip in enumerate(clips):
+        seed = [TEST_SEED, i]
+        drawn = np.zeros_like(clip)
+        render_into(drawn, np.random.default_rng(seed), sprites, config.num_sprites)
+        if not np.array_equal(drawn, clip):
+            raise AssertionError(f"test sequence {i} is not the renderer's clip of seed {seed}")
+        _, _, bounces = sprite_tracks(
+            np.random.default_rng(seed), config.num_sprites, len(sprites), len(clip)
+        )
+        rows.append(bounces.any(0)[:-1])
+    return np.stack(rows)
+
+
 def prior_samples(model, context, horizon: int, temperature: float = 1.0) -> np.ndarray:
     """`model.sample` with the prior's noise scaled by `temperature`: `[b, s, t, ...]`."""
     keyed_normal = sampling.keyed_normal
@@ -140,11 +170,22 @@ def main(model_dir: str, output: str) -> None:
         "kl_per_step": [round(float(v), 2) for v in kl.mean(0)],
         "kl_total": round(float(kl.sum(1).mean()), 1),
     }
+    if config.dataset == "smmnist":
+        bounced = bounce_steps(config, clips)[:, 1:]  # [b, T-2]
+        later = kl[:, 1:]  # [b, T-2]
+        report["kl_at_bounces"] = round(float(later[bounced].mean()), 2)
+        report["kl_between_bounces"] = round(float(later[~bounced].mean()), 2)
+        report["bounce_share"] = round(float(bounced.mean()), 3)
     with open(output, "w") as f:
         json.dump(report, f, indent=1)
     for name, values in report["ssim"].items():
         print(f"{name:40s}", " ".join(f"{v:.3f}" for v in values), f"| mean {np.mean(values):.4f}")
     print("KL per step", report["kl_per_step"], "total", report["kl_total"])
+    if "kl_at_bounces" in report:
+        print(
+            f"KL at bounces {report['kl_at_bounces']}, between them "
+            f"{report['kl_between_bounces']} ({report['bounce_share']:.0%} of the steps)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from svgpl_tf.data import moving_sprites
-from svgpl_tf.data.sprite_motion import MAX_SPEED, render_batch, render_into
+from svgpl_tf.data.sprite_motion import MAX_SPEED, render_batch, render_into, sprite_tracks
 
 
 def _sprites():
@@ -99,3 +99,22 @@ def test_future_from_must_keep_a_frame():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="future_from must be >= 1"):
         render_into(out, rng, _sprites(), 2, future_rng=rng, future_from=0)
+
+
+def test_sprite_tracks_are_the_rendered_motion_and_bounce_only_at_walls():
+    limit = 64 - 32
+    walls = 0
+    for i in range(20):
+        clip = np.zeros((30, 64, 64, 1), np.float32)
+        render_into(clip, np.random.default_rng([6, i]), _dot_sprites(), 1)
+        images, positions, bounces = sprite_tracks(np.random.default_rng([6, i]), 1, 1, 30)
+        assert images.tolist() == [0]
+        np.testing.assert_array_equal(positions[0], _dot_track(clip))
+        steps = np.diff(positions[0], axis=0)  # [29, 2]: the move into frame t + 1
+        for t in range(1, 29):
+            if bounces[0, t]:
+                walls += 1
+                assert np.isin(positions[0, t], [0, limit - 1]).any()
+            elif not bounces[0, t + 1]:  # no new speeds, no clamp: the same step
+                np.testing.assert_array_equal(steps[t], steps[t - 1])
+    assert walls >= 10

@@ -34,15 +34,16 @@ def _off_the_wall(pos: int, limit: int, rng: np.random.Generator) -> tuple[int, 
     return limit - 1, along, int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
 
 
-def render_into(
-    out: np.ndarray,
+def sprite_tracks(
     rng: np.random.Generator,
-    sprites: np.ndarray,
     num_sprites: int,
+    num_images: int,
+    seq_len: int,
+    image_size: int = IMAGE_SIZE,
     future_rng: np.random.Generator | None = None,
     future_from: int = 0,
-) -> None:
-    """Renders one sequence into the zero-initialised ``out``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sprites, positions and bounces of one sequence, without drawing it.
 
     Each sprite moves by the draws of the reference stochastic moving MNIST
     (``np.random.randint(a, b)`` -> ``rng.integers(a, b)``), taken from its
@@ -58,11 +59,73 @@ def render_into(
     frames show: the distribution a perfect model would sample.
 
     Args:
+        rng: random generator.
+        num_sprites: number of sprites in the video.
+        num_images: number of sprite images to pick from.
+        seq_len: number of frames.
+        image_size: frame side length (> 32).
+        future_rng: optional generator of the bounces from frame ``future_from - 1``.
+        future_from: first frame that may differ from the clip of ``rng``
+            (>= 1; used with ``future_rng`` only).
+
+    Returns:
+        ``(images, positions, bounces)``: each sprite's image index
+        ``[num_sprites]``, its top-left corner ``[num_sprites, seq_len, 2]``
+        as (y, x), and ``[num_sprites, seq_len]`` booleans, true where the
+        sprite hit a wall at that frame and drew new speeds, which move it
+        from the next frame on.
+
+    Example:
+        >>> images, positions, bounces = sprite_tracks(np.random.default_rng(0), 2, 10, 30)
+        >>> positions.shape, bool(bounces.any())
+        ((2, 30, 2), True)
+    """
+    if future_rng is not None and future_from < 1:
+        raise ValueError(f"future_from must be >= 1 (the frames kept), got {future_from}")
+    limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
+    images = np.zeros(num_sprites, np.int64)
+    positions = np.zeros((num_sprites, seq_len, 2), np.int64)  # [sprite, time, (y, x)]
+    bounces = np.zeros((num_sprites, seq_len), bool)  # [sprite, time]
+    sprite_seeds = rng.integers(2**63, size=num_sprites)
+    for i, sprite_seed in enumerate(sprite_seeds):
+        rng = np.random.default_rng(sprite_seed)  # this sprite's own stream
+        images[i] = rng.integers(num_images)
+        sx = int(rng.integers(limit))
+        sy = int(rng.integers(limit))
+        dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
+        for t in range(seq_len):
+            if future_rng is not None and t == future_from - 1:
+                rng = future_rng
+            if not 0 <= sy < limit:
+                sy, dy, dx = _off_the_wall(sy, limit, rng)
+                bounces[i, t] = True
+            if not 0 <= sx < limit:
+                sx, dx, dy = _off_the_wall(sx, limit, rng)
+                bounces[i, t] = True
+            positions[i, t] = sy, sx
+            sy += dy
+            sx += dx
+    return images, positions, bounces
+
+
+def render_into(
+    out: np.ndarray,
+    rng: np.random.Generator,
+    sprites: np.ndarray,
+    num_sprites: int,
+    future_rng: np.random.Generator | None = None,
+    future_from: int = 0,
+) -> None:
+    """Renders one sequence, the motion of `sprite_tracks`, into the zero-initialised ``out``.
+
+    Args:
         out: [seq_len, image_size, image_size, 1] float32 zeros, written in place.
         rng: random generator.
         sprites: [N, 32, 32] float32 in [0, 1].
         num_sprites: number of sprites in the video.
-        future_rng: optional generator of the bounces from frame ``future_from - 1``.
+        future_rng: optional generator of the bounces from frame ``future_from - 1``
+            (`sprite_tracks`).
         future_from: first frame that may differ from the clip of ``rng``
             (>= 1; used with ``future_rng`` only).
 
@@ -75,29 +138,15 @@ def render_into(
         >>> bool((clip[:5] == other[:5]).all())
         True
     """
-    if future_rng is not None and future_from < 1:
-        raise ValueError(f"future_from must be >= 1 (the frames kept), got {future_from}")
     seq_len, image_size = out.shape[0], out.shape[1]
-    limit = image_size - SPRITE_SIZE  # positions are kept in [0, limit - 1]
+    images, positions, _ = sprite_tracks(
+        rng, num_sprites, len(sprites), seq_len, image_size, future_rng, future_from
+    )
     canvas = out[..., 0]  # [time, h, w]
-    sprite_seeds = rng.integers(2**63, size=num_sprites)
-    for sprite_seed in sprite_seeds:
-        rng = np.random.default_rng(sprite_seed)  # this sprite's own stream
-        sprite = sprites[rng.integers(len(sprites))]  # [32, 32]
-        sx = int(rng.integers(limit))
-        sy = int(rng.integers(limit))
-        dx = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-        dy = int(rng.integers(-MAX_SPEED, MAX_SPEED + 1))
-        for t in range(seq_len):
-            if future_rng is not None and t == future_from - 1:
-                rng = future_rng
-            if not 0 <= sy < limit:
-                sy, dy, dx = _off_the_wall(sy, limit, rng)
-            if not 0 <= sx < limit:
-                sx, dx, dy = _off_the_wall(sx, limit, rng)
-            canvas[t, sy : sy + SPRITE_SIZE, sx : sx + SPRITE_SIZE] += sprite
-            sy += dy
-            sx += dx
+    for image, track in zip(images, positions):
+        sprite = sprites[image]  # [32, 32]
+        for t, (y, x) in enumerate(track.tolist()):
+            canvas[t, y : y + SPRITE_SIZE, x : x + SPRITE_SIZE] += sprite
     # Overlapping sprites saturate (sprites are >= 0, so only the top matters).
     np.minimum(out, 1.0, out=out)
 
