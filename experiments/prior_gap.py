@@ -35,6 +35,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from svgpl_tf import runs
 from svgpl_tf.data import digits
@@ -46,13 +47,7 @@ from svgpl_tf.models import sampling
 NUM_SEQUENCES, NUM_SAMPLES, SEED = 64, 20, 0
 TEMPERATURES = (0.0, 0.5, 1.5)
 
-
-def frame_ssim(pred, truth) -> np.ndarray:
-    """Uniform SSIM per frame: `[..., h, w, c]` pairs -> `[...]`."""
-    pred, truth = np.asarray(pred), np.broadcast_to(np.asarray(truth), np.shape(pred))
-    flat = [-1, *pred.shape[-3:]]
-    values = metrics.ssim(tf.reshape(pred, flat), tf.reshape(truth, flat)).numpy()
-    return values.reshape(pred.shape[:-3])
+tfd = tfp.distributions
 
 
 def posterior_rollout(model, clips, n_past: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,24 +63,12 @@ def posterior_rollout(model, clips, n_past: int) -> tuple[np.ndarray, np.ndarray
         kl [b, T - 1])`.
     """
     h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
-    mu_q, logvar_q, _ = model.posterior(h_true[:, 1:])  # [b, T-1, z]
-    if model.prior is None:  # the fixed N(0, I) prior
-        mu_p, logvar_p = tf.zeros_like(mu_q), tf.zeros_like(logvar_q)
-    else:
-        mu_p, logvar_p, _ = model.prior(h_true[:, :-1])  # [b, T-1, z]
-    kl = tf.reduce_sum(
-        0.5 * (logvar_p - logvar_q)
-        + (tf.exp(logvar_q) + (mu_q - mu_p) ** 2) / (2.0 * tf.exp(logvar_p))
-        - 0.5,
-        -1,
-    )  # [b, T-1]
-    g_tf, _ = model.frame_predictor(tf.concat([h_true[:, :-1], mu_q], -1))  # [b, T-1, g]
-    if model.last_frame_skip:
-        step_skips = [s[:, :-1] for s in skips_true]  # each step: the previous frame's
-    else:
-        idx = np.minimum(np.arange(clips.shape[1] - 1), n_past - 1)
-        step_skips = [tf.gather(s, idx, axis=1) for s in skips_true]
-    teacher_forced = model.decode_frames(g_tf, step_skips, training=False)
+    zero_noise = tf.zeros([clips.shape[0], clips.shape[1] - 1, model.z_dim])  # z = posterior mean
+    teacher_forced, q, p = model.predict_encoded(
+        h_true, h_true, skips_true, zero_noise, training=False
+    )
+    kl = tf.reduce_sum(tfd.kl_divergence(q, p), -1)  # [b, T-1]
+    mu_q = q.mean()  # [b, T-1, z]
     state, frames, x_prev = None, [], None
     for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
         if j < n_past:  # a context frame: its encoding and its skips
@@ -149,18 +132,18 @@ def main(model_dir: str, output: str) -> None:
     truth = clips[:, n_past:]  # [b, t, h, w, c]
     rollout, teacher_forced, kl = posterior_rollout(model, tf.constant(clips), n_past)
     rows = {
-        "teacher_forced": frame_ssim(teacher_forced[:, n_past - 1 :], truth).mean(0),
-        "posterior_rollout": frame_ssim(rollout, truth).mean(0),
+        "teacher_forced": metrics.ssim(teacher_forced[:, n_past - 1 :], truth).numpy().mean(0),
+        "posterior_rollout": metrics.ssim(rollout, truth).numpy().mean(0),
     }
-    scores = frame_ssim(prior_samples(model, clips[:, :n_past], horizon), truth[:, None])
+    scores = metrics.ssim(prior_samples(model, clips[:, :n_past], horizon), truth[:, None]).numpy()
     rows[f"prior_best_of_{NUM_SAMPLES}"] = best_of(scores)
     rows["prior_one"] = scores[:, 0].mean(0)
     for temperature in TEMPERATURES:
         pred = prior_samples(model, clips[:, :n_past], horizon, temperature)
         rows[f"prior_temperature_{temperature}_best_of_{NUM_SAMPLES}"] = best_of(
-            frame_ssim(pred, truth[:, None])
+            metrics.ssim(pred, truth[:, None]).numpy()
         )
-    rows["all_black"] = frame_ssim(np.zeros_like(truth), truth).mean(0)
+    rows["all_black"] = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
     report = {
         "model": model_dir,
         "protocol": f"first {NUM_SEQUENCES} test sequences, {n_past} -> {horizon} frames, "

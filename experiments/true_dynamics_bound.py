@@ -28,13 +28,13 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from svgpl_tf.data import digits
+from svgpl_tf.data.pipeline import TEST_SEED
 from svgpl_tf.data.sprite_motion import IMAGE_SIZE, render_into
 from svgpl_tf.evaluation import metrics
 
-N_PAST, N_FUTURE, NUM_SEQUENCES, TEST_SEED = 5, 10, 256, 1234
+N_PAST, N_FUTURE, NUM_SEQUENCES = 5, 10, 256
 NUM_SAMPLES, SAMPLE_SEED = 100, 0
 BEST_OF = (1, 10, 100)
 
@@ -66,11 +66,7 @@ def true_futures(sprites: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarra
 def frame_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Uniform SSIM and PSNR of each frame: pred [s, t, h, w, c] against truth
     [t, h, w, c] -> two [s, t] arrays."""
-    target = np.broadcast_to(truth[None], pred.shape).reshape(-1, *pred.shape[2:])
-    flat = pred.reshape(-1, *pred.shape[2:])
-    ssim = metrics.ssim(tf.constant(flat), tf.constant(target)).numpy()
-    psnr = metrics.psnr(tf.constant(flat), tf.constant(target)).numpy()
-    return ssim.reshape(pred.shape[:2]), psnr.reshape(pred.shape[:2])
+    return metrics.ssim(pred, truth).numpy(), metrics.psnr(pred, truth).numpy()
 
 
 def main(output: str) -> None:
