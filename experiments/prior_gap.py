@@ -12,6 +12,7 @@ first test sequences:
   mean latent (the training pass, without its noise);
 - `posterior_rollout`: the model's own frames as inputs (and, with
   `last_frame_skip`, as skips), posterior-mean latents of the true clip;
+- `posterior_draw_one`: the same with one draw of the posterior per step;
 - `prior_best`, `prior_one`: `model.sample` (prior latents), the best of N
   samples by mean SSIM and the first sample;
 - `prior_temperature_T`: the best of N with the prior's noise scaled by T
@@ -20,7 +21,22 @@ first test sequences:
 - `kl_at_bounces`, `kl_between_bounces` (SM-MNIST only): the mean KL of a
   step (after the first, whose speeds one frame cannot show) whose target
   frame follows a bounce, when a digit drew new speeds, and of the other
-  steps, where the data's future was fixed by the frames before.
+  steps, where the data's future was fixed by the frames before;
+- `prior_at_bounces_best`, `prior_at_bounces_one` (SM-MNIST only): the
+  rollout with the posterior mean between bounces and the prior's draw at
+  the steps that follow one: what the samples would score if the prior
+  erred only where the data is random (between bounces the posterior mean
+  also steers the rollout back to the true clip, which no prior can);
+- `posterior_at_bounces_best`, `posterior_at_bounces_one` (SM-MNIST only):
+  the converse, the prior's draws between bounces and the posterior mean at
+  the steps that follow one: the samples if the prior guessed every new
+  speed right;
+- `posterior_at_random_steps_best`, `_one` (SM-MNIST only): the control,
+  the posterior mean at as many predicted steps of each clip as follow a
+  bounce, at random ones (seed 0), and the prior's draws elsewhere.
+
+In the rows that mix the two, the context's steps take a posterior draw, as
+sampling's warm-up does.
 
 If the posterior rollout beats the all-black frame and the prior's samples
 do not, the frame model can draw the future and the prior does not find it.
@@ -43,6 +59,7 @@ from svgpl_tf.data.pipeline import TEST_SEED, make_datasets
 from svgpl_tf.data.sprite_motion import render_into, sprite_tracks
 from svgpl_tf.evaluation import metrics
 from svgpl_tf.models import sampling
+from svgpl_tf.models.recurrent import GaussianLSTM
 
 NUM_SEQUENCES, NUM_SAMPLES, SEED = 64, 20, 0
 TEMPERATURES = (0.0, 0.5, 1.5)
@@ -50,37 +67,68 @@ TEMPERATURES = (0.0, 0.5, 1.5)
 tfd = tfp.distributions
 
 
-def posterior_rollout(model, clips, n_past: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rolls the model out with the posterior means of the true clip.
+def gaussian_draw(model):
+    """The learned prior's draw: `(h_prev, state, eps, j) -> (z, state)`."""
+
+    def draw(h_prev, state, eps, j):
+        mu_p, logvar_p, state = model.prior.step(h_prev, state)  # [b, z]
+        return GaussianLSTM.reparameterize(mu_p, logvar_p, eps), state
+
+    return draw
+
+
+def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None) -> np.ndarray:
+    """Rolls the model out on its own frames with latents that `z_at` picks.
+
+    Each step's latent is chosen from the true clip's posterior mean, a draw
+    of the posterior, and a draw of the prior run on the model's own frames
+    (as when sampling); the two draws share one standard normal noise.
 
     Args:
-        model: a restored `SVGModel`.
+        model: a restored `SVGModel` with a learned prior.
         clips: `[b, T, h, w, c]` test clips.
         n_past: context frames.
+        z_at: `(j, mu_q, z_q, z_p) -> z [b, z]`, the latent of step j (which
+            predicts frame j + 1) from the posterior mean, the posterior draw
+            and the prior draw, each `[b, z]`.
+        seed: seed of the noise.
+        prior_draw: `(h_prev, state, eps, j) -> (z [b, z], state)`, a prior's
+            draw from the encoding of the previous frame and the standard
+            normal noise `eps`; the learned prior's (`gaussian_draw`) if None.
 
     Returns:
-        `(rollout [b, T - n_past, h, w, c], teacher_forced [b, T - 1, h, w, c],
-        kl [b, T - 1])`.
+        The predicted frames `[b, T - n_past, h, w, c]`.
     """
     h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
     zero_noise = tf.zeros([clips.shape[0], clips.shape[1] - 1, model.z_dim])  # z = posterior mean
-    teacher_forced, q, p = model.predict_encoded(
-        h_true, h_true, skips_true, zero_noise, training=False
-    )
-    kl = tf.reduce_sum(tfd.kl_divergence(q, p), -1)  # [b, T-1]
-    mu_q = q.mean()  # [b, T-1, z]
-    state, frames, x_prev = None, [], None
+    _, q, _ = model.predict_encoded(h_true, h_true, skips_true, zero_noise, training=False)
+    noise = tf.random.Generator.from_seed(seed)
+    prior_draw = prior_draw or gaussian_draw(model)
+    state, prior_state, frames, x_prev = None, None, [], None
     for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
         if j < n_past:  # a context frame: its encoding and its skips
             h_prev, skips = h_true[:, j], [s[:, j] for s in skips_true]
         else:  # the model's own frame; its skips too with `last_frame_skip`
             h_prev, own_skips = model.encoder(x_prev, training=False)
             skips = own_skips if model.last_frame_skip else skips
-        g, state = model.frame_predictor.step(tf.concat([h_prev, mu_q[:, j]], -1), state)
+        eps = noise.normal([clips.shape[0], model.z_dim])
+        z_q = q.mean()[:, j] + q.stddev()[:, j] * eps
+        z_p, prior_state = prior_draw(h_prev, prior_state, eps, j)
+        z = z_at(j, q.mean()[:, j], z_q, z_p)
+        g, state = model.frame_predictor.step(tf.concat([h_prev, z], -1), state)
         x_prev = model.decoder(g, skips, training=False)  # [b, h, w, c]
         if j >= n_past - 1:
             frames.append(x_prev)
-    return np.stack(frames, 1), teacher_forced.numpy(), kl.numpy()
+    return np.stack(frames, 1)
+
+
+def teacher_forced_and_kl(model, clips) -> tuple[np.ndarray, np.ndarray]:
+    """One step ahead from the true frames with the posterior means:
+    `(frames [b, T - 1, h, w, c], KL(q || p) [b, T - 1])`."""
+    h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
+    zero_noise = tf.zeros([clips.shape[0], clips.shape[1] - 1, model.z_dim])  # z = posterior mean
+    frames, q, p = model.predict_encoded(h_true, h_true, skips_true, zero_noise, training=False)
+    return frames.numpy(), tf.reduce_sum(tfd.kl_divergence(q, p), -1).numpy()
 
 
 def bounce_steps(config, clips: np.ndarray) -> np.ndarray:
@@ -118,6 +166,10 @@ def prior_samples(model, context, horizon: int, temperature: float = 1.0) -> np.
     return frames.numpy()
 
 
+def rounded(values) -> list[float]:
+    return [round(float(v), 4) for v in values]
+
+
 def best_of(scores: np.ndarray) -> np.ndarray:
     """`[b, s, t]` SSIM -> the best sample's by mean SSIM, averaged: `[t]`."""
     best, _ = metrics.rank_samples(scores)
@@ -130,10 +182,23 @@ def main(model_dir: str, output: str) -> None:
     clips = np.concatenate([c.numpy() for c in make_datasets(config).test])[:NUM_SEQUENCES]
     clips = clips[:, : n_past + horizon]  # [b, T, h, w, c]
     truth = clips[:, n_past:]  # [b, t, h, w, c]
-    rollout, teacher_forced, kl = posterior_rollout(model, tf.constant(clips), n_past)
+    teacher_forced, kl = teacher_forced_and_kl(model, tf.constant(clips))
+
+    def rollout_scores(z_at):  # [b, s, t] SSIM of NUM_SAMPLES rollouts per clip
+        frames = [
+            rollout(model, tf.constant(clips), n_past, z_at, SEED + s) for s in range(NUM_SAMPLES)
+        ]
+        return metrics.ssim(np.stack(frames, 1), truth[:, None]).numpy()
+
+    posterior_draws = rollout_scores(lambda j, mu_q, z_q, z_p: z_q)
     rows = {
         "teacher_forced": metrics.ssim(teacher_forced[:, n_past - 1 :], truth).numpy().mean(0),
-        "posterior_rollout": metrics.ssim(rollout, truth).numpy().mean(0),
+        "posterior_rollout": metrics.ssim(
+            rollout(model, tf.constant(clips), n_past, lambda j, mu_q, z_q, z_p: mu_q), truth
+        )
+        .numpy()
+        .mean(0),
+        "posterior_draw_one": posterior_draws[:, 0].mean(0),
     }
     scores = metrics.ssim(prior_samples(model, clips[:, :n_past], horizon), truth[:, None]).numpy()
     rows[f"prior_best_of_{NUM_SAMPLES}"] = best_of(scores)
@@ -149,16 +214,36 @@ def main(model_dir: str, output: str) -> None:
         "protocol": f"first {NUM_SEQUENCES} test sequences, {n_past} -> {horizon} frames, "
         f"uniform SSIM per predicted frame, {NUM_SAMPLES} prior samples (seed {SEED})",
         "frames": list(range(n_past + 1, n_past + horizon + 1)),
-        "ssim": {name: [round(float(v), 4) for v in values] for name, values in rows.items()},
+        "ssim": {name: rounded(values) for name, values in rows.items()},
         "kl_per_step": [round(float(v), 2) for v in kl.mean(0)],
         "kl_total": round(float(kl.sum(1).mean()), 1),
     }
     if config.dataset == "smmnist":
-        bounced = bounce_steps(config, clips)[:, 1:]  # [b, T-2]
-        later = kl[:, 1:]  # [b, T-2]
+        bounces = bounce_steps(config, clips)  # [b, T-1]
+        bounced, later = bounces[:, 1:], kl[:, 1:]  # [b, T-2]
         report["kl_at_bounces"] = round(float(later[bounced].mean()), 2)
         report["kl_between_bounces"] = round(float(later[~bounced].mean()), 2)
         report["bounce_share"] = round(float(bounced.mean()), 3)
+        # Which predicted steps get the posterior's mean: those after a bounce,
+        # or as many random ones per clip (the control: any reset to the truth).
+        predicted = np.arange(bounces.shape[1]) >= n_past - 1  # [T-1]
+        rng = np.random.default_rng(SEED)
+        random_steps = np.stack(
+            [np.r_[row[~predicted], rng.permutation(row[predicted])] for row in bounces]
+        )
+        for name, told in (
+            ("prior_at_bounces", ~bounces),
+            ("posterior_at_bounces", bounces),
+            ("posterior_at_random_steps", random_steps),
+        ):
+            told = tf.constant(told)
+
+            def z_at(j, mu_q, z_q, z_p, told=told):  # the posterior's draw in the context
+                return z_q if j < n_past - 1 else tf.where(told[:, j : j + 1], mu_q, z_p)
+
+            scores = rollout_scores(z_at)
+            report["ssim"][f"{name}_best_of_{NUM_SAMPLES}"] = rounded(best_of(scores))
+            report["ssim"][f"{name}_one"] = rounded(scores[:, 0].mean(0))
     with open(output, "w") as f:
         json.dump(report, f, indent=1)
     for name, values in report["ssim"].items():
