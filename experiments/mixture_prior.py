@@ -139,14 +139,7 @@ def main(model_dir: str, components: int, steps: int) -> None:
         return loss - tf.reduce_mean(tf.reduce_sum(q.entropy(), -1))  # KL(q || p), estimated
 
     def best_of_20(prior_draw_of):
-        def z_at(j, mu_q, z_q, z_p):
-            return z_p if j >= n_past - 1 else z_q
-
-        frames = [
-            prior_gap.rollout(model, tf.constant(probe), n_past, z_at, SEED + s, prior_draw_of(s))
-            for s in range(prior_gap.NUM_SAMPLES)
-        ]
-        return prior_gap.best_of(metrics.ssim(np.stack(frames, 1), truth[:, None]).numpy())
+        return prior_gap.prior_best_of(model, probe, n_past, prior_draw_of)
 
     blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
     gaussian = best_of_20(lambda s: None)
@@ -159,9 +152,7 @@ def main(model_dir: str, components: int, steps: int) -> None:
         )
         best = best_of_20(lambda s: mixture_draw(mixture, SEED + s))
         print(
-            f"step {step} {seconds:.0f}s KL {kl:.1f} | best of 20 "
-            + " ".join(f"{v:.3f}" for v in best)
-            + f" | mean {best.mean():.4f} | margin over blank {(best - blank).min():+.3f}",
+            f"step {step} {seconds:.0f}s KL {kl:.1f} | {prior_gap.probe_line(best, blank)}",
             flush=True,
         )
 

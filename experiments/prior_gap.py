@@ -77,7 +77,7 @@ def gaussian_draw(model):
     return draw
 
 
-def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None) -> np.ndarray:
+def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, noise=None):
     """Rolls the model out on its own frames with latents that `z_at` picks.
 
     Each step's latent is chosen from the true clip's posterior mean, a draw
@@ -95,14 +95,16 @@ def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None) 
         prior_draw: `(h_prev, state, eps, j) -> (z [b, z], state)`, a prior's
             draw from the encoding of the previous frame and the standard
             normal noise `eps`; the learned prior's (`gaussian_draw`) if None.
+        noise: a `tf.random.Generator` to draw the noise from, in place of a
+            new one from `seed` (inside a `tf.function`).
 
     Returns:
-        The predicted frames `[b, T - n_past, h, w, c]`.
+        The predicted frames, a tensor `[b, T - n_past, h, w, c]`.
     """
     h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
     zero_noise = tf.zeros([clips.shape[0], clips.shape[1] - 1, model.z_dim])  # z = posterior mean
     _, q, _ = model.predict_encoded(h_true, h_true, skips_true, zero_noise, training=False)
-    noise = tf.random.Generator.from_seed(seed)
+    noise = noise or tf.random.Generator.from_seed(seed)
     prior_draw = prior_draw or gaussian_draw(model)
     state, prior_state, frames, x_prev = None, None, [], None
     for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
@@ -119,7 +121,47 @@ def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None) 
         x_prev = model.decoder(g, skips, training=False)  # [b, h, w, c]
         if j >= n_past - 1:
             frames.append(x_prev)
-    return np.stack(frames, 1)
+    return tf.stack(frames, 1)
+
+
+def sampling_latents(n_past: int):
+    """`rollout`'s `z_at` of sampling: the posterior's draw in the context,
+    the prior's after it."""
+
+    def z_at(j, mu_q, z_q, z_p):
+        return z_p if j >= n_past - 1 else z_q
+
+    return z_at
+
+
+def prior_best_of(model, clips: np.ndarray, n_past: int, prior_draw_of=lambda s: None):
+    """The best of `NUM_SAMPLES` rollouts with a prior's draws (seeds SEED + s).
+
+    Args:
+        model: a restored `SVGModel`.
+        clips: `[b, T, h, w, c]` test clips.
+        n_past: context frames.
+        prior_draw_of: sample index -> `rollout`'s `prior_draw` (None: the
+            model's learned prior).
+
+    Returns:
+        Uniform SSIM per predicted frame `[T - n_past]`.
+    """
+    z_at = sampling_latents(n_past)
+    frames = [
+        rollout(model, tf.constant(clips), n_past, z_at, SEED + s, prior_draw_of(s))
+        for s in range(NUM_SAMPLES)
+    ]
+    return best_of(metrics.ssim(np.stack(frames, 1), clips[:, n_past:][:, None]).numpy())
+
+
+def probe_line(best: np.ndarray, blank: np.ndarray) -> str:
+    """A printed probe: the best of N per frame, its mean and its margin over blank."""
+    return (
+        f"best of {NUM_SAMPLES} "
+        + " ".join(f"{v:.3f}" for v in best)
+        + f" | mean {best.mean():.4f} | margin over blank {(best - blank).min():+.3f}"
+    )
 
 
 def teacher_forced_and_kl(model, clips) -> tuple[np.ndarray, np.ndarray]:
