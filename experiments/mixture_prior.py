@@ -19,7 +19,6 @@ rollouts with the trained Gaussian prior and the all-black frame.
     PYTHONPATH=. python experiments/mixture_prior.py pretrained/smmnist5k_svglp 8 3000
 """
 
-import dataclasses
 import os
 import sys
 import time
@@ -33,8 +32,6 @@ from keras import layers
 sys.path.insert(0, os.path.dirname(__file__))
 import prior_gap  # noqa: E402
 
-from svgpl_tf import runs  # noqa: E402
-from svgpl_tf.data.pipeline import make_datasets  # noqa: E402
 from svgpl_tf.evaluation import metrics  # noqa: E402
 from svgpl_tf.models.recurrent import _LSTMStack  # noqa: E402
 
@@ -113,10 +110,8 @@ def mixture_draw(mixture, seed: int):
 
 
 def main(model_dir: str, components: int, steps: int) -> None:
-    model, config, _ = runs.restore_model(model_dir)
+    model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH)
     n_past, horizon = config.n_past, config.eval_n_future
-    train = iter(make_datasets(dataclasses.replace(config, batch_size=BATCH)).train)
-    test = np.concatenate([c.numpy() for c in make_datasets(config).test])[:, : n_past + horizon]
     probe = test[: prior_gap.NUM_SEQUENCES]
     truth = probe[:, n_past:]
     mixture = from_gaussian(model.prior, components, SEED)

@@ -22,7 +22,6 @@ all-black frame, and writes the model, its prior trained, to
         /tmp/best_of_4 4 2000
 """
 
-import dataclasses
 import os
 import sys
 import time
@@ -35,17 +34,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 import prior_gap  # noqa: E402
 
 from svgpl_tf import runs  # noqa: E402
-from svgpl_tf.data.pipeline import make_datasets  # noqa: E402
 from svgpl_tf.evaluation import metrics  # noqa: E402
 
 LEARNING_RATE, BATCH, SEED, PROBE_EVERY = 1e-4, 16, 0, 250
 
 
 def main(model_dir: str, out_dir: str, k: int, steps: int) -> None:
-    model, config, _ = runs.restore_model(model_dir)
+    model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH)
     n_past, horizon = config.n_past, config.eval_n_future
-    train = iter(make_datasets(dataclasses.replace(config, batch_size=BATCH)).train)
-    test = np.concatenate([c.numpy() for c in make_datasets(config).test])[:, : n_past + horizon]
     probe = test[: prior_gap.NUM_SEQUENCES]
     truth = probe[:, n_past:]
     variables = model.prior.trainable_variables

@@ -46,6 +46,7 @@ do not, the frame model can draw the future and the prior does not find it.
         experiments/results/smmnist5k_5to10/svglp/prior_gap.json
 """
 
+import dataclasses
 import json
 import sys
 
@@ -122,6 +123,27 @@ def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, 
         if j >= n_past - 1:
             frames.append(x_prev)
     return tf.stack(frames, 1)
+
+
+def test_clips(config, count: int | None = None) -> np.ndarray:
+    """The first `count` (all if None) test clips, cut to the context and the
+    evaluation horizon: `[count, n_past + eval_n_future, h, w, c]`."""
+    clips = np.concatenate([c.numpy() for c in make_datasets(config).test])
+    return clips[:count, : config.n_past + config.eval_n_future]
+
+
+def restore_with_data(model_dir: str, batch_size: int):
+    """A trained model with its training stream and test clips, for the
+    scripts that train one of its modules.
+
+    Returns:
+        `(model, config, train, test)`: `train` an iterator over training
+        batches of `batch_size` clips `[batch, seq_len, h, w, c]`, and `test`
+        every test clip (`test_clips`).
+    """
+    model, config, _ = runs.restore_model(model_dir)
+    train = iter(make_datasets(dataclasses.replace(config, batch_size=batch_size)).train)
+    return model, config, train, test_clips(config)
 
 
 def sampling_latents(n_past: int):
@@ -221,8 +243,7 @@ def best_of(scores: np.ndarray) -> np.ndarray:
 def main(model_dir: str, output: str) -> None:
     model, config, _ = runs.restore_model(model_dir)
     n_past, horizon = config.n_past, config.eval_n_future
-    clips = np.concatenate([c.numpy() for c in make_datasets(config).test])[:NUM_SEQUENCES]
-    clips = clips[:, : n_past + horizon]  # [b, T, h, w, c]
+    clips = test_clips(config, NUM_SEQUENCES)  # [b, T, h, w, c]
     truth = clips[:, n_past:]  # [b, t, h, w, c]
     teacher_forced, kl = teacher_forced_and_kl(model, tf.constant(clips))
 

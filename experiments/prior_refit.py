@@ -77,8 +77,7 @@ def main(
                 model.modules[name].set_weights(module.get_weights())
     n_past, horizon = config.n_past, config.eval_n_future
     train = iter(make_datasets(dataclasses.replace(config, batch_size=BATCH)).train)
-    test = np.concatenate([c.numpy() for c in make_datasets(config).test])
-    test = test[:, : n_past + horizon]
+    test = prior_gap.test_clips(config)
     probe = test[: prior_gap.NUM_SEQUENCES]
     optimizer = keras.optimizers.Adam(learning_rate)
     prior_vars = model.prior.trainable_variables

@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import prior_gap  # noqa: E402
 
 from svgpl_tf import runs  # noqa: E402
-from svgpl_tf.data.pipeline import make_datasets  # noqa: E402
 from svgpl_tf.evaluation import metrics  # noqa: E402
 
 NUM_SEQUENCES = 8
@@ -29,9 +28,8 @@ NUM_SEQUENCES = 8
 def best_rollouts(model_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """`(truth, best)`, each `[NUM_SEQUENCES, t, h, w, c]`."""
     model, config, _ = runs.restore_model(model_dir)
-    n_past, horizon = config.n_past, config.eval_n_future
-    clips = np.concatenate([c.numpy() for c in make_datasets(config).test])
-    clips = clips[:NUM_SEQUENCES, : n_past + horizon]
+    n_past = config.n_past
+    clips = prior_gap.test_clips(config, NUM_SEQUENCES)
     z_at = prior_gap.sampling_latents(n_past)
     frames = np.stack(
         [
