@@ -55,7 +55,9 @@ def main(model_dir: str, out_dir: str, k: int, steps: int) -> None:
     def train_step(clips):  # [b, T, h, w, c]
         tiled = tf.tile(clips, [k, 1, 1, 1, 1])  # [k * b, T, ...], rollout i of clip c at i * b + c
         with tf.GradientTape() as tape:
-            frames = prior_gap.rollout(model, tiled, n_past, z_at, noise=noise)  # [k * b, t, ...]
+            frames, _ = prior_gap.rollout(
+                model, tiled, n_past, z_at, noise=noise
+            )  # [k * b, t, ...]
             mse = tf.reduce_mean(tf.square(frames - tiled[:, n_past:]), [1, 2, 3, 4])
             best = tf.reduce_min(tf.reshape(mse, [k, -1]), 0)  # [b]
             loss = tf.reduce_mean(best)

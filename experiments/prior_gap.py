@@ -78,7 +78,9 @@ def gaussian_draw(model):
     return draw
 
 
-def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, noise=None):
+def rollout(
+    model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, noise=None, eps=None
+):
     """Rolls the model out on its own frames with latents that `z_at` picks.
 
     Each step's latent is chosen from the true clip's posterior mean, a draw
@@ -96,33 +98,48 @@ def rollout(model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, 
         prior_draw: `(h_prev, state, eps, j) -> (z [b, z], state)`, a prior's
             draw from the encoding of the previous frame and the standard
             normal noise `eps`; the learned prior's (`gaussian_draw`) if None.
-        noise: a `tf.random.Generator` to draw the noise from, in place of a
-            new one from `seed` (inside a `tf.function`).
+        noise: a `tf.random.Generator` to draw the noise from, step by step,
+            in place of a new one from `seed` (inside a `tf.function`).
+        eps: the whole noise `[b, T - 1, z]`, in place of `noise`.
 
     Returns:
-        The predicted frames, a tensor `[b, T - n_past, h, w, c]`.
+        `(frames, inputs)`: the predicted frames `[b, T - n_past, h, w, c]`,
+        and the encodings the predictor and the prior read `[b, T - 1, g]`
+        (the true context's, then those of the model's own frames).
     """
     h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
-    zero_noise = tf.zeros([clips.shape[0], clips.shape[1] - 1, model.z_dim])  # z = posterior mean
-    _, q, _ = model.predict_encoded(h_true, h_true, skips_true, zero_noise, training=False)
-    noise = noise or tf.random.Generator.from_seed(seed)
+    mu_q, logvar_q, _ = model.posterior(h_true[:, 1:], training=False)  # [b, T-1, z]
+    sigma_q = tf.exp(0.5 * logvar_q)
+    if eps is None:
+        noise = noise or tf.random.Generator.from_seed(seed)
     prior_draw = prior_draw or gaussian_draw(model)
-    state, prior_state, frames, x_prev = None, None, [], None
+    state, prior_state, frames, inputs, x_prev = None, None, [], [], None
     for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
         if j < n_past:  # a context frame: its encoding and its skips
             h_prev, skips = h_true[:, j], [s[:, j] for s in skips_true]
         else:  # the model's own frame; its skips too with `last_frame_skip`
             h_prev, own_skips = model.encoder(x_prev, training=False)
             skips = own_skips if model.last_frame_skip else skips
-        eps = noise.normal([clips.shape[0], model.z_dim])
-        z_q = q.mean()[:, j] + q.stddev()[:, j] * eps
-        z_p, prior_state = prior_draw(h_prev, prior_state, eps, j)
-        z = z_at(j, q.mean()[:, j], z_q, z_p)
+        inputs.append(h_prev)
+        step_eps = noise.normal([clips.shape[0], model.z_dim]) if eps is None else eps[:, j]
+        z_q = mu_q[:, j] + sigma_q[:, j] * step_eps
+        z_p, prior_state = prior_draw(h_prev, prior_state, step_eps, j)
+        z = z_at(j, mu_q[:, j], z_q, z_p)
         g, state = model.frame_predictor.step(tf.concat([h_prev, z], -1), state)
         x_prev = model.decoder(g, skips, training=False)  # [b, h, w, c]
         if j >= n_past - 1:
             frames.append(x_prev)
-    return tf.stack(frames, 1)
+    return tf.stack(frames, 1), tf.stack(inputs, 1)
+
+
+def rollout_scores(model, clips: np.ndarray, n_past: int, z_at, prior_draw_of=lambda s: None):
+    """Uniform SSIM `[b, s, t]` of `NUM_SAMPLES` rollouts per clip (seeds
+    SEED + s), `prior_draw_of(s)` the s-th one's `prior_draw`."""
+    frames = [
+        rollout(model, tf.constant(clips), n_past, z_at, SEED + s, prior_draw_of(s))[0]
+        for s in range(NUM_SAMPLES)
+    ]
+    return metrics.ssim(np.stack(frames, 1), clips[:, n_past:][:, None]).numpy()
 
 
 def test_clips(config, count: int | None = None) -> np.ndarray:
@@ -169,12 +186,7 @@ def prior_best_of(model, clips: np.ndarray, n_past: int, prior_draw_of=lambda s:
     Returns:
         Uniform SSIM per predicted frame `[T - n_past]`.
     """
-    z_at = sampling_latents(n_past)
-    frames = [
-        rollout(model, tf.constant(clips), n_past, z_at, SEED + s, prior_draw_of(s))
-        for s in range(NUM_SAMPLES)
-    ]
-    return best_of(metrics.ssim(np.stack(frames, 1), clips[:, n_past:][:, None]).numpy())
+    return best_of(rollout_scores(model, clips, n_past, sampling_latents(n_past), prior_draw_of))
 
 
 def probe_line(best: np.ndarray, blank: np.ndarray) -> str:
@@ -247,17 +259,11 @@ def main(model_dir: str, output: str) -> None:
     truth = clips[:, n_past:]  # [b, t, h, w, c]
     teacher_forced, kl = teacher_forced_and_kl(model, tf.constant(clips))
 
-    def rollout_scores(z_at):  # [b, s, t] SSIM of NUM_SAMPLES rollouts per clip
-        frames = [
-            rollout(model, tf.constant(clips), n_past, z_at, SEED + s) for s in range(NUM_SAMPLES)
-        ]
-        return metrics.ssim(np.stack(frames, 1), truth[:, None]).numpy()
-
-    posterior_draws = rollout_scores(lambda j, mu_q, z_q, z_p: z_q)
+    posterior_draws = rollout_scores(model, clips, n_past, lambda j, mu_q, z_q, z_p: z_q)
     rows = {
         "teacher_forced": metrics.ssim(teacher_forced[:, n_past - 1 :], truth).numpy().mean(0),
         "posterior_rollout": metrics.ssim(
-            rollout(model, tf.constant(clips), n_past, lambda j, mu_q, z_q, z_p: mu_q), truth
+            rollout(model, tf.constant(clips), n_past, lambda j, mu_q, z_q, z_p: mu_q)[0], truth
         )
         .numpy()
         .mean(0),
@@ -304,7 +310,7 @@ def main(model_dir: str, output: str) -> None:
             def z_at(j, mu_q, z_q, z_p, told=told):  # the posterior's draw in the context
                 return z_q if j < n_past - 1 else tf.where(told[:, j : j + 1], mu_q, z_p)
 
-            scores = rollout_scores(z_at)
+            scores = rollout_scores(model, clips, n_past, z_at)
             report["ssim"][f"{name}_best_of_{NUM_SAMPLES}"] = rounded(best_of(scores))
             report["ssim"][f"{name}_one"] = rounded(scores[:, 0].mean(0))
     with open(output, "w") as f:

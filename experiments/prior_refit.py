@@ -45,25 +45,6 @@ tfd = tfp.distributions
 BATCH, SEED, PROBE_EVERY = 32, 0, 500
 
 
-def own_frame_encodings(model, clips, h_true, skips_true, eps, n_past):
-    """The prior's inputs when sampling: `[b, T-1, g]`, the true context's
-    encodings, then those of the model's own frames, rolled out with the
-    posterior's latents `mu + sigma * eps` of the true clip."""
-    mu_q, logvar_q, _ = model.posterior(h_true[:, 1:])  # [b, T-1, z]
-    z = mu_q + tf.exp(0.5 * logvar_q) * eps
-    state, inputs, x_prev = None, [], None
-    for j in range(clips.shape[1] - 1):  # step j predicts frame j + 1
-        if j < n_past:
-            h_prev, skips = h_true[:, j], [s[:, j] for s in skips_true]
-        else:
-            h_prev, own_skips = model.encoder(x_prev, training=False)
-            skips = own_skips if model.last_frame_skip else skips
-        inputs.append(h_prev)
-        g, state = model.frame_predictor.step(tf.concat([h_prev, z[:, j]], -1), state)
-        x_prev = model.decoder(g, skips, training=False)  # [b, h, w, c]
-    return tf.stack(inputs, 1)
-
-
 def main(
     model_dir: str, out_dir: str, mode: str, steps: int, layers: int = 0, learning_rate=5e-4
 ) -> None:
@@ -89,7 +70,8 @@ def main(
         h_in = h[:, :-1]
         if rollout:
             eps = noise.normal(tf.shape(mu_q))
-            h_in = own_frame_encodings(model, clips, h, skips, eps, n_past)
+            posterior_draw = lambda j, mu_q, z_q, z_p: z_q  # noqa: E731
+            h_in = prior_gap.rollout(model, clips, n_past, posterior_draw, eps=eps)[1]
         h_in = tf.stop_gradient(h_in)
         q = tfd.Normal(mu_q, tf.exp(0.5 * logvar_q))
         with tf.GradientTape() as tape:

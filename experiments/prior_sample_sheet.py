@@ -33,7 +33,7 @@ def best_rollouts(model_dir: str) -> tuple[np.ndarray, np.ndarray]:
     z_at = prior_gap.sampling_latents(n_past)
     frames = np.stack(
         [
-            prior_gap.rollout(model, tf.constant(clips), n_past, z_at, prior_gap.SEED + s)
+            prior_gap.rollout(model, tf.constant(clips), n_past, z_at, prior_gap.SEED + s)[0]
             for s in range(prior_gap.NUM_SAMPLES)
         ],
         1,
