@@ -13,9 +13,9 @@ alone. The prior then no longer approximates the posterior (Eq. 1's KL is
 not its objective): it proposes the latents that the model's own rollouts
 need, from training clips only.
 
-Every `PROBE_EVERY` steps it prints the best of 20 rollouts' uniform SSIM
-per predicted frame on `prior_gap.py`'s 64 test sequences beside the
-all-black frame, and writes the model, its prior trained, to
+Every 250 steps (`prior_gap.PROBE_EVERY`) it prints the best of 20
+rollouts' uniform SSIM per predicted frame on `prior_gap.py`'s 64 test
+sequences beside the all-black frame, and writes the model, its prior trained, to
 `OUT_DIR/stepN` (a folder `svgpl-evaluate --workdir` reads).
 
     PYTHONPATH=. python experiments/prior_best_of_k.py pretrained/smmnist5k_svglp \
@@ -24,26 +24,20 @@ all-black frame, and writes the model, its prior trained, to
 
 import os
 import sys
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
 import prior_gap  # noqa: E402
 
-from svgpl_tf import runs  # noqa: E402
-from svgpl_tf.evaluation import metrics  # noqa: E402
-
-LEARNING_RATE, BATCH, SEED, PROBE_EVERY = 1e-4, 16, 0, 250
+LEARNING_RATE, BATCH, SEED = 1e-4, 16, 0
 
 
 def main(model_dir: str, out_dir: str, k: int, steps: int) -> None:
     model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH)
     n_past, horizon = config.n_past, config.eval_n_future
     probe = test[: prior_gap.NUM_SEQUENCES]
-    truth = probe[:, n_past:]
     variables = model.prior.trainable_variables
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
     optimizer.build(variables)
@@ -64,27 +58,14 @@ def main(model_dir: str, out_dir: str, k: int, steps: int) -> None:
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss, tf.reduce_mean(mse)
 
-    blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
-    print("blank     ", " ".join(f"{v:.3f}" for v in blank), flush=True)
+    def step_fn():
+        return train_step(tf.constant(next(train)[:, : n_past + horizon]))
 
-    def report(step, seconds):
-        best = prior_gap.prior_best_of(model, probe, n_past)
-        print(f"step {step} {seconds:.0f}s | {prior_gap.probe_line(best, blank)}", flush=True)
-        if step:  # the whole model, its prior trained: a folder `restore_model` reads
-            runs.save_weights_only(model, config, os.path.join(out_dir, f"step{step}"), step)
+    def describe(outputs):
+        best, mean = outputs
+        return f"best-of-{k} MSE {float(best):.4f}, mean {float(mean):.4f}"
 
-    start = time.time()
-    report(0, 0)
-    for step in range(1, steps + 1):
-        best, mean = train_step(tf.constant(next(train)[:, : n_past + horizon]))
-        if step % 25 == 0:
-            print(
-                f"  step {step} best-of-{k} MSE {float(best):.4f}, mean {float(mean):.4f}, "
-                f"{time.time() - start:.0f}s",
-                flush=True,
-            )
-        if step % PROBE_EVERY == 0:
-            report(step, time.time() - start)
+    prior_gap.train_with_probes(model, config, probe, out_dir, steps, step_fn, describe)
 
 
 if __name__ == "__main__":

