@@ -95,8 +95,9 @@ def main(
     mass_weight: float = 0.0,
     rollout_frames: int | None = None,
     precision: str | None = None,
+    batch: int = BATCH,
 ) -> None:
-    model, config, train, test = prior_gap.restore_with_data(model_dir, BATCH, precision)
+    model, config, train, test = prior_gap.restore_with_data(model_dir, batch, precision)
     n_past, horizon = config.n_past, config.eval_n_future
     probe = test[: prior_gap.NUM_SEQUENCES]
     model.compile(optimizer=keras.optimizers.Adam(lr))  # its step keys the training noise
@@ -134,10 +135,10 @@ def main(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (9, 10):
+    if len(sys.argv) not in (9, 10, 11):
         sys.exit(
             "usage: rollout_best_of_k.py MODEL_DIR OUT_DIR K STEPS SSIM_WEIGHT LEARNING_RATE"
-            " MASS_WEIGHT ROLLOUT_FRAMES [PRECISION]"
+            f" MASS_WEIGHT ROLLOUT_FRAMES [PRECISION [BATCH (default {BATCH})]]"
         )
     main(
         sys.argv[1],
@@ -148,5 +149,6 @@ if __name__ == "__main__":
         float(sys.argv[6]),
         float(sys.argv[7]),
         int(sys.argv[8]),
-        sys.argv[9] if len(sys.argv) == 10 else None,
+        sys.argv[9] if len(sys.argv) >= 10 else None,
+        int(sys.argv[10]) if len(sys.argv) == 11 else BATCH,
     )
