@@ -47,12 +47,12 @@ def main(model_dir: str, out_dir: str, k: int, steps: int) -> None:
 
     @tf.function
     def train_step(clips):  # [b, T, h, w, c]
-        tiled = tf.tile(clips, [k, 1, 1, 1, 1])  # [k * b, T, ...], rollout i of clip c at i * b + c
+        truth = tf.tile(clips[:, n_past:], [k, 1, 1, 1, 1])  # rollout i of clip c: i * b + c
         with tf.GradientTape() as tape:
             frames, _ = prior_gap.rollout(
-                model, tiled, n_past, z_at, noise=noise
-            )  # [k * b, t, ...]
-            mse = tf.reduce_mean(tf.square(frames - tiled[:, n_past:]), [1, 2, 3, 4])
+                model, clips, n_past, z_at, noise=noise, repeats=k
+            )  # [k * b, t, h, w, c]
+            mse = tf.reduce_mean(tf.square(frames - truth), [1, 2, 3, 4])
             best = tf.reduce_min(tf.reshape(mse, [k, -1]), 0)  # [b]
             loss = tf.reduce_mean(best)
         optimizer.apply(tape.gradient(loss, variables), variables)

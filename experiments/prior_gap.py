@@ -82,7 +82,15 @@ def gaussian_draw(model):
 
 
 def rollout(
-    model, clips, n_past: int, z_at, seed: int = SEED, prior_draw=None, noise=None, eps=None
+    model,
+    clips,
+    n_past: int,
+    z_at,
+    seed: int = SEED,
+    prior_draw=None,
+    noise=None,
+    eps=None,
+    repeats: int = 1,
 ):
     """Rolls the model out on its own frames with latents that `z_at` picks.
 
@@ -104,14 +112,20 @@ def rollout(
         noise: a `tf.random.Generator` to draw the noise from, step by step,
             in place of a new one from `seed` (inside a `tf.function`).
         eps: the whole noise `[b, T - 1, z]`, in place of `noise`.
+        repeats: rollouts per clip; rollout i of clip c is row i * b + c of
+            the outputs (the clips are encoded once, not once per rollout).
 
     Returns:
-        `(frames, inputs)`: the predicted frames `[b, T - n_past, h, w, c]`,
-        and the encodings the predictor and the prior read `[b, T - 1, g]`
-        (the true context's, then those of the model's own frames).
+        `(frames, inputs)`: the predicted frames `[repeats * b, T - n_past, h,
+        w, c]`, and the encodings the predictor and the prior read
+        `[repeats * b, T - 1, g]` (the true context's, then those of the
+        model's own frames).
     """
     h_true, skips_true = model.encode_frames(clips, training=False)  # [b, T, g]
     mu_q, logvar_q, _ = model.posterior(h_true[:, 1:], training=False)  # [b, T-1, z]
+    if repeats > 1:  # [repeats * b, ...]
+        h_true, mu_q, logvar_q = (tf.tile(t, [repeats, 1, 1]) for t in (h_true, mu_q, logvar_q))
+        skips_true = [tf.tile(s, [repeats] + [1] * (s.shape.rank - 1)) for s in skips_true]
     sigma_q = tf.exp(0.5 * logvar_q)
     if eps is None:
         noise = noise or tf.random.Generator.from_seed(seed)
@@ -124,7 +138,7 @@ def rollout(
             h_prev, own_skips = model.encoder(x_prev, training=False)
             skips = own_skips if model.last_frame_skip else skips
         inputs.append(h_prev)
-        step_eps = noise.normal([clips.shape[0], model.z_dim]) if eps is None else eps[:, j]
+        step_eps = noise.normal([h_true.shape[0], model.z_dim]) if eps is None else eps[:, j]
         step_eps = tf.cast(step_eps, mu_q.dtype)  # [b, z]; bfloat16 under a mixed policy
         z_q = mu_q[:, j] + sigma_q[:, j] * step_eps
         z_p, prior_state = prior_draw(h_prev, prior_state, step_eps, j)

@@ -48,7 +48,7 @@ from svgpl_tf.losses.structural import SSIM_FILTER_SIGMA, SSIM_FILTER_SIZE  # no
 BATCH, SEED, ROLLOUT_WEIGHT = 16, 0, 1.0
 
 
-def rollout_scores(
+def rollout_losses(
     frames: tf.Tensor, truth: tf.Tensor, ssim_weight: float, mass_weight: float = 0.0
 ) -> tf.Tensor:
     """Per rollout: pixel MSE, plus `ssim_weight` x (1 - SSIM), plus
@@ -69,7 +69,7 @@ def rollout_scores(
 
     Example:
         >>> x = tf.fill([1, 2, 16, 16, 1], 0.25)
-        >>> float(rollout_scores(tf.zeros_like(x), x, 0.0, 1.0)[0])  # 2 x (0.0625 + 0.25)
+        >>> float(rollout_losses(tf.zeros_like(x), x, 0.0, 1.0)[0])  # 2 x (0.0625 + 0.25)
         0.625
     """
     frames, truth = tf.cast(frames, tf.float32), tf.cast(truth, tf.float32)
@@ -110,11 +110,13 @@ def main(
 
     @tf.function
     def train_step(clips):  # [b, T, h, w, c]
-        tiled = tf.tile(clips[:, :rolled], [k, 1, 1, 1, 1])  # rollout i of clip c at i * b + c
+        truth = tf.tile(clips[:, n_past:rolled], [k, 1, 1, 1, 1])  # rollout i of clip c: i * b + c
         with tf.GradientTape() as tape:
             terms = model.compute_loss_terms(clips, training=True)  # Eq. 1, teacher-forced
-            frames, _ = prior_gap.rollout(model, tiled, n_past, z_at, noise=noise)
-            scores = rollout_scores(frames, tiled[:, n_past:], ssim_weight, mass_weight)  # [k * b]
+            frames, _ = prior_gap.rollout(
+                model, clips[:, :rolled], n_past, z_at, noise=noise, repeats=k
+            )  # [k * b, t, h, w, c]
+            scores = rollout_losses(frames, truth, ssim_weight, mass_weight)  # [k * b]
             best = tf.reduce_min(tf.reshape(scores, [k, -1]), 0)  # [b]
             loss = terms["loss"] + ROLLOUT_WEIGHT * tf.reduce_mean(best)
         grads = tape.gradient(loss, variables)
